@@ -1,0 +1,295 @@
+"""Copy the upstream tables into Keeper's catalog models, computing derived columns on the way.
+
+Reads a sparecores-crawler SQLite database and writes through the fastest path
+each backend has: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. The caller
+runs it inside one transaction (see services.catalog_sync).
+"""
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, models
+
+from apps.catalog import choices
+from apps.catalog.models import (
+    Benchmark,
+    BenchmarkScore,
+    ComplianceFramework,
+    Country,
+    Ipv4Price,
+    Region,
+    Server,
+    ServerDescription,
+    ServerPrice,
+    Storage,
+    StoragePrice,
+    TrafficPrice,
+    Vendor,
+    VendorComplianceLink,
+    Zone,
+)
+from apps.catalog.pricing import exchange_rate, monthly_price
+
+SUPPORTED_SCHEMA_VERSIONS = {"37c49fd74cce": "sparecores-crawler 0.10"}
+SCORE_BENCHMARK = "stress_ng:bestn"
+SCORE1_BENCHMARK = "stress_ng:best1"
+BATCH = 5000
+
+# Upstream table -> model, in import order: prices and scores come before servers
+# because the servers' derived columns are computed from them.
+TABLES: list[tuple[str, type[models.Model]]] = [
+    ("country", Country),
+    ("compliance_framework", ComplianceFramework),
+    ("vendor", Vendor),
+    ("vendor_compliance_link", VendorComplianceLink),
+    ("region", Region),
+    ("zone", Zone),
+    ("storage", Storage),
+    ("benchmark", Benchmark),
+    ("benchmark_score", BenchmarkScore),
+    ("server_price", ServerPrice),
+    ("server", Server),
+    ("server_description", ServerDescription),
+    ("storage_price", StoragePrice),
+    ("traffic_price", TrafficPrice),
+    ("ipv4_price", Ipv4Price),
+]
+DERIVED_COLUMNS = {
+    Server: ["min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly",
+             "score", "score1", "score_per_price"],
+    ServerPrice: ["price_monthly"],
+}
+
+TableProgress = Callable[[str, int, int], None]
+
+
+class CatalogSchemaError(Exception):
+    """The source is not a catalog of a supported sparecores-crawler schema."""
+
+
+def upstream_columns(model: type[models.Model]) -> list[str]:
+    derived = set(DERIVED_COLUMNS.get(model, []))
+    return [f.column for f in model._meta.concrete_fields if f.column != "id" and f.column not in derived]
+
+
+def check_schema(source: sqlite3.Connection) -> str:
+    """The source's schema version; CatalogSchemaError when it is not one Keeper reads."""
+    try:
+        (version,) = source.execute("SELECT version_num FROM zzz_alembic_version").fetchone()
+    except (sqlite3.Error, TypeError) as exc:
+        raise CatalogSchemaError(
+            "The source has no zzz_alembic_version table: it is not a Spare Cores catalog database."
+        ) from exc
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = ", ".join(f"{v} ({name})" for v, name in SUPPORTED_SCHEMA_VERSIONS.items())
+        raise CatalogSchemaError(
+            f"The catalog has schema version {version}, which this Keeper does not support "
+            f"(supported: {supported}). Upgrade Keeper or use a catalog of a supported version."
+        )
+    for table, model in TABLES:
+        present = {row[1] for row in source.execute(f'PRAGMA table_info("{table}")')}
+        if not present:
+            raise CatalogSchemaError(f"The catalog has no {table} table.")
+        missing = [c for c in upstream_columns(model) if c not in present]
+        if missing:
+            raise CatalogSchemaError(f"The catalog's {table} table lacks columns: {', '.join(missing)}.")
+    return version
+
+
+@dataclass
+class ServerFigures:
+    """Per-server values gathered while streaming prices and scores."""
+
+    min_price: float | None = None
+    min_price_spot: float | None = None
+    min_price_ondemand: float | None = None
+    min_price_ondemand_monthly: float | None = None
+    score: float | None = None
+    score1: float | None = None
+
+    def offer(self, name: str, value: float) -> None:
+        current = getattr(self, name)
+        if current is None or value < current:
+            setattr(self, name, value)
+
+    def derived(self) -> tuple:
+        score_per_price = None
+        if self.score is not None and self.min_price:
+            score_per_price = round(self.score / self.min_price, 4)
+        return (
+            _round(self.min_price, 4),
+            _round(self.min_price_spot, 4),
+            _round(self.min_price_ondemand, 4),
+            _round(self.min_price_ondemand_monthly, 2),
+            self.score,
+            self.score1,
+            score_per_price,
+        )
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass
+class ImportResult:
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class CatalogImporter:
+    """Replaces the catalog tables with the source's rows. Run it inside a transaction."""
+
+    def __init__(self, source: sqlite3.Connection, progress: TableProgress | None = None):
+        self.source = source
+        self.progress = progress
+        self.figures: dict[tuple[str, str], ServerFigures] = {}
+        self.postgres = connection.vendor == "postgresql"
+
+    def run(self) -> ImportResult:
+        result = ImportResult()
+        self._delete_all()
+        for table, model in TABLES:
+            started = time.perf_counter()
+            result.rows[table] = self._copy_table(table, model)
+            result.seconds[table] = round(time.perf_counter() - started, 3)
+        return result
+
+    def _delete_all(self) -> None:
+        with connection.cursor() as cursor:
+            for _table, model in reversed(TABLES):
+                cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
+
+    def _copy_table(self, table: str, model: type[models.Model]) -> int:
+        columns = upstream_columns(model)
+        total = self.source.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        select = ", ".join(f'"{c}"' for c in columns)
+        rows: Iterable[tuple] = self.source.execute(f'SELECT {select} FROM "{table}"')
+        rows = self._convert(model, columns, rows)
+        if model is ServerPrice:
+            rows = self._with_monthly_prices(columns, rows)
+        elif model is BenchmarkScore:
+            rows = self._collect_scores(columns, rows)
+        elif model is Server:
+            rows = self._with_server_figures(columns, rows)
+        target_columns = columns + DERIVED_COLUMNS.get(model, [])
+        return self._write(table, model._meta.db_table, target_columns, rows, total)
+
+    def _convert(self, model: type[models.Model], columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+        """Adapt values to the target backend: booleans and, on PostgreSQL, time zones."""
+        by_column = {f.column: f for f in model._meta.concrete_fields}
+        fixes: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(columns):
+            kind = by_column[column].get_internal_type()
+            if kind == "BooleanField":
+                fixes.append((index, _to_bool))
+            elif kind == "DateTimeField" and self.postgres:
+                fixes.append((index, _utc_timestamp))
+        if not fixes:
+            yield from rows
+            return
+        for row in rows:
+            values = list(row)
+            for index, fix in fixes:
+                values[index] = fix(values[index])
+            yield tuple(values)
+
+    def _with_monthly_prices(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+        at = {c: i for i, c in enumerate(columns)}
+        i_vendor, i_server, i_alloc, i_status = at["vendor_id"], at["server_id"], at["allocation"], at["status"]
+        i_price, i_tiers, i_currency = at["price"], at["price_tiered"], at["currency"]
+        rates: dict[str, float] = {}
+        for row in rows:
+            monthly = None
+            if row[i_status] == choices.Status.ACTIVE:
+                currency = row[i_currency]
+                rate = rates.get(currency)
+                if rate is None:
+                    rate = rates[currency] = exchange_rate(currency, "USD")
+                price_usd = row[i_price] * rate
+                key = (row[i_vendor], row[i_server])
+                figures = self.figures.get(key)
+                if figures is None:
+                    figures = self.figures[key] = ServerFigures()
+                figures.offer("min_price", price_usd)
+                allocation = row[i_alloc]
+                if allocation == choices.Allocation.SPOT:
+                    figures.offer("min_price_spot", price_usd)
+                elif allocation == choices.Allocation.ONDEMAND:
+                    figures.offer("min_price_ondemand", price_usd)
+                    tiers = row[i_tiers]
+                    tiers = json.loads(tiers) if tiers and tiers != "[]" else []
+                    monthly = monthly_price(tiers, row[i_price])
+                    figures.offer("min_price_ondemand_monthly", monthly * rate)
+            yield (*row, monthly)
+
+    def _collect_scores(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+        at = {c: i for i, c in enumerate(columns)}
+        i_vendor, i_bench, i_type, i_resource, i_score = (
+            at["vendor_id"], at["benchmark_id"], at["resource_type"], at["resource_id"], at["score"]
+        )
+        wanted = {SCORE_BENCHMARK: "score", SCORE1_BENCHMARK: "score1"}
+        for row in rows:
+            name = wanted.get(row[i_bench])
+            if name and row[i_type] == choices.ResourceType.SERVER and math.isfinite(row[i_score]):
+                key = (row[i_vendor], row[i_resource])
+                figures = self.figures.get(key)
+                if figures is None:
+                    figures = self.figures[key] = ServerFigures()
+                current = getattr(figures, name)
+                if current is None or row[i_score] > current:
+                    setattr(figures, name, row[i_score])
+            yield row
+
+    def _with_server_figures(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+        i_vendor, i_server = columns.index("vendor_id"), columns.index("server_id")
+        empty = ServerFigures().derived()
+        for row in rows:
+            figures = self.figures.get((row[i_vendor], row[i_server]))
+            yield (*row, *(figures.derived() if figures else empty))
+
+    def _write(self, table: str, db_table: str, columns: list[str], rows: Iterable[tuple], total: int) -> int:
+        names = ", ".join(f'"{c}"' for c in columns)
+        count = 0
+        report = self.progress or (lambda *_: None)
+        report(table, 0, total)
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            if self.postgres:
+                with raw.copy(f'COPY "{db_table}" ({names}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                        count += 1
+                        if count % BATCH == 0:
+                            report(table, count, total)
+            else:
+                sql = f'INSERT INTO "{db_table}" ({names}) VALUES ({", ".join(["%s"] * len(columns))})'
+                batch: list[tuple] = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) == BATCH:
+                        raw.executemany(sql, batch)
+                        count += len(batch)
+                        batch.clear()
+                        report(table, count, total)
+                if batch:
+                    raw.executemany(sql, batch)
+                    count += len(batch)
+        report(table, count, total)
+        return count
+
+
+def _to_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _utc_timestamp(value: Any) -> Any:
+    # Upstream stores naive UTC timestamps.
+    if isinstance(value, str) and "+" not in value[10:]:
+        return value + "+00:00"
+    return value

@@ -1,0 +1,536 @@
+"""The Spare Cores catalog (sparecores-crawler 0.10 schema) in Keeper's database.
+
+Columns carry the upstream names, so a row reads the same here, upstream and in
+the API. Tables with a single-column natural key use it as the primary key;
+the others have a surrogate ``id`` and a unique constraint on their natural key.
+Composite references (a price's server, region and zone) are ``ForeignObject``
+joins over the natural-key columns, with no database constraint: the catalog is
+a replica, and real dumps contain gaps (regions whose country is missing) that
+must import as they are.
+"""
+
+from django.db import models
+
+from apps.catalog import choices
+from apps.catalog.querysets import ServerQuerySet, SyncRunQuerySet
+
+ID = {"max_length": 255}
+TEXT = {"blank": True, "null": True}
+
+
+def _vendor(related_name: str) -> models.ForeignKey:
+    return models.ForeignKey(
+        "catalog.Vendor",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name=related_name,
+        help_text="Vendor (cloud provider) id.",
+    )
+
+
+class CatalogRow(models.Model):
+    """Columns every upstream table has."""
+
+    status = models.CharField(
+        max_length=22,
+        choices=choices.Status.choices,
+        default=choices.Status.ACTIVE,
+        help_text="Last known status; upstream never deletes rows, it marks them INACTIVE.",
+    )
+    observed_at = models.DateTimeField(help_text="When the crawler last saw this row (UTC).")
+
+    class Meta:
+        abstract = True
+
+
+class PriceRow(CatalogRow):
+    """Columns every upstream price table has."""
+
+    unit = models.CharField(max_length=8, choices=choices.PriceUnit.choices, help_text="Billing unit of `price`.")
+    price = models.FloatField(help_text="Price per `unit`, in `currency`.")
+    price_upfront = models.FloatField(default=0, help_text="Up-front payment, in `currency`.")
+    price_tiered = models.JSONField(
+        default=list,
+        help_text="Tiers as [{lower, upper, price}]; bounds in `unit`, `upper` may be \"Infinity\".",
+    )
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 currency code of the prices.")
+
+    class Meta:
+        abstract = True
+
+
+class Country(CatalogRow):
+    """A country where vendors or their regions are located."""
+
+    country_id = models.CharField(primary_key=True, max_length=2, help_text="ISO 3166-1 alpha-2 code.")
+    continent = models.CharField(max_length=64, help_text="Continent name.")
+
+    class Meta:
+        ordering = ["country_id"]
+        verbose_name_plural = "countries"
+
+    def __str__(self) -> str:
+        return self.country_id
+
+
+class ComplianceFramework(CatalogRow):
+    """A compliance framework (e.g. HIPAA, SOC 2 Type 2) that vendors may implement."""
+
+    compliance_framework_id = models.CharField(primary_key=True, **ID, help_text="Framework id, e.g. hipaa.")
+    name = models.CharField(**ID, help_text="Human-friendly name.")
+    abbreviation = models.CharField(**ID, **TEXT, help_text="Short abbreviation.")
+    description = models.TextField(**TEXT, help_text="Description.")
+    logo = models.CharField(max_length=1024, **TEXT, help_text="URL of the logo.")
+    homepage = models.CharField(max_length=1024, **TEXT, help_text="URL of the homepage.")
+
+    class Meta:
+        ordering = ["compliance_framework_id"]
+
+    def __str__(self) -> str:
+        return self.compliance_framework_id
+
+
+class Vendor(CatalogRow):
+    """A cloud provider."""
+
+    vendor_id = models.CharField(primary_key=True, **ID, help_text="Vendor id, e.g. aws.")
+    name = models.CharField(**ID, help_text="Human-friendly name.")
+    logo = models.CharField(max_length=1024, **TEXT, help_text="URL of the logo.")
+    homepage = models.CharField(max_length=1024, **TEXT, help_text="URL of the homepage.")
+    country = models.ForeignKey(
+        Country,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="vendors",
+        help_text="Country of the vendor's headquarters (ISO 3166-1 alpha-2).",
+    )
+    state = models.CharField(**ID, **TEXT, help_text="State or province of the headquarters.")
+    city = models.CharField(**ID, **TEXT, help_text="City of the headquarters.")
+    address_line = models.CharField(max_length=1024, **TEXT, help_text="Address of the headquarters.")
+    zip_code = models.CharField(**ID, **TEXT, help_text="Postal code of the headquarters.")
+    founding_year = models.IntegerField(help_text="Year the vendor was founded.")
+    status_page = models.CharField(max_length=1024, **TEXT, help_text="URL of the public status page.")
+    stopped_server_charged = models.BooleanField(null=True, help_text="Whether stopped servers are still billed.")
+    billing_increment_seconds = models.IntegerField(null=True, help_text="Billing granularity, in seconds.")
+    minimum_billing_seconds = models.IntegerField(null=True, help_text="Minimum billed time, in seconds.")
+    billing_comment = models.TextField(**TEXT, help_text="Notes on billing.")
+
+    class Meta:
+        ordering = ["vendor_id"]
+
+    def __str__(self) -> str:
+        return self.vendor_id
+
+
+class VendorComplianceLink(CatalogRow):
+    """A compliance framework implemented by a vendor."""
+
+    vendor = _vendor("compliance_links")
+    compliance_framework = models.ForeignKey(
+        ComplianceFramework,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="vendor_links",
+        help_text="Compliance framework id.",
+    )
+    comment = models.TextField(**TEXT, help_text="Optional comment on the scope.")
+
+    class Meta:
+        ordering = ["vendor_id", "compliance_framework_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "compliance_framework"], name="uniq_vendor_compliance_link")
+        ]
+
+
+class Region(CatalogRow):
+    """A region (data center location) of a vendor."""
+
+    vendor = _vendor("regions")
+    region_id = models.CharField(**ID, help_text="Region id, unique within the vendor.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    api_reference = models.CharField(**ID, help_text="How the vendor's API refers to the region.")
+    display_name = models.CharField(**ID, help_text="Human-friendly name.")
+    aliases = models.JSONField(default=list, help_text="Other names of the region.")
+    country = models.ForeignKey(
+        Country,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="regions",
+        help_text="Country (ISO 3166-1 alpha-2); may name a country missing from the catalog.",
+    )
+    state = models.CharField(**ID, **TEXT, help_text="State or province.")
+    city = models.CharField(**ID, **TEXT, help_text="City.")
+    address_line = models.CharField(max_length=1024, **TEXT, help_text="Address.")
+    zip_code = models.CharField(**ID, **TEXT, help_text="Postal code.")
+    lon = models.FloatField(null=True, help_text="Longitude, in degrees.")
+    lat = models.FloatField(null=True, help_text="Latitude, in degrees.")
+    founding_year = models.IntegerField(null=True, help_text="Year the region opened.")
+    green_energy = models.BooleanField(null=True, help_text="Whether 100% powered by renewable energy.")
+
+    class Meta:
+        ordering = ["vendor_id", "region_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "region_id"], name="uniq_region")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}"
+
+
+class Zone(CatalogRow):
+    """An availability zone within a region."""
+
+    vendor = _vendor("zones")
+    region_id = models.CharField(**ID, help_text="Region id, unique within the vendor.")
+    zone_id = models.CharField(**ID, help_text="Zone id, unique within the region.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    api_reference = models.CharField(**ID, help_text="How the vendor's API refers to the zone.")
+    display_name = models.CharField(**ID, help_text="Human-friendly name.")
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="zones",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "region_id", "zone_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "region_id", "zone_id"], name="uniq_zone")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.zone_id}"
+
+
+class Storage(CatalogRow):
+    """A block storage product of a vendor."""
+
+    vendor = _vendor("storages")
+    storage_id = models.CharField(**ID, help_text="Storage id, unique within the vendor.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    description = models.TextField(**TEXT, help_text="Description.")
+    storage_type = models.CharField(max_length=8, choices=choices.StorageType.choices, help_text="Storage type.")
+    max_iops = models.IntegerField(null=True, help_text="Maximum I/O operations per second.")
+    max_throughput = models.IntegerField(null=True, help_text="Maximum throughput, in MiB/s.")
+    min_size = models.IntegerField(null=True, help_text="Minimum size, in GiB.")
+    max_size = models.IntegerField(null=True, help_text="Maximum size, in GiB.")
+
+    class Meta:
+        ordering = ["vendor_id", "storage_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "storage_id"], name="uniq_storage")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.storage_id}"
+
+
+class Server(CatalogRow):
+    """A server type (instance type) of a vendor, with prices and scores derived at sync time."""
+
+    vendor = _vendor("servers")
+    server_id = models.CharField(**ID, help_text="Server id, unique within the vendor.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    api_reference = models.CharField(**ID, help_text="How the vendor's API refers to the server.")
+    api_reference_object = models.JSONField(null=True, help_text="Structured API reference, when the vendor needs one.")
+    display_name = models.CharField(**ID, help_text="Human-friendly name.")
+    description = models.TextField(help_text="Short description.")
+    family = models.CharField(**ID, **TEXT, help_text="Server family, e.g. m5.")
+    series = models.CharField(**ID, **TEXT, help_text="Server series.")
+    vcpus = models.IntegerField(help_text="Number of virtual CPUs.")
+    hypervisor = models.CharField(**ID, **TEXT, help_text="Hypervisor, e.g. KVM.")
+    cpu_allocation = models.CharField(max_length=9, choices=choices.CpuAllocation.choices, help_text="CPU allocation.")
+    cpu_cores = models.IntegerField(null=True, help_text="Number of physical CPU cores.")
+    cpu_speed = models.FloatField(null=True, help_text="CPU clock speed, in GHz.")
+    cpu_architecture = models.CharField(
+        max_length=10, choices=choices.CpuArchitecture.choices, help_text="CPU architecture."
+    )
+    cpu_manufacturer = models.CharField(**ID, **TEXT, help_text="CPU manufacturer, e.g. Intel.")
+    cpu_family = models.CharField(**ID, **TEXT, help_text="CPU family, e.g. Xeon.")
+    cpu_model = models.CharField(**ID, **TEXT, help_text="CPU model.")
+    cpu_l1d_cache = models.IntegerField(null=True, help_text="L1 data cache per core, in KiB.")
+    cpu_l1d_cache_total = models.IntegerField(null=True, help_text="L1 data cache of all cores, in KiB.")
+    cpu_l1i_cache = models.IntegerField(null=True, help_text="L1 instruction cache per core, in KiB.")
+    cpu_l1i_cache_total = models.IntegerField(null=True, help_text="L1 instruction cache of all cores, in KiB.")
+    cpu_l2_cache = models.IntegerField(null=True, help_text="L2 cache per core, in KiB.")
+    cpu_l2_cache_total = models.IntegerField(null=True, help_text="L2 cache of all cores, in KiB.")
+    cpu_l3_cache = models.IntegerField(null=True, help_text="L3 cache, in KiB.")
+    cpu_l3_cache_total = models.IntegerField(null=True, help_text="L3 cache of all CPUs, in KiB.")
+    cpu_flags = models.JSONField(default=list, help_text="CPU flags.")
+    cpus = models.JSONField(default=list, help_text="CPU details.")
+    ecpus = models.FloatField(null=True, help_text="Effective CPUs (burstable servers).")
+    scalability = models.FloatField(null=True, help_text="Multi-core scaling efficiency (0 to 1).")
+    hw_virt = models.BooleanField(null=True, help_text="Whether hardware (nested) virtualization is supported.")
+    memory_amount = models.IntegerField(help_text="Memory, in MiB.")
+    memory_amount_actual = models.IntegerField(null=True, help_text="Memory seen by the OS, in MiB.")
+    memory_generation = models.CharField(
+        max_length=4, choices=choices.DdrGeneration.choices, **TEXT, help_text="DDR generation."
+    )
+    memory_speed = models.IntegerField(null=True, help_text="Memory speed, in MHz.")
+    memory_ecc = models.BooleanField(null=True, help_text="Whether memory has ECC.")
+    accelerator_count = models.FloatField(default=0, help_text="Number of accelerators (GPUs); may be fractional.")
+    accelerator_memory_min = models.IntegerField(null=True, help_text="Memory of the smallest accelerator, in MiB.")
+    accelerator_memory_total = models.IntegerField(null=True, help_text="Memory of all accelerators, in MiB.")
+    accelerator_type = models.CharField(
+        max_length=3, choices=choices.AcceleratorType.choices, **TEXT, help_text="Accelerator type."
+    )
+    accelerator_manufacturer = models.CharField(**ID, **TEXT, help_text="Accelerator manufacturer, e.g. NVIDIA.")
+    accelerator_family = models.CharField(**ID, **TEXT, help_text="Accelerator family.")
+    accelerator_model = models.CharField(**ID, **TEXT, help_text="Accelerator model.")
+    accelerators = models.JSONField(default=list, help_text="Accelerator details.")
+    storage_size = models.IntegerField(default=0, help_text="Built-in storage, in GB.")
+    storage_type = models.CharField(
+        max_length=8, choices=choices.StorageType.choices, **TEXT, help_text="Built-in storage type."
+    )
+    storages = models.JSONField(default=list, help_text="Built-in disks.")
+    compatible_storage_ids = models.JSONField(null=True, help_text="Ids of attachable block storages.")
+    network_speed_baseline = models.FloatField(null=True, help_text="Baseline network speed, in Gbps.")
+    network_speed_max = models.FloatField(null=True, help_text="Maximum network speed, in Gbps.")
+    network_storage_speed_baseline = models.FloatField(null=True, help_text="Baseline storage network speed, in Gbps.")
+    network_storage_speed_max = models.FloatField(null=True, help_text="Maximum storage network speed, in Gbps.")
+    inbound_traffic = models.FloatField(default=0, help_text="Free inbound traffic, in GB per month.")
+    outbound_traffic = models.FloatField(default=0, help_text="Free outbound traffic, in GB per month.")
+    ipv4 = models.IntegerField(default=0, help_text="Number of included IPv4 addresses.")
+    average_time_to_start = models.FloatField(null=True, help_text="Average time to start, in seconds.")
+
+    # Derived at sync time (not upstream columns), all in USD.
+    min_price = models.FloatField(null=True, help_text="Cheapest active hourly price, in USD.")
+    min_price_spot = models.FloatField(null=True, help_text="Cheapest active spot hourly price, in USD.")
+    min_price_ondemand = models.FloatField(null=True, help_text="Cheapest active on-demand hourly price, in USD.")
+    min_price_ondemand_monthly = models.FloatField(
+        null=True, help_text="Cheapest active on-demand price for 730 hours (tier caps applied), in USD."
+    )
+    score = models.FloatField(null=True, help_text="stress-ng CPU score, all cores (stress_ng:bestn).")
+    score1 = models.FloatField(null=True, help_text="stress-ng CPU score, one core (stress_ng:best1).")
+    score_per_price = models.FloatField(null=True, help_text="`score` per `min_price` (USD/hour).")
+
+    objects = ServerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["vendor_id", "server_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "server_id"], name="uniq_server")]
+        indexes = [
+            models.Index(fields=["min_price"], name="server_min_price"),
+            models.Index(fields=["vendor", "api_reference"], name="server_api_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.server_id}"
+
+
+class ServerDescription(CatalogRow):
+    """Generated marketing texts for a server's page."""
+
+    vendor = _vendor("server_descriptions")
+    server_id = models.CharField(**ID, help_text="Server id, unique within the vendor.")
+    page = models.JSONField(default=dict, help_text="Structured page content.")
+    description = models.TextField(help_text="Long description.")
+    og_description = models.TextField(help_text="Open Graph description.")
+    meta_description = models.TextField(help_text="HTML meta description.")
+    tagline = models.TextField(help_text="Tagline.")
+    bullet_points = models.JSONField(default=list, help_text="Highlights.")
+    categories = models.JSONField(default=list, help_text="Workload categories.")
+    server = models.ForeignObject(
+        Server,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "server_id"],
+        to_fields=["vendor", "server_id"],
+        related_name="descriptions",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "server_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "server_id"], name="uniq_server_description")]
+
+
+class ServerPrice(PriceRow):
+    """The price of a server type in a zone, for an allocation (on-demand, spot, reserved)."""
+
+    vendor = _vendor("server_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    zone_id = models.CharField(**ID, help_text="Zone id.")
+    server_id = models.CharField(**ID, help_text="Server id.")
+    operating_system = models.CharField(**ID, help_text="Operating system the price includes.")
+    allocation = models.CharField(max_length=8, choices=choices.Allocation.choices, help_text="Allocation.")
+    price_monthly = models.FloatField(
+        null=True,
+        help_text="Derived: active on-demand price for 730 hours with tier caps applied, in `currency`.",
+    )
+    server = models.ForeignObject(
+        Server,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "server_id"],
+        to_fields=["vendor", "server_id"],
+        related_name="prices",
+    )
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="server_prices",
+    )
+    zone = models.ForeignObject(
+        Zone,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id", "zone_id"],
+        to_fields=["vendor", "region_id", "zone_id"],
+        related_name="server_prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "server_id", "region_id", "zone_id", "allocation"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "region_id", "zone_id", "server_id", "allocation"], name="uniq_server_price"
+            )
+        ]
+        indexes = [models.Index(fields=["vendor", "server_id"], name="server_price_server")]
+
+
+class StoragePrice(PriceRow):
+    """The price of a block storage product in a region."""
+
+    vendor = _vendor("storage_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    storage_id = models.CharField(**ID, help_text="Storage id.")
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="storage_prices",
+    )
+    storage = models.ForeignObject(
+        Storage,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "storage_id"],
+        to_fields=["vendor", "storage_id"],
+        related_name="prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "region_id", "storage_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "region_id", "storage_id"], name="uniq_storage_price")
+        ]
+
+
+class TrafficPrice(PriceRow):
+    """The price of network traffic in a region, per direction."""
+
+    vendor = _vendor("traffic_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    direction = models.CharField(max_length=3, choices=choices.TrafficDirection.choices, help_text="Direction.")
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="traffic_prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "region_id", "direction"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "region_id", "direction"], name="uniq_traffic_price")
+        ]
+
+
+class Ipv4Price(PriceRow):
+    """The price of an extra IPv4 address in a region."""
+
+    vendor = _vendor("ipv4_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="ipv4_prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "region_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "region_id"], name="uniq_ipv4_price")]
+
+
+class Benchmark(CatalogRow):
+    """A benchmark workload and how its scores read."""
+
+    benchmark_id = models.CharField(primary_key=True, **ID, help_text="Benchmark id, e.g. stress_ng:bestn.")
+    category = models.CharField(**ID, **TEXT, help_text="Category.")
+    subcategory = models.CharField(**ID, **TEXT, help_text="Subcategory.")
+    source = models.JSONField(null=True, help_text="Where the benchmark comes from.")
+    name = models.CharField(**ID, help_text="Human-friendly name.")
+    description = models.TextField(**TEXT, help_text="Description.")
+    note = models.TextField(**TEXT, help_text="Notes.")
+    framework = models.CharField(**ID, help_text="Benchmark framework, e.g. stress_ng.")
+    config_fields = models.JSONField(default=dict, help_text="Configuration fields and their meaning.")
+    environment_fields = models.JSONField(default=dict, help_text="Environment fields and their meaning.")
+    measurement = models.CharField(**ID, **TEXT, help_text="What is measured.")
+    unit = models.CharField(**ID, **TEXT, help_text="Unit of the score.")
+    higher_is_better = models.BooleanField(default=True, help_text="Whether a higher score is better.")
+
+    class Meta:
+        ordering = ["benchmark_id"]
+
+    def __str__(self) -> str:
+        return self.benchmark_id
+
+
+class BenchmarkScore(CatalogRow):
+    """A benchmark result of a server type, for one configuration."""
+
+    vendor = _vendor("benchmark_scores")
+    benchmark = models.ForeignKey(
+        Benchmark,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="scores",
+        help_text="Benchmark id.",
+    )
+    resource_type = models.CharField(
+        max_length=8, choices=choices.ResourceType.choices, help_text="Kind of resource scored."
+    )
+    resource_id = models.CharField(**ID, help_text="Id of the resource (for SERVER: the server id).")
+    config = models.JSONField(default=dict, help_text="Benchmark configuration, e.g. {\"cores\": 1}.")
+    framework_version = models.CharField(**ID, **TEXT, help_text="Version of the framework.")
+    environment = models.JSONField(null=True, help_text="Environment the benchmark ran in.")
+    score = models.FloatField(help_text="The score, in the benchmark's unit.")
+    score_breakdown = models.JSONField(null=True, help_text="Components of a composite score.")
+    note = models.TextField(**TEXT, help_text="Notes.")
+
+    class Meta:
+        ordering = ["vendor_id", "resource_id", "benchmark_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "benchmark", "resource_type", "resource_id", "config"], name="uniq_benchmark_score"
+            )
+        ]
+        indexes = [models.Index(fields=["vendor", "resource_id"], name="benchmark_score_resource")]
+
+
+class SyncRun(models.Model):
+    """One run of the catalog sync: its source, outcome and row counts."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=choices.SyncStatus.choices, default=choices.SyncStatus.RUNNING)
+    source = models.CharField(max_length=2048, help_text="Where the data came from (file, URL or sparecores-data).")
+    data_hash = models.CharField(max_length=128, blank=True, help_text="Hash of the source data.")
+    schema_version = models.CharField(max_length=32, blank=True, help_text="Upstream alembic revision.")
+    rows = models.JSONField(default=dict, blank=True, help_text="Rows imported per table.")
+    seconds = models.JSONField(default=dict, blank=True, help_text="Seconds spent per table.")
+    error = models.TextField(blank=True)
+
+    objects = SyncRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"sync #{self.pk} {self.status}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,54 @@
+"""Money helpers: tiered prices and offline currency conversion."""
+
+import math
+from functools import lru_cache
+from typing import Any
+
+from currency_converter import CurrencyConverter
+
+HOURS_PER_MONTH = 730.0
+
+
+def tiered_price(tiers: list[dict[str, Any]], usage: float, unit_price: float) -> float:
+    """The cost of `usage` units under `tiers` ([{lower, upper, price}]), or at `unit_price` without tiers.
+
+    A tier whose price is 0 past some usage caps the cost (e.g. Hetzner bills at
+    most 672 hours a month).
+    """
+    if not tiers:
+        return unit_price * usage
+    total = 0.0
+    for tier in sorted(tiers, key=lambda t: float(t["lower"])):
+        lower, upper = float(tier["lower"]), float(tier["upper"])
+        if usage <= lower:
+            break
+        total += (min(usage, upper) - lower) * float(tier["price"])
+    return total
+
+
+def monthly_price(tiers: list[dict[str, Any]], hourly_price: float) -> float:
+    return round(tiered_price(tiers, HOURS_PER_MONTH, hourly_price), 2)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> CurrencyConverter:
+    # Bundled ECB reference rates: no network needed. Loaded once per process (read-only).
+    return CurrencyConverter(fallback_on_missing_rate=True, fallback_on_wrong_date=True)
+
+
+def known_currencies() -> frozenset[str]:
+    return frozenset(_converter().currencies)
+
+
+@lru_cache(maxsize=64)
+def exchange_rate(from_currency: str, to_currency: str) -> float:
+    """Units of `to_currency` per unit of `from_currency`; ValueError for an unknown currency."""
+    if from_currency == to_currency:
+        return 1.0
+    try:
+        rate = _converter().convert(1.0, from_currency, to_currency)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"No exchange rate from {from_currency} to {to_currency}") from exc
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"No exchange rate from {from_currency} to {to_currency}")
+    return rate

@@ -1,0 +1,88 @@
+"""Catalog writes: the sync that replaces the catalog with a new version of the upstream data."""
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.catalog import choices
+from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
+from apps.catalog.models import SyncRun
+from apps.catalog.sources import CatalogSource, open_catalog_source
+
+logger = logging.getLogger(__name__)
+
+# A run still RUNNING after this long was killed (a sync takes about a minute).
+STALE_RUN_AFTER = timedelta(hours=1)
+# Any fixed number: it only has to be the same in every process.
+SYNC_LOCK_ID = 0x6B656570
+
+
+def catalog_sync(
+    *,
+    source: str | None = None,
+    force: bool = False,
+    on_stage: Callable[[str, int, int], None] | None = None,
+    on_table: TableProgress | None = None,
+) -> SyncRun:
+    """Load the catalog from `source` (path, URL or None for sparecores-data) unless unchanged.
+
+    All-or-nothing: the tables are replaced in one transaction, so readers see
+    the old catalog until the new one is committed, and a failure (or a kill)
+    leaves the old one in place. The run is recorded either way.
+    """
+    _abandon_stale_runs()
+    run = SyncRun.objects.create(source=source or "sparecores-data")
+    try:
+        download = (lambda done, total: on_stage("download", done, total)) if on_stage else None
+        with open_catalog_source(source, progress=download) as catalog:
+            run.source = catalog.label
+            run.data_hash = catalog.data_hash
+            last = SyncRun.objects.last_loaded()
+            if not force and last is not None and last.data_hash == catalog.data_hash:
+                run.status = choices.SyncStatus.SKIPPED
+                run.schema_version = last.schema_version
+            else:
+                _load(run, catalog, on_stage, on_table)
+                run.status = choices.SyncStatus.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.save()
+    except BaseException as exc:
+        # Broad on purpose: record the failure (even a Ctrl-C), then re-raise.
+        run.status = choices.SyncStatus.FAILED
+        run.error = f"{exc.__class__.__name__}: {exc}"[:4000]
+        run.finished_at = timezone.now()
+        run.save()
+        logger.error("Catalog sync #%s failed: %s", run.pk, run.error)
+        raise
+    logger.info("Catalog sync #%s %s (%s, hash %s)", run.pk, run.status, run.source, run.data_hash[:12])
+    return run
+
+
+def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
+    restore = (lambda done, total: on_stage("restore", done, total)) if on_stage else None
+    database = catalog.sqlite_path(progress=restore)
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        run.schema_version = check_schema(source)
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SYNC_LOCK_ID])
+            result = CatalogImporter(source, progress=on_table).run()
+            run.rows, run.seconds = result.rows, result.seconds
+            run.status = choices.SyncStatus.SUCCEEDED
+            run.finished_at = timezone.now()
+            # Saved inside the transaction: the catalog and the record of it commit together.
+            run.save()
+    finally:
+        source.close()
+
+
+def _abandon_stale_runs() -> None:
+    SyncRun.objects.filter(
+        status=choices.SyncStatus.RUNNING, started_at__lt=timezone.now() - STALE_RUN_AFTER
+    ).update(status=choices.SyncStatus.FAILED, error="Interrupted: the process ended before the run finished.")

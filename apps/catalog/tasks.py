@@ -1,0 +1,11 @@
+from celery import shared_task
+from django.conf import settings
+
+from apps.catalog.services import catalog_sync
+
+
+@shared_task(name="apps.catalog.tasks.sync_catalog", soft_time_limit=25 * 60, time_limit=30 * 60, acks_late=True)
+def sync_catalog(force: bool = False) -> dict:
+    """Periodic catalog sync (beat schedule: KEEPER_CATALOG_SYNC_INTERVAL_MINUTES)."""
+    run = catalog_sync(source=settings.KEEPER_CATALOG_SOURCE, force=force)
+    return {"id": run.pk, "status": run.status, "hash": run.data_hash}

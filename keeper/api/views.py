@@ -1,0 +1,21 @@
+"""JSON replacements for Django's HTML error pages (URLs outside DRF views)."""
+
+from django.http import HttpRequest, JsonResponse
+
+from keeper.api.exceptions import error_body
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("Bad request.", "bad_request"), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("You do not have permission to perform this action.", "permission_denied"), status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body(f"No endpoint at {request.path}.", "not_found"), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("Internal server error.", "server_error"), status=500)

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("apps.catalog.urls")),
+    path("", include("keeper.api.urls")),
+]
+
+handler400 = "keeper.api.views.bad_request"
+handler403 = "keeper.api.views.permission_denied"
+handler404 = "keeper.api.views.page_not_found"
+handler500 = "keeper.api.views.server_error"
