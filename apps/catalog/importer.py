@@ -60,8 +60,15 @@ TABLES: list[tuple[str, type[models.Model]]] = [
     ("ipv4_price", Ipv4Price),
 ]
 DERIVED_COLUMNS = {
-    Server: ["min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly",
-             "score", "score1", "score_per_price"],
+    Server: [
+        "min_price",
+        "min_price_spot",
+        "min_price_ondemand",
+        "min_price_ondemand_monthly",
+        "score",
+        "score1",
+        "score_per_price",
+    ],
     ServerPrice: ["price_monthly"],
 }
 
@@ -74,7 +81,10 @@ class CatalogSchemaError(Exception):
 
 def upstream_columns(model: type[models.Model]) -> list[str]:
     derived = set(DERIVED_COLUMNS.get(model, []))
-    return [f.column for f in model._meta.concrete_fields if f.column != "id" and f.column not in derived]
+    columns = [f.column for f in model._meta.concrete_fields if f.column != "id" and f.column not in derived]
+    # Upstream puts the shared bookkeeping columns last; so do the API rows.
+    trailing = [c for c in ("status", "observed_at") if c in columns]
+    return [c for c in columns if c not in trailing] + trailing
 
 
 def check_schema(source: sqlite3.Connection) -> str:
@@ -231,7 +241,11 @@ class CatalogImporter:
     def _collect_scores(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
         at = {c: i for i, c in enumerate(columns)}
         i_vendor, i_bench, i_type, i_resource, i_score = (
-            at["vendor_id"], at["benchmark_id"], at["resource_type"], at["resource_id"], at["score"]
+            at["vendor_id"],
+            at["benchmark_id"],
+            at["resource_type"],
+            at["resource_id"],
+            at["score"],
         )
         wanted = {SCORE_BENCHMARK: "score", SCORE1_BENCHMARK: "score1"}
         for row in rows:

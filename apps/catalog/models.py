@@ -51,7 +51,7 @@ class PriceRow(CatalogRow):
     price_upfront = models.FloatField(default=0, help_text="Up-front payment, in `currency`.")
     price_tiered = models.JSONField(
         default=list,
-        help_text="Tiers as [{lower, upper, price}]; bounds in `unit`, `upper` may be \"Infinity\".",
+        help_text='Tiers as [{lower, upper, price}]; bounds in `unit`, `upper` may be "Infinity".',
     )
     currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 currency code of the prices.")
 
@@ -140,6 +140,9 @@ class VendorComplianceLink(CatalogRow):
         constraints = [
             models.UniqueConstraint(fields=["vendor", "compliance_framework"], name="uniq_vendor_compliance_link")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.compliance_framework_id}"
 
 
 class Region(CatalogRow):
@@ -338,6 +341,9 @@ class ServerDescription(CatalogRow):
         ordering = ["vendor_id", "server_id"]
         constraints = [models.UniqueConstraint(fields=["vendor", "server_id"], name="uniq_server_description")]
 
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.server_id}"
+
 
 class ServerPrice(PriceRow):
     """The price of a server type in a zone, for an allocation (on-demand, spot, reserved)."""
@@ -383,6 +389,9 @@ class ServerPrice(PriceRow):
         ]
         indexes = [models.Index(fields=["vendor", "server_id"], name="server_price_server")]
 
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.zone_id}/{self.server_id}/{self.allocation}"
+
 
 class StoragePrice(PriceRow):
     """The price of a block storage product in a region."""
@@ -407,9 +416,10 @@ class StoragePrice(PriceRow):
 
     class Meta:
         ordering = ["vendor_id", "region_id", "storage_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["vendor", "region_id", "storage_id"], name="uniq_storage_price")
-        ]
+        constraints = [models.UniqueConstraint(fields=["vendor", "region_id", "storage_id"], name="uniq_storage_price")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.storage_id}"
 
 
 class TrafficPrice(PriceRow):
@@ -428,9 +438,10 @@ class TrafficPrice(PriceRow):
 
     class Meta:
         ordering = ["vendor_id", "region_id", "direction"]
-        constraints = [
-            models.UniqueConstraint(fields=["vendor", "region_id", "direction"], name="uniq_traffic_price")
-        ]
+        constraints = [models.UniqueConstraint(fields=["vendor", "region_id", "direction"], name="uniq_traffic_price")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.direction}"
 
 
 class Ipv4Price(PriceRow):
@@ -449,6 +460,9 @@ class Ipv4Price(PriceRow):
     class Meta:
         ordering = ["vendor_id", "region_id"]
         constraints = [models.UniqueConstraint(fields=["vendor", "region_id"], name="uniq_ipv4_price")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}"
 
 
 class Benchmark(CatalogRow):
@@ -490,7 +504,7 @@ class BenchmarkScore(CatalogRow):
         max_length=8, choices=choices.ResourceType.choices, help_text="Kind of resource scored."
     )
     resource_id = models.CharField(**ID, help_text="Id of the resource (for SERVER: the server id).")
-    config = models.JSONField(default=dict, help_text="Benchmark configuration, e.g. {\"cores\": 1}.")
+    config = models.JSONField(default=dict, help_text='Benchmark configuration, e.g. {"cores": 1}.')
     framework_version = models.CharField(**ID, **TEXT, help_text="Version of the framework.")
     environment = models.JSONField(null=True, help_text="Environment the benchmark ran in.")
     score = models.FloatField(help_text="The score, in the benchmark's unit.")
@@ -505,6 +519,9 @@ class BenchmarkScore(CatalogRow):
             )
         ]
         indexes = [models.Index(fields=["vendor", "resource_id"], name="benchmark_score_resource")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.resource_id}/{self.benchmark_id}"
 
 
 class SyncRun(models.Model):

@@ -8,6 +8,15 @@ class ServerQuerySet(models.QuerySet):
         """Active servers that can be bought: status ACTIVE and at least one active price."""
         return self.filter(status=choices.Status.ACTIVE, min_price__isnull=False)
 
+    def search(self, text: str) -> "ServerQuerySet":
+        """Case-insensitive substring match on the id, name, API reference or display name."""
+        return self.filter(
+            models.Q(server_id__icontains=text)
+            | models.Q(name__icontains=text)
+            | models.Q(api_reference__icontains=text)
+            | models.Q(display_name__icontains=text)
+        )
+
     def by_reference(self, vendor_id: str, server: str) -> "ServerQuerySet":
         """A vendor's server by its id or its API reference (e.g. aws / p3.8xlarge)."""
         return self.filter(vendor_id=vendor_id).filter(models.Q(server_id=server) | models.Q(api_reference=server))

@@ -83,6 +83,6 @@ def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
 
 
 def _abandon_stale_runs() -> None:
-    SyncRun.objects.filter(
-        status=choices.SyncStatus.RUNNING, started_at__lt=timezone.now() - STALE_RUN_AFTER
-    ).update(status=choices.SyncStatus.FAILED, error="Interrupted: the process ended before the run finished.")
+    SyncRun.objects.filter(status=choices.SyncStatus.RUNNING, started_at__lt=timezone.now() - STALE_RUN_AFTER).update(
+        status=choices.SyncStatus.FAILED, error="Interrupted: the process ended before the run finished."
+    )

@@ -1,7 +1,7 @@
 """The one exception handler: every error is JSON with the same shape.
 
-    {"detail": "<what went wrong>", "code": "<machine-readable code>",
-     "errors": {"<parameter or field>": ["<message>", ...]}}   # errors: validation only
+{"detail": "<what went wrong>", "code": "<machine-readable code>",
+ "errors": {"<parameter or field>": ["<message>", ...]}}   # errors: validation only
 """
 
 from typing import Any

@@ -10,7 +10,9 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("You do not have permission to perform this action.", "permission_denied"), status=403)
+    return JsonResponse(
+        error_body("You do not have permission to perform this action.", "permission_denied"), status=403
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

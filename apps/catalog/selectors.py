@@ -1,0 +1,142 @@
+"""Catalog reads shaped for the API.
+
+Hot endpoints read `.values()` rows and build plain dicts for the orjson
+renderer: on `/servers?limit=-1` this is several times faster than a nested
+ModelSerializer (see bench/bench_api.py).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from django.db.models import Count, Model, Q, QuerySet
+
+from apps.catalog import choices
+from apps.catalog.models import (
+    Benchmark,
+    BenchmarkScore,
+    ComplianceFramework,
+    Country,
+    Region,
+    Server,
+    ServerPrice,
+    Storage,
+    SyncRun,
+    Vendor,
+    Zone,
+)
+from apps.catalog.pricing import exchange_rate
+
+PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand")
+MONTHLY_COLUMNS = ("min_price_ondemand_monthly",)
+SCORE_COLUMNS = ("score", "score1", "score_per_price")
+
+TABLE_MODELS: dict[str, type[Model]] = {
+    "country": Country,
+    "compliance_framework": ComplianceFramework,
+    "vendor": Vendor,
+    "region": Region,
+    "zone": Zone,
+    "server": Server,
+    "storage": Storage,
+    "benchmark": Benchmark,
+}
+
+
+def table_columns(model: type[Model]) -> list[str]:
+    """The upstream columns of a catalog model (no surrogate id, no derived values)."""
+    from apps.catalog.importer import upstream_columns
+
+    return upstream_columns(model)
+
+
+SERVER_COLUMNS = table_columns(Server)
+VENDOR_COLUMNS = table_columns(Vendor)
+REGION_COLUMNS = table_columns(Region)
+_VENDOR_LOOKUPS = [f"vendor__{c}" for c in VENDOR_COLUMNS]
+
+
+def _with_vendor(rows: QuerySet, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of `columns` with the vendor nested under "vendor", from one joined query."""
+    result = []
+    width = len(columns)
+    for values in rows.values_list(*columns, *_VENDOR_LOOKUPS):
+        row = dict(zip(columns, values[:width]))
+        row["vendor"] = dict(zip(VENDOR_COLUMNS, values[width:]))
+        result.append(row)
+    return result
+
+
+def server_rows(queryset: QuerySet, *, currency: str = "USD", price_column: str = "min_price") -> list[dict[str, Any]]:
+    """`/servers` rows: server columns, vendor, scores and prices in `currency`.
+
+    `price_column` is the price reported as `price` (see best_price_allocation).
+    """
+    rate = exchange_rate("USD", currency)
+    derived = [*PRICE_COLUMNS, *MONTHLY_COLUMNS, *SCORE_COLUMNS]
+    rows = _with_vendor(queryset, [*SERVER_COLUMNS, *derived])
+    for row in rows:
+        for column in PRICE_COLUMNS:
+            if row[column] is not None and rate != 1.0:
+                row[column] = round(row[column] * rate, 4)
+        for column in MONTHLY_COLUMNS:
+            if row[column] is not None and rate != 1.0:
+                row[column] = round(row[column] * rate, 2)
+        row["price"] = row[price_column]
+    return rows
+
+
+def server_by_reference(vendor_id: str, server: str, *, currency: str = "USD") -> dict[str, Any] | None:
+    """One server by id or API reference; the id wins when both match different servers."""
+    queryset = Server.objects.by_reference(vendor_id, server)
+    rows = server_rows(queryset, currency=currency)
+    if not rows:
+        return None
+    return next((row for row in rows if row["server_id"] == server), rows[0])
+
+
+def region_rows(queryset: QuerySet) -> list[dict[str, Any]]:
+    return _with_vendor(queryset, REGION_COLUMNS)
+
+
+def table_rows(name: str) -> list[dict[str, Any]]:
+    model = TABLE_MODELS[name]
+    return list(model.objects.order_by(*model._meta.ordering).values(*table_columns(model)))
+
+
+def catalog_stats() -> dict[str, Any]:
+    servers = Server.objects.aggregate(total=Count("id"), active=Count("id", filter=Q(status=choices.Status.ACTIVE)))
+    last = SyncRun.objects.last_loaded()
+    return {
+        "vendors": Vendor.objects.count(),
+        "regions": Region.objects.count(),
+        "zones": Zone.objects.count(),
+        "servers": servers["total"],
+        "active_servers": servers["active"],
+        "server_prices": ServerPrice.objects.count(),
+        "benchmarks": Benchmark.objects.count(),
+        "benchmark_scores": BenchmarkScore.objects.count(),
+        "last_synced_at": last.finished_at if last else None,
+    }
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+PACKAGES = ("django", "djangorestframework", "sparecores-data", "celery")
+
+
+def health() -> dict[str, Any]:
+    last = SyncRun.objects.last_loaded()
+    latest = SyncRun.objects.order_by("-started_at", "-id").first()
+    return {
+        "status": "ok" if last else "no catalog loaded",
+        "packages": {name: _package_version(name) for name in PACKAGES},
+        "database_last_updated": last.finished_at if last else None,
+        "database_hash": last.data_hash if last else None,
+        "schema_version": last.schema_version if last else None,
+        "last_sync_status": latest.status if latest else None,
+    }

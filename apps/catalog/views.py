@@ -1,0 +1,120 @@
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.catalog import selectors
+from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
+from apps.catalog.models import Region, Server
+from apps.catalog.serializers import (
+    TABLE_SERIALIZERS,
+    HealthSerializer,
+    RegionWithVendorSerializer,
+    ServerSearchResultSerializer,
+    StatsSerializer,
+)
+from keeper.api.exceptions import ServiceUnavailable
+from keeper.api.generics import ReadOnlyAPIView
+from keeper.api.pagination import LimitPagePagination
+
+
+class ServerSearchView(ReadOnlyAPIView):
+    queryset = Server.objects.all()
+    filterset_class = ServerFilterSet
+    pagination_class = LimitPagePagination
+
+    @extend_schema(
+        operation_id="search_servers",
+        summary="Search servers",
+        tags=["Query Resources"],
+        responses=ServerSearchResultSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        servers = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        params = self.filterset.params
+        rows = selectors.server_rows(
+            servers, currency=params.get("currency") or "USD", price_column=self.filterset.price_column
+        )
+        return self.get_paginated_response(rows)
+
+
+class CurrencyParameters(serializers.Serializer):
+    currency = serializers.ChoiceField(choices=currency_choices(), default="USD", help_text="Currency of the prices.")
+
+
+class ServerDetailView(ReadOnlyAPIView):
+    query_serializer_class = CurrencyParameters
+
+    @extend_schema(
+        summary="Get a server",
+        description="One server by its id or API reference, e.g. `/server/aws/p3.8xlarge`.",
+        tags=["Server Details"],
+        parameters=[
+            OpenApiParameter("vendor", str, OpenApiParameter.PATH, description="Vendor id, e.g. aws."),
+            OpenApiParameter("server", str, OpenApiParameter.PATH, description="Server id or API reference."),
+            OpenApiParameter("currency", str, description="Currency of the prices (default USD)."),
+        ],
+        responses={200: ServerSearchResultSerializer, 404: OpenApiResponse(description="Unknown server.")},
+    )
+    def get(self, request: Request, vendor: str, server: str) -> Response:
+        params = self.query_params(request)
+        row = selectors.server_by_reference(vendor, server, currency=params["currency"])
+        if row is None:
+            raise NotFound(f"Server {server!r} of vendor {vendor!r} not found (by server id or API reference).")
+        return Response(row)
+
+
+class RegionListView(ReadOnlyAPIView):
+    queryset = Region.objects.order_by("vendor_id", "region_id")
+    filterset_class = RegionFilterSet
+
+    @extend_schema(summary="List regions", tags=["Query Resources"], responses=RegionWithVendorSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(selectors.region_rows(self.filter_queryset(self.get_queryset())))
+
+
+class StatsView(ReadOnlyAPIView):
+    @extend_schema(summary="Catalog statistics", tags=["Administrative"], responses=StatsSerializer)
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        return Response(selectors.catalog_stats())
+
+
+class HealthcheckView(ReadOnlyAPIView):
+    @extend_schema(
+        summary="Health check",
+        description="Package versions and the loaded catalog; 503 while no catalog has ever been loaded.",
+        tags=["Administrative"],
+        responses={200: HealthSerializer, 503: HealthSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        health = selectors.health()
+        status = 200 if health["database_hash"] else ServiceUnavailable.status_code
+        return Response(health, status=status)
+
+
+class TableView(ReadOnlyAPIView):
+    """A whole catalog table."""
+
+    table: str = ""
+
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        return Response(selectors.table_rows(self.table))
+
+
+def table_urls() -> list:
+    patterns = []
+    for name, serializer in TABLE_SERIALIZERS.items():
+        view_class = type(f"{name.title().replace('_', '')}TableView", (TableView,), {"table": name})
+        view = extend_schema(
+            operation_id=f"table_{name}",
+            summary=f"Table dump: {name}",
+            tags=["Table dumps"],
+            responses=serializer(many=True),
+        )(view_class).as_view()
+        patterns.append(path(f"table/{name}", view, name=f"table-{name}"))
+    return patterns

@@ -1,0 +1,77 @@
+"""`limit` / `page` pagination with bare JSON arrays, as the Spare Cores API does."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+
+class LimitPageParameters(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=-1)
+    page = serializers.IntegerField(required=False, min_value=1)
+    add_total_count_header = serializers.BooleanField(required=False, default=False)
+
+    def validate_limit(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError("Must be a positive number, or -1 for all rows.")
+        return value
+
+
+class LimitPagePagination(BasePagination):
+    """`limit` rows (default 25, -1 for all) of 1-based `page`; `X-Total-Count` on request.
+
+    Refuses unordered querysets: paging them would return rows at random.
+    """
+
+    default_limit = 25
+    parameters = frozenset({"limit", "page", "add_total_count_header"})
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
+        if not queryset.ordered:
+            raise AssertionError("LimitPagePagination needs an ordered queryset")
+        params = LimitPageParameters(data=request.query_params)
+        if not params.is_valid():
+            raise ValidationError(params.errors)
+        limit = params.validated_data.get("limit", self.default_limit)
+        page = params.validated_data.get("page", 1)
+        self.total_count = queryset.count() if params.validated_data["add_total_count_header"] else None
+        if limit == -1:
+            return queryset
+        start = (page - 1) * limit
+        return queryset[start : start + limit]
+
+    def get_paginated_response(self, data: Any) -> Response:
+        headers = {} if self.total_count is None else {"X-Total-Count": str(self.total_count)}
+        return Response(data, headers=headers)
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return schema
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
+        return [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Rows per page (default {self.default_limit}); -1 returns all rows.",
+                "schema": {"type": "integer", "minimum": -1, "default": self.default_limit},
+            },
+            {
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "description": "1-based page number.",
+                "schema": {"type": "integer", "minimum": 1, "default": 1},
+            },
+            {
+                "name": "add_total_count_header",
+                "in": "query",
+                "required": False,
+                "description": "Set the X-Total-Count response header to the number of matching rows.",
+                "schema": {"type": "boolean", "default": False},
+            },
+        ]
