@@ -214,7 +214,7 @@ class ServerFilterSet(StrictFilterSet):
     def filter_only_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         return queryset.active() if value else queryset
 
-    def filter_compliance_framework(self, queryset: QuerySet, name: str, value) -> QuerySet:
+    def filter_compliance_framework(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         if not value:
             return queryset
         vendors = VendorComplianceLink.objects.filter(compliance_framework__in=value).values("vendor_id")

@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -16,11 +16,11 @@ from apps.catalog.serializers import (
     StatsSerializer,
 )
 from keeper.api.exceptions import ServiceUnavailable
-from keeper.api.generics import ReadOnlyAPIView
+from keeper.api.generics import ReadOnlyAPIView, ReadOnlyListAPIView
 from keeper.api.pagination import LimitPagePagination
 
 
-class ServerSearchView(ReadOnlyAPIView):
+class ServerSearchView(ReadOnlyListAPIView):
     queryset = Server.objects.all()
     filterset_class = ServerFilterSet
     pagination_class = LimitPagePagination
@@ -66,7 +66,7 @@ class ServerDetailView(ReadOnlyAPIView):
         return Response(row)
 
 
-class RegionListView(ReadOnlyAPIView):
+class RegionListView(ReadOnlyListAPIView):
     queryset = Region.objects.order_by("vendor_id", "region_id")
     filterset_class = RegionFilterSet
 
@@ -106,15 +106,19 @@ class TableView(ReadOnlyAPIView):
         return Response(selectors.table_rows(self.table))
 
 
+def _table_view(name: str, serializer: type[serializers.Serializer]) -> type[TableView]:
+    view = type(f"{name.title().replace('_', '')}TableView", (TableView,), {"table": name})
+    schema = extend_schema(
+        operation_id=f"table_{name}",
+        summary=f"Table dump: {name}",
+        tags=["Table dumps"],
+        responses=serializer(many=True),
+    )
+    return extend_schema_view(get=schema)(view)
+
+
 def table_urls() -> list:
-    patterns = []
-    for name, serializer in TABLE_SERIALIZERS.items():
-        view_class = type(f"{name.title().replace('_', '')}TableView", (TableView,), {"table": name})
-        view = extend_schema(
-            operation_id=f"table_{name}",
-            summary=f"Table dump: {name}",
-            tags=["Table dumps"],
-            responses=serializer(many=True),
-        )(view_class).as_view()
-        patterns.append(path(f"table/{name}", view, name=f"table-{name}"))
-    return patterns
+    return [
+        path(f"table/{name}", _table_view(name, serializer).as_view(), name=f"table-{name}")
+        for name, serializer in TABLE_SERIALIZERS.items()
+    ]
