@@ -163,7 +163,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static files, i18n ---------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Static files (admin, Swagger UI) are served by WhiteNoise straight from the apps;
+# set KEEPER_STATIC_ROOT and run collectstatic to serve them from one folder instead.
+STATIC_ROOT = env_str("KEEPER_STATIC_ROOT")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
