@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from keeper.env import env_bool, env_int, env_list, env_str
+from keeper.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,8 +48,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "mozilla_django_oidc",
     "keeper",
     "apps.catalog",
+    "apps.accounts",
+    "apps.throttling",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.throttling.middleware.RateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "keeper.urls"
@@ -142,10 +146,86 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "keeper.api.exceptions.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.TokenIntrospectionAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.throttling.throttles.GlobalTokenBucketThrottle",
+        "apps.throttling.throttles.CreditThrottle",
+    ],
 }
+
+# --- Who is calling: OAuth 2.0 token introspection (RFC 7662) -------------------
+# Names as in the Spare Cores API, so operators keep their configuration.
+AUTH_TOKEN_INTROSPECTION_URL = env_str("AUTH_TOKEN_INTROSPECTION_URL")
+AUTH_CLIENT_ID = env_str("AUTH_CLIENT_ID")
+AUTH_CLIENT_SECRET = env_str("AUTH_CLIENT_SECRET")
+if AUTH_TOKEN_INTROSPECTION_URL and not (AUTH_CLIENT_ID and AUTH_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "AUTH_CLIENT_ID and AUTH_CLIENT_SECRET are required when AUTH_TOKEN_INTROSPECTION_URL is set"
+    )
+AUTH_TOKEN_VALIDATION_CEL = env_str("AUTH_TOKEN_VALIDATION_CEL")
+AUTH_TOKEN_EXTRA_FIELDS_CEL = env_str("AUTH_TOKEN_EXTRA_FIELDS_CEL")
+AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS = env_float("AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+AUTH_TOKEN_CACHE_L1_TTL_SECONDS = env_int("AUTH_TOKEN_CACHE_L1_TTL_SECONDS", 60, minimum=0)
+AUTH_TOKEN_CACHE_L1_MAX_SIZE = env_int("AUTH_TOKEN_CACHE_L1_MAX_SIZE", 1000, minimum=0)
+AUTH_TOKEN_CACHE_L2_TTL_SECONDS = env_int("AUTH_TOKEN_CACHE_L2_TTL_SECONDS", 300, minimum=0)
+AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS = env_int("AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS", 5, minimum=0)
+# Cache keys are HMACs of the token with this salt; default derived from the secret key.
+AUTH_TOKEN_CACHE_SALT = env_str("AUTH_TOKEN_CACHE_SALT") or f"keeper-token-cache:{SECRET_KEY}"
+# A token (or OIDC) user is staff when this claim is true, or is a list containing KEEPER_STAFF_GROUP.
+KEEPER_STAFF_CLAIM = env_str("KEEPER_STAFF_CLAIM", "groups")
+KEEPER_STAFF_GROUP = env_str("KEEPER_STAFF_GROUP", "keeper-staff")
+
+# --- Staff sign-in to the admin: OpenID Connect (mozilla-django-oidc) ----------
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    _missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if OIDC_RP_SIGN_ALGO.startswith("RS") and not OIDC_OP_JWKS_ENDPOINT:
+        _missing.append("OIDC_OP_JWKS_ENDPOINT")
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so these are required too: {', '.join(_missing)}")
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.insert(0, "apps.accounts.oidc.StaffOIDCBackend")
+LOGIN_REDIRECT_URL = "/admin/"
+LOGOUT_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
+
+# --- How much: credit limits and the global token bucket -----------------------
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", False)
+RATE_LIMIT_BACKEND = env_str("RATE_LIMIT_BACKEND", "memory")
+if RATE_LIMIT_BACKEND not in ("memory", "redis"):
+    raise ImproperlyConfigured(f"RATE_LIMIT_BACKEND must be memory or redis, got {RATE_LIMIT_BACKEND!r}")
+if RATE_LIMIT_ENABLED and RATE_LIMIT_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
+RATE_LIMIT_CREDITS_PER_MINUTE = env_int("RATE_LIMIT_CREDITS_PER_MINUTE", 60, minimum=1)
+RATE_LIMIT_DEFAULT_CREDIT_COST = env_int("RATE_LIMIT_DEFAULT_CREDIT_COST", 1, minimum=0)
+RATE_LIMIT_UNAUTHORIZED_PENALTY = env_int("RATE_LIMIT_UNAUTHORIZED_PENALTY", 10, minimum=0)
+# Proxies (IPs or CIDR ranges) whose X-Forwarded-For is believed.
+RATE_LIMIT_TRUSTED_PROXIES = env_list("RATE_LIMIT_TRUSTED_PROXIES", [])
+# Seconds a process keeps route costs before re-reading them (staff edits apply within this).
+RATE_LIMIT_ROUTE_COST_TTL_SECONDS = env_int("RATE_LIMIT_ROUTE_COST_TTL_SECONDS", 5, minimum=0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keeper: Spare Cores catalog API",

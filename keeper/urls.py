@@ -4,6 +4,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.catalog.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.throttling.urls")),
     path("", include("keeper.api.urls")),
 ]
 

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -46,6 +45,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
 
+    # Imported here: rest_framework.views loads the authentication classes, which import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -58,4 +60,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         code = detail.code if hasattr(detail, "code") else exc.default_code
         text = " ".join(_flatten(detail)) if not isinstance(detail, str) else str(detail)
         response.data = error_body(text, str(code))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(int(retry_after))
     return response

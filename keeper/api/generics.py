@@ -2,14 +2,36 @@
 
 from typing import Any
 
-from rest_framework import generics, serializers, views
+from rest_framework import exceptions, generics, serializers, views
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from keeper.api.filters import StrictFilterBackend
 
 
-class ReadOnlyAPIView(views.APIView):
+class KeeperViewMixin:
+    """Throttles run even when authentication fails, and say which limit was hit.
+
+    DRF authenticates before it throttles, so a flood of bad tokens would never
+    meet a limit; here a failed authentication is throttled as an anonymous
+    request (and the 401 penalty is charged by RateLimitMiddleware).
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.perform_authentication(request)
+        except exceptions.AuthenticationFailed:
+            self.check_throttles(request)
+            raise
+        super().initial(request, *args, **kwargs)
+
+    def check_throttles(self, request: Request) -> None:
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                raise exceptions.Throttled(wait=max(throttle.wait(), 1), detail=getattr(throttle, "detail", None))
+
+
+class ReadOnlyAPIView(KeeperViewMixin, views.APIView):
     """An endpoint without a FilterSet; its query parameters come from `query_serializer_class`."""
 
     query_serializer_class: type[serializers.Serializer] = serializers.Serializer
@@ -26,7 +48,7 @@ class ReadOnlyAPIView(views.APIView):
         return serializer.validated_data
 
 
-class ReadOnlyListAPIView(generics.GenericAPIView):
+class ReadOnlyListAPIView(KeeperViewMixin, generics.GenericAPIView):
     """A list endpoint filtered by its FilterSet, which validates the whole query string."""
 
     filter_backends = [StrictFilterBackend]

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "apps.accounts"
+    label = "accounts"
+    verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from apps.accounts import verification
+
+        # Compile the CEL rules now: a syntax error must stop start-up, not the first request.
+        verification.get_verifier()
+        setting_changed.connect(verification.reset_on_setting_change, dispatch_uid="accounts-reset-verifier")

@@ -1,0 +1,45 @@
+"""Who is calling: one shape for every way of authenticating."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Caller:
+    """An authenticated API caller (token subject, API key owner or signed-in user).
+
+    Quacks enough like a Django user for DRF's permissions (`is_authenticated`).
+    """
+
+    user_id: str
+    auth_method: str
+    credits_per_minute: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    is_staff: bool = False
+    scope: str | None = None
+    organization: str | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+
+    @property
+    def pk(self) -> str:
+        return self.user_id
+
+    def __str__(self) -> str:
+        return f"{self.auth_method}:{self.user_id}"
+
+
+def caller_of(user: Any) -> Caller | None:
+    """The Caller behind DRF's `request.user`, or None for anonymous requests."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if isinstance(user, Caller):
+        return user
+    # A Django user signed in through the admin (password or OIDC session).
+    return Caller(
+        user_id=user.get_username(),
+        auth_method="session",
+        is_staff=bool(user.is_staff),
+    )

@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.throttling import services
+from apps.throttling.models import GlobalRateLimit, RouteCost
+
+
+@admin.register(RouteCost)
+class RouteCostAdmin(admin.ModelAdmin):
+    list_display = ["route", "cost", "updated_at"]
+    list_editable = ["cost"]
+    search_fields = ["route"]
+
+    def save_model(self, request: HttpRequest, obj: RouteCost, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.route_costs_changed()
+
+    def delete_model(self, request: HttpRequest, obj: RouteCost) -> None:
+        super().delete_model(request, obj)
+        services.route_costs_changed()
+
+
+@admin.register(GlobalRateLimit)
+class GlobalRateLimitAdmin(admin.ModelAdmin):
+    """One row: the bucket over the whole API. Changes apply to the next request in every process."""
+
+    list_display = ["rate_limit", "rate_burst", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not GlobalRateLimit.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

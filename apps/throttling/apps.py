@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ThrottlingConfig(AppConfig):
+    name = "apps.throttling"
+    label = "throttling"
+    verbose_name = "Rate limits"

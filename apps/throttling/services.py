@@ -1,0 +1,139 @@
+"""Rate-limit decisions and configuration changes."""
+
+import ipaddress
+import threading
+import time
+from functools import lru_cache
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from apps.accounts.identity import Caller
+from apps.throttling.limiters import Decision, FallbackLimiters
+from apps.throttling.models import GlobalRateLimit, RouteCost
+
+_limiters: FallbackLimiters | None = None
+_limiters_lock = threading.Lock()
+
+
+def limiters() -> FallbackLimiters:
+    global _limiters
+    if _limiters is None or _limiters.backend != settings.RATE_LIMIT_BACKEND:
+        with _limiters_lock:
+            if _limiters is None or _limiters.backend != settings.RATE_LIMIT_BACKEND:
+                _limiters = FallbackLimiters(settings.RATE_LIMIT_BACKEND)
+    return _limiters
+
+
+def reset_limiters() -> None:
+    global _limiters
+    _limiters = None
+    _route_costs.clear()
+
+
+# --- Route costs ----------------------------------------------------------------
+
+
+class _RouteCostCache:
+    """Costs from the database, re-read every RATE_LIMIT_ROUTE_COST_TTL_SECONDS (staff edits apply within it)."""
+
+    def __init__(self):
+        self.costs: dict[str, int] = {}
+        self.loaded_at = float("-inf")
+        self.lock = threading.Lock()
+
+    def get(self, route: str) -> int:
+        if time.monotonic() - self.loaded_at >= settings.RATE_LIMIT_ROUTE_COST_TTL_SECONDS:
+            with self.lock:
+                self.costs = dict(RouteCost.objects.values_list("route", "cost"))
+                self.loaded_at = time.monotonic()
+        return self.costs.get(route, settings.RATE_LIMIT_DEFAULT_CREDIT_COST)
+
+    def clear(self) -> None:
+        self.loaded_at = float("-inf")
+
+
+_route_costs = _RouteCostCache()
+
+
+def request_route(request: HttpRequest) -> str:
+    """The matched URL pattern, e.g. /server/<str:vendor>/<path:server>: costs match routes, not prefixes."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.route is None:
+        return request.path
+    return "/" + match.route.lstrip("^").rstrip("$")
+
+
+def route_cost(request: HttpRequest) -> int:
+    return _route_costs.get(request_route(request))
+
+
+def route_costs_changed() -> None:
+    _route_costs.clear()
+
+
+# --- Who pays -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _is_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _trusted_networks(tuple(settings.RATE_LIMIT_TRUSTED_PROXIES)))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or the nearest untrusted hop of X-Forwarded-For when the peer is a trusted proxy."""
+    address = request.META.get("REMOTE_ADDR", "") or "unknown"
+    if not settings.RATE_LIMIT_TRUSTED_PROXIES or not _is_trusted(address):
+        return address
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # a forged or garbled header: fall back to the proxy itself
+        if not _is_trusted(hop):
+            return hop
+    return hops[0] if hops else address
+
+
+def credit_pool(request: HttpRequest, caller: Caller | None) -> tuple[str, int]:
+    """The pool a request draws from: (key, credits per minute)."""
+    if caller is None:
+        return f"ip:{client_ip(request)}", settings.RATE_LIMIT_CREDITS_PER_MINUTE
+    return f"user:{caller.user_id}", caller.credits_per_minute or settings.RATE_LIMIT_CREDITS_PER_MINUTE
+
+
+def consume_credits(key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
+    return limiters().consume(key, cost, limit, force=force)
+
+
+# --- The global bucket ----------------------------------------------------------
+
+
+def global_limit() -> GlobalRateLimit:
+    # Read on every request, so a change made in any process applies to the next request everywhere.
+    return GlobalRateLimit.current()
+
+
+def take_global_token() -> Decision:
+    limit = global_limit()
+    return limiters().take(limit.rate_limit, limit.rate_burst)
+
+
+def global_limit_update(*, rate_limit: float | None = None, rate_burst: int | None = None) -> GlobalRateLimit:
+    limit = GlobalRateLimit.current()
+    if rate_limit is not None:
+        limit.rate_limit = rate_limit
+    if rate_burst is not None:
+        limit.rate_burst = rate_burst
+    limit.full_clean()
+    limit.save()
+    return limit

@@ -1,0 +1,54 @@
+"""DRF throttles: the global token bucket, then the caller's credit pool."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from apps.accounts.identity import caller_of
+from apps.throttling import services
+
+
+@dataclass
+class RateLimitState:
+    """What the response headers report (X-RateLimit-*)."""
+
+    limit: int
+    cost: int
+    remaining: int
+    key: str
+
+
+class GlobalTokenBucketThrottle(BaseThrottle):
+    """All callers together: `rate_limit` requests/s with `rate_burst`, set by staff at run time."""
+
+    detail = "The API is receiving too many requests overall; slow down."
+
+    def allow_request(self, request: Request, view) -> bool:
+        if not settings.RATE_LIMIT_ENABLED:
+            return True
+        self.decision = services.take_global_token()
+        return self.decision.allowed
+
+    def wait(self) -> float:
+        return self.decision.retry_after
+
+
+class CreditThrottle(BaseThrottle):
+    """Each request costs its route's credits from the caller's pool of credits per rolling minute."""
+
+    detail = "Credit limit exceeded: this request costs more credits than remain in your pool for this minute."
+
+    def allow_request(self, request: Request, view) -> bool:
+        if not settings.RATE_LIMIT_ENABLED:
+            return True
+        caller = caller_of(getattr(request, "_user", None))
+        key, limit = services.credit_pool(request._request, caller)
+        cost = services.route_cost(request._request)
+        self.decision = services.consume_credits(key, cost, limit)
+        request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
+        return self.decision.allowed
+
+    def wait(self) -> float:
+        return self.decision.retry_after
