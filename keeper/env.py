@@ -4,7 +4,11 @@ Each helper fails loudly (ImproperlyConfigured) on a value it cannot parse, so a
 typo in the deployment stops start-up instead of silently falling back.
 """
 
+import base64
+import binascii
+import json
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -66,3 +70,14 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json_b64(name: str, default: Any) -> Any:
+    """Base64-encoded JSON. The value may hold secrets: errors never quote it."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        raise ImproperlyConfigured(f"{name} must be base64-encoded JSON") from None

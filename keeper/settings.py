@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from keeper.env import env_bool, env_float, env_int, env_list, env_str
+from keeper.env import env_bool, env_float, env_int, env_json_b64, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.accounts",
     "apps.throttling",
+    "apps.keys",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.throttling.middleware.RateLimitMiddleware",
+    "apps.keys.middleware.KeyUsageMiddleware",
 ]
 
 ROOT_URLCONF = "keeper.urls"
@@ -82,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.accounts.context_processors.oidc",
             ],
         },
     },
@@ -148,12 +151,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "keeper.api.exceptions.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.TokenIntrospectionAuthentication",
+        "apps.keys.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.throttling.throttles.GlobalTokenBucketThrottle",
         "apps.throttling.throttles.CreditThrottle",
+        "apps.keys.throttles.DailyQuotaThrottle",
     ],
 }
 
@@ -211,6 +216,22 @@ if OIDC_ENABLED:
 LOGIN_REDIRECT_URL = "/admin/"
 LOGOUT_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
+
+# --- API keys ------------------------------------------------------------------
+# Keys are stored as HMAC-SHA256(pepper, key). Changing the pepper invalidates every generated key.
+KEEPER_API_KEY_PEPPER = env_str("KEEPER_API_KEY_PEPPER") or f"keeper-api-key-pepper:{SECRET_KEY}"
+# Bootstrap keys: base64 of a JSON array of {"key", "name", "scope"}; merged at start-up, stored hashed.
+KEEPER_API_KEYS = env_json_b64("KEEPER_API_KEYS", [])
+KEEPER_KEY_EXPIRY_WARNING_DAYS = env_int("KEEPER_KEY_EXPIRY_WARNING_DAYS", 7, minimum=1)
+KEEPER_KEY_LAST_USED_INTERVAL_SECONDS = env_int("KEEPER_KEY_LAST_USED_INTERVAL_SECONDS", 60, minimum=0)
+# Usage counters are added to the database in batches, at most this many seconds apart per process.
+KEEPER_KEY_USAGE_FLUSH_SECONDS = env_int("KEEPER_KEY_USAGE_FLUSH_SECONDS", 10, minimum=0)
+# How long GET /keys/watch keeps one event stream open (clients reconnect with Last-Event-ID).
+KEEPER_KEY_WATCH_SECONDS = env_int("KEEPER_KEY_WATCH_SECONDS", 25, minimum=1)
+CELERY_BEAT_SCHEDULE["warn-expiring-keys"] = {
+    "task": "apps.keys.tasks.warn_expiring_keys",
+    "schedule": 24 * 60 * 60.0,
+}
 
 # --- How much: credit limits and the global token bucket -----------------------
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", False)

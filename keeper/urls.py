@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("apps.catalog.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.throttling.urls")),
+    path("", include("apps.keys.urls")),
     path("", include("keeper.api.urls")),
 ]
 

@@ -18,6 +18,9 @@ class Caller:
     is_staff: bool = False
     scope: str | None = None
     organization: str | None = None
+    # An API key's own (or its organization's) credit pool, applied even when RATE_LIMIT_ENABLED is off.
+    pool_key: str | None = None
+    api_key: Any = None
 
     is_authenticated = True
     is_anonymous = False

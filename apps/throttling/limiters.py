@@ -135,6 +135,53 @@ class RedisCreditLimiter:
         return self.consume(key, 0, limit).remaining
 
 
+class MemoryCounter:
+    """Per-key counters that expire (daily quotas), for one process."""
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+        self._counts: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
+        with self._lock:
+            now = self.clock()
+            expires, used = self._counts.get(key, (0.0, 0))
+            if expires <= now:
+                expires, used = now + ttl, 0
+            if used + amount > limit:
+                self._counts[key] = (expires, used)
+                return Decision(False, max(limit - used, 0), expires - now)
+            self._counts[key] = (expires, used + amount)
+            return Decision(True, limit - used - amount)
+
+
+# KEYS[1] counter; ARGV: amount, limit, ttl seconds
+COUNTER_SCRIPT = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+if used + amount > limit then
+  return {0, limit - used, redis.call('TTL', KEYS[1])}
+end
+redis.call('INCRBY', KEYS[1], amount)
+if used == 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
+return {1, limit - used - amount, 0}
+"""
+
+
+class RedisCounter:
+    prefix = "keeper:count:"
+
+    def __init__(self, client: redis.Redis | None = None):
+        self.client = client or redis_client()
+        self.script = self.client.register_script(COUNTER_SCRIPT)
+
+    def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
+        allowed, remaining, wait = self.script(keys=[self.prefix + key], args=[amount, limit, ttl])
+        return Decision(bool(allowed), max(int(remaining), 0), float(max(int(wait), 0)))
+
+
 class MemoryTokenBucket:
     """The classic bucket: `rate` tokens a second up to `burst`; a request takes one."""
 
@@ -209,12 +256,15 @@ class FallbackLimiters:
         self.backend = backend
         self.memory_credits = MemoryCreditLimiter()
         self.memory_bucket = MemoryTokenBucket()
+        self.memory_counter = MemoryCounter()
         self.redis_credits: RedisCreditLimiter | None = None
         self.redis_bucket: RedisTokenBucket | None = None
+        self.redis_counter: RedisCounter | None = None
         if backend == "redis":
             client = redis_client()
             self.redis_credits = RedisCreditLimiter(client)
             self.redis_bucket = RedisTokenBucket(client)
+            self.redis_counter = RedisCounter(client)
         self._last_warning = 0.0
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
@@ -232,6 +282,14 @@ class FallbackLimiters:
             except redis.RedisError as exc:
                 self._warn(exc)
         return self.memory_bucket.take(rate, burst)
+
+    def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
+        if self.redis_counter is not None:
+            try:
+                return self.redis_counter.add_within(key, amount, limit, ttl)
+            except redis.RedisError as exc:
+                self._warn(exc)
+        return self.memory_counter.add_within(key, amount, limit, ttl)
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -15,10 +15,8 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not settings.RATE_LIMIT_ENABLED:
-            return response
         state: RateLimitState | None = getattr(request, "rate_limit", None)
-        if response.status_code == 401 and settings.RATE_LIMIT_UNAUTHORIZED_PENALTY:
+        if response.status_code == 401 and settings.RATE_LIMIT_ENABLED and settings.RATE_LIMIT_UNAUTHORIZED_PENALTY:
             key, limit = services.credit_pool(request, None)
             penalty = settings.RATE_LIMIT_UNAUTHORIZED_PENALTY
             decision = services.consume_credits(key, penalty, limit, force=True)

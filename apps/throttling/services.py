@@ -108,6 +108,8 @@ def credit_pool(request: HttpRequest, caller: Caller | None) -> tuple[str, int]:
     """The pool a request draws from: (key, credits per minute)."""
     if caller is None:
         return f"ip:{client_ip(request)}", settings.RATE_LIMIT_CREDITS_PER_MINUTE
+    if caller.pool_key and caller.credits_per_minute:
+        return caller.pool_key, caller.credits_per_minute
     return f"user:{caller.user_id}", caller.credits_per_minute or settings.RATE_LIMIT_CREDITS_PER_MINUTE
 
 

@@ -41,9 +41,11 @@ class CreditThrottle(BaseThrottle):
     detail = "Credit limit exceeded: this request costs more credits than remain in your pool for this minute."
 
     def allow_request(self, request: Request, view) -> bool:
-        if not settings.RATE_LIMIT_ENABLED:
-            return True
         caller = caller_of(getattr(request, "_user", None))
+        # A key's own pool is a limit its owner asked for: it applies even with RATE_LIMIT_ENABLED off.
+        own_pool = caller is not None and caller.pool_key is not None and caller.credits_per_minute is not None
+        if not settings.RATE_LIMIT_ENABLED and not own_pool:
+            return True
         key, limit = services.credit_pool(request._request, caller)
         cost = services.route_cost(request._request)
         self.decision = services.consume_credits(key, cost, limit)

@@ -1,0 +1,63 @@
+"""DRF authentication by Keeper API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from apps.accounts.authentication import API_KEY_PREFIX, bearer_token
+from apps.accounts.identity import Caller
+from apps.keys.bootstrap import ensure_merged
+from apps.keys.models import ApiKey
+from apps.keys.services import KeyRejected, key_authenticate
+from apps.throttling.services import client_ip
+
+
+class KeyRefused(exceptions.AuthenticationFailed):
+    default_code = "invalid_api_key"
+
+
+class KeyForbidden(exceptions.PermissionDenied):
+    default_code = "api_key_forbidden"
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.META.get("HTTP_X_API_KEY")
+    if header:
+        return header.strip()
+    token = bearer_token(request)
+    if token and token.startswith(API_KEY_PREFIX):
+        return token
+    return None
+
+
+def caller_for_key(key: ApiKey) -> Caller:
+    return Caller(
+        user_id=key.owner.get_username(),
+        auth_method="api_key",
+        credits_per_minute=key.pool_size,
+        is_staff=False,
+        scope=key.scope,
+        organization=key.organization.slug if key.organization_id else None,
+        pool_key=key.pool_key,
+        api_key=key,
+    )
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Keeper keys (`keeper_...`) as bearer tokens, or any key in X-API-Key (imported keys included)."""
+
+    def authenticate(self, request: Request) -> tuple[Caller, ApiKey] | None:
+        value = presented_key(request)
+        if value is None:
+            return None
+        ensure_merged()
+        try:
+            key = key_authenticate(value, ip=client_ip(request._request), path=request._request.path)
+        except KeyRejected as exc:
+            if exc.status == 403:
+                raise KeyForbidden(str(exc)) from None
+            raise KeyRefused(str(exc)) from None
+        request._request.api_key = key
+        return caller_for_key(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="keeper"'

@@ -1,0 +1,27 @@
+from collections.abc import Callable
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+
+from apps.keys.usage import usage_buffer
+from apps.throttling.services import request_route, route_cost
+
+
+class KeyUsageMiddleware:
+    """Counts each request made with an API key (see apps.keys.usage)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        key = getattr(request, "api_key", None)
+        if key is not None and key.pk is not None:
+            state = getattr(request, "rate_limit", None)
+            credits = state.cost if state is not None else route_cost(request)
+            try:
+                usage_buffer.record(key.pk, status=response.status_code, route=request_route(request), credits=credits)
+            except DatabaseError:
+                # Analytics must never fail the request that was already answered.
+                pass
+        return response

@@ -1,0 +1,145 @@
+import ipaddress
+from datetime import timedelta
+from fnmatch import fnmatchcase
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
+from apps.keys.querysets import ApiKeyQuerySet
+
+
+class ApiKey(models.Model):
+    """An API key. Only a hash of the secret is stored; the key itself is shown once."""
+
+    key_id = models.CharField(max_length=32, unique=True, help_text="Lookup id, part of the key.")
+    prefix = models.CharField(max_length=40, help_text="The key's visible start, e.g. keeper_AbC123dEf456.")
+    last_chars = models.CharField(max_length=8, help_text="The key's last characters, for recognition.")
+    secret_hash = models.CharField(max_length=200, help_text="Hash of the key (never the key).")
+    hash_kind = models.CharField(max_length=8, choices=HashKind.choices, default=HashKind.HMAC)
+    lookup_bucket = models.CharField(max_length=8, blank=True, db_index=True, help_text="Imported keys only.")
+    previous_secret_hash = models.CharField(max_length=200, blank=True, help_text="Hash of the pre-rotation key.")
+    previous_valid_until = models.DateTimeField(null=True, blank=True, help_text="End of the rotation grace period.")
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    allowed_endpoints = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Path patterns the key may call, e.g. ["/servers", "/server/*"]; empty: all.',
+    )
+    blocked_endpoints = models.JSONField(default=list, blank=True, help_text="Path patterns refused even if allowed.")
+    allowed_ips = models.JSONField(default=list, blank=True, help_text='IPs or CIDR ranges, e.g. ["10.0.0.0/8"].')
+    credits_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="The key's own credit pool.")
+    daily_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Credits per UTC day.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
+    source = models.CharField(max_length=10, choices=KeySource.choices, default=KeySource.GENERATED)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True, help_text="When the owner was warned of expiry.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Written at most once a minute.")
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="uniq_key_name_per_owner")]
+        indexes = [models.Index(fields=["status", "expires_at"], name="key_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    @property
+    def masked(self) -> str:
+        return f"{self.prefix}…{self.last_chars}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def effective_status(self, now=None) -> str:
+        if self.status == KeyStatus.ACTIVE and self.is_expired(now):
+            return KeyStatus.EXPIRED
+        return self.status
+
+    def expiring_soon(self, now=None) -> bool:
+        now = now or timezone.now()
+        window = timedelta(days=settings.KEEPER_KEY_EXPIRY_WARNING_DAYS)
+        return self.expires_at is not None and now < self.expires_at <= now + window
+
+    def allows_endpoint(self, path: str) -> bool:
+        if any(fnmatchcase(path, pattern) for pattern in self.blocked_endpoints):
+            return False
+        return not self.allowed_endpoints or any(fnmatchcase(path, pattern) for pattern in self.allowed_endpoints)
+
+    def allows_ip(self, address: str) -> bool:
+        if not self.allowed_ips:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(network, strict=False) for network in self.allowed_ips)
+
+    @property
+    def pool_key(self) -> str:
+        """The credit pool this key draws from: its own, its organization's, or its owner's."""
+        if self.credits_per_minute:
+            return f"key:{self.key_id}"
+        if self.organization_id and self.organization.credits_per_minute:
+            return f"org:{self.organization.slug}"
+        return f"user:{self.owner.get_username()}"
+
+    @property
+    def pool_size(self) -> int | None:
+        if self.credits_per_minute:
+            return self.credits_per_minute
+        if self.organization_id and self.organization.credits_per_minute:
+            return self.organization.credits_per_minute
+        return None
+
+
+class KeyUsageDay(models.Model):
+    """A key's use on one UTC day (requests are counted in each process and added here in batches)."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Responses with status >= 400.")
+    rate_limited = models.PositiveIntegerField(default=0, help_text="429 responses.")
+    credits = models.PositiveIntegerField(default=0)
+    endpoints = models.JSONField(default=dict, help_text="Requests per route.")
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["key", "day"], name="uniq_key_usage_day")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.day}: {self.requests}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which key, when and from where. Append-only."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
+    key_ref = models.CharField(max_length=64, help_text="The key's masked value (kept after deletion).")
+    owner_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    actor = models.CharField(max_length=200, help_text="Who: user, token subject or key.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="Field: [before, after].")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.key_ref} by {self.actor}"

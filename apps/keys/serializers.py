@@ -1,0 +1,159 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from apps.keys.choices import KeyStatus, Scope
+from apps.keys.models import ApiKey, AuditEvent
+from apps.keys.services import MAX_GRACE_SECONDS
+from keeper.api.serializers import StrictSerializerMixin
+
+MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
+
+
+class KeySerializer(serializers.ModelSerializer):
+    """A key as its owner sees it: everything but the secret."""
+
+    id = serializers.CharField(source="key_id", read_only=True, help_text="The key's lookup id (part of the key).")
+    masked = serializers.CharField(read_only=True, help_text="Prefix and last characters of the key.")
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.SerializerMethodField(help_text="active, suspended, expired or revoked.")
+    expiring_soon = serializers.SerializerMethodField(help_text="Expires within the warning window.")
+    rotation_grace_until = serializers.DateTimeField(source="previous_valid_until", read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "name", "description", "masked", "owner", "organization", "scope",
+            "allowed_endpoints", "blocked_endpoints", "allowed_ips", "credits_per_minute", "daily_quota",
+            "expires_at", "status", "source", "expiring_soon", "expiry_warned_at", "rotation_grace_until",
+            "created_at", "updated_at", "last_used_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_status(self, key: ApiKey) -> str:
+        return key.effective_status()
+
+    def get_expiring_soon(self, key: ApiKey) -> bool:
+        return key.expiring_soon()
+
+
+class IssuedKeySerializer(KeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The full key. Shown this once: store it now.")
+
+    class Meta(KeySerializer.Meta):
+        fields = ["key", *KeySerializer.Meta.fields]
+        read_only_fields = fields
+
+
+class KeyWriteSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Fields a key's owner may set; expiry as `expires_in` (seconds), `expires_in_days` or `expires_at`."""
+
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    scope = serializers.ChoiceField(choices=Scope.choices, required=False)
+    allowed_endpoints = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=100
+    )
+    blocked_endpoints = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=100
+    )
+    allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=100)
+    credits_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    daily_quota = serializers.IntegerField(min_value=1, max_value=1_000_000_000, required=False, allow_null=True)
+    expires_in = serializers.IntegerField(min_value=60, max_value=MAX_EXPIRY_SECONDS, required=False)
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    organization = serializers.SlugField(required=False, allow_null=True, help_text="Organization slug.")
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        given = [name for name in ("expires_in", "expires_in_days", "expires_at") if name in attrs]
+        if len(given) > 1:
+            raise serializers.ValidationError({given[1]: [f"Give only one of {', '.join(given)}."]})
+        if "expires_in" in attrs:
+            attrs["expires_at"] = timezone.now() + timedelta(seconds=attrs.pop("expires_in"))
+        elif "expires_in_days" in attrs:
+            attrs["expires_at"] = timezone.now() + timedelta(days=attrs.pop("expires_in_days"))
+        return attrs
+
+
+class KeyCreateSerializer(KeyWriteSerializer):
+    key = serializers.CharField(
+        min_length=16, max_length=256, required=False, write_only=True,
+        help_text="Import a key value you already use (hashed with scrypt). Omit to generate one.",
+    )  # fmt: skip
+    owner = serializers.CharField(required=False, help_text="Admins only: the owner's user name.")
+
+
+class KeyUpdateSerializer(KeyWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    status = serializers.ChoiceField(
+        choices=[KeyStatus.ACTIVE, KeyStatus.SUSPENDED], required=False,
+        help_text="Suspend (suspended) or reactivate (active); revoke with POST /keys/{id}/revoke.",
+    )  # fmt: skip
+
+
+class RotateSerializer(StrictSerializerMixin, serializers.Serializer):
+    grace_period_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_GRACE_SECONDS, default=0,
+        help_text="How long the old secret keeps working (default 0: not at all).",
+    )  # fmt: skip
+
+
+class RevokeSerializer(StrictSerializerMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class ValidateSerializer(StrictSerializerMixin, serializers.Serializer):
+    key = serializers.CharField(max_length=256, write_only=True)
+    endpoint = serializers.CharField(max_length=200, default="/servers", help_text="Path to check.")
+    ip = serializers.IPAddressField(required=False, help_text="Client IP to check (default: yours).")
+
+
+class ValidationResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    key = KeySerializer(allow_null=True)
+    credits_per_minute = serializers.IntegerField(allow_null=True)
+    remaining_credits = serializers.IntegerField(allow_null=True)
+    daily_quota = serializers.IntegerField(allow_null=True)
+    remaining_quota = serializers.IntegerField(allow_null=True)
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+
+class UsageDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    requests = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    rate_limited = serializers.IntegerField()
+    credits = serializers.IntegerField()
+
+
+class EndpointUsageSerializer(serializers.Serializer):
+    route = serializers.CharField()
+    requests = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    rate_limited = serializers.IntegerField()
+    credits = serializers.IntegerField()
+    average_per_day = serializers.FloatField()
+    top_endpoints = EndpointUsageSerializer(many=True)
+    per_day = UsageDaySerializer(many=True)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="key_ref")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "action", "key", "actor", "changes", "detail"]
+        read_only_fields = fields

@@ -1,0 +1,410 @@
+"""API key writes and checks: issue, change, rotate, revoke, delete, verify; each change audited."""
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import Organization
+from apps.keys import secrets as key_secrets
+from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
+from apps.keys.models import ApiKey, AuditEvent
+
+logger = logging.getLogger(__name__)
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "scope",
+    "allowed_endpoints",
+    "blocked_endpoints",
+    "allowed_ips",
+    "credits_per_minute",
+    "daily_quota",
+    "expires_at",
+    "organization",
+)
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit log."""
+
+    name: str
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key and its plaintext value: the only moment the value exists outside its owner's hands."""
+
+    api_key: ApiKey
+    value: str
+
+
+class KeyRejected(Exception):
+    """A presented key cannot be used; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 401, key: ApiKey | None = None):
+        super().__init__(message)
+        self.status = status
+        self.key = key
+
+
+# --- Validation -----------------------------------------------------------------
+
+
+def validate_ip_list(values: list[str]) -> list[str]:
+    normalized = []
+    for value in values:
+        try:
+            normalized.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+        except ValueError:
+            raise ValidationError({"allowed_ips": f"{value!r} is not an IP address or CIDR range."}) from None
+    return normalized
+
+
+def validate_patterns(field: str, values: list[str]) -> list[str]:
+    for value in values:
+        if not isinstance(value, str) or not value.startswith("/") or len(value) > 200:
+            raise ValidationError({field: f"{value!r} is not a path pattern starting with / (e.g. /server/*)."})
+    return values
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    if "allowed_ips" in fields:
+        fields["allowed_ips"] = validate_ip_list(fields["allowed_ips"] or [])
+    for name in ("allowed_endpoints", "blocked_endpoints"):
+        if name in fields:
+            fields[name] = validate_patterns(name, fields[name] or [])
+    if "scope" in fields and fields["scope"] not in Scope.values:
+        raise ValidationError({"scope": f"Must be one of {', '.join(Scope.values)}."})
+    expires_at = fields.get("expires_at")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Must be in the future."})
+    return fields
+
+
+def _audit(key: ApiKey | None, action: str, actor: Actor, *, changes=None, detail: str = "", key_ref: str = ""):
+    return AuditEvent.objects.create(
+        key=key,
+        key_ref=key_ref or (key.masked if key else ""),
+        owner_username=key.owner.get_username() if key else "",
+        action=action,
+        actor=actor.name,
+        ip=actor.ip,
+        changes=changes or {},
+        detail=detail,
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Organization):
+        return value.slug
+    return value
+
+
+# --- Writes ---------------------------------------------------------------------
+
+
+def key_create(
+    *,
+    owner,
+    name: str,
+    actor: Actor,
+    scope: str = Scope.READ,
+    custom_value: str | None = None,
+    source: str | None = None,
+    **fields: Any,
+) -> IssuedKey:
+    """Issue a key (or import `custom_value`, hashed with scrypt since its entropy is unknown)."""
+    fields = _clean({"scope": scope, **fields})
+    key_id = key_secrets.new_key_id()
+    if custom_value is None:
+        value = key_secrets.new_key(key_id)
+        hashed = {"secret_hash": key_secrets.hmac_hash(value), "hash_kind": HashKind.HMAC}
+        prefix = f"{key_secrets.PREFIX}_{key_id}"
+    else:
+        value = custom_value
+        if key_secrets.parse(value) is not None:
+            raise ValidationError({"key": "Imported keys must not look like Keeper-generated keys."})
+        if len(value) < 16:
+            raise ValidationError({"key": "An imported key must be at least 16 characters."})
+        hashed = {
+            "secret_hash": key_secrets.scrypt_hash(value),
+            "hash_kind": HashKind.SCRYPT,
+            "lookup_bucket": key_secrets.imported_bucket(value),
+        }
+        prefix = "imported"
+    try:
+        with transaction.atomic():
+            key = ApiKey.objects.create(
+                key_id=key_id,
+                prefix=prefix,
+                last_chars=value[-key_secrets.VISIBLE_TAIL :],
+                owner=owner,
+                name=name,
+                source=source or (KeySource.GENERATED if custom_value is None else KeySource.IMPORTED),
+                **hashed,
+                **fields,
+            )
+            _audit(key, AuditAction.CREATE, actor, changes={k: [None, _json_value(v)] for k, v in fields.items()})
+    except IntegrityError:
+        raise ValidationError({"name": f"You already have a key named {name!r}."}) from None
+    return IssuedKey(key, value)
+
+
+def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not editable." for name in unknown})
+    changes = _clean(changes)
+    diff = {}
+    for field, value in changes.items():
+        before = getattr(key, field)
+        if before != value:
+            diff[field] = [_json_value(before), _json_value(value)]
+            setattr(key, field, value)
+    if not diff:
+        return key
+    if "expires_at" in diff:
+        key.expiry_warned_at = None
+    try:
+        with transaction.atomic():
+            key.save()
+            _audit(key, AuditAction.UPDATE, actor, changes=diff)
+    except IntegrityError:
+        raise ValidationError({"name": "Another key of this owner has that name."}) from None
+    return key
+
+
+def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKey:
+    """A new secret for the same key (id, settings, history); the old one works for `grace_seconds`."""
+    if key.hash_kind != HashKind.HMAC:
+        raise ValidationError({"key": "Imported keys cannot be rotated; issue a new key instead."})
+    if key.effective_status() in (KeyStatus.REVOKED, KeyStatus.EXPIRED):
+        raise ValidationError({"status": f"A {key.effective_status()} key cannot be rotated."})
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise ValidationError({"grace_period_seconds": f"Must be between 0 and {MAX_GRACE_SECONDS}."})
+    value = key_secrets.new_key(key.key_id)
+    with transaction.atomic():
+        if grace_seconds:
+            key.previous_secret_hash = key.secret_hash
+            key.previous_valid_until = timezone.now() + timedelta(seconds=grace_seconds)
+        else:
+            key.previous_secret_hash = ""
+            key.previous_valid_until = None
+        key.secret_hash = key_secrets.hmac_hash(value)
+        key.last_chars = value[-key_secrets.VISIBLE_TAIL :]
+        key.save()
+        _audit(key, AuditAction.ROTATE, actor, detail=f"grace period {grace_seconds}s")
+    _forget_verified(key)
+    return IssuedKey(key, value)
+
+
+def _set_status(key: ApiKey, status: str, action: str, actor: Actor, reason: str = "") -> ApiKey:
+    before = key.status
+    with transaction.atomic():
+        key.status = status
+        if status == KeyStatus.REVOKED:
+            key.previous_secret_hash = ""
+            key.previous_valid_until = None
+        key.save()
+        _audit(key, action, actor, changes={"status": [before, status]}, detail=reason)
+    _forget_verified(key)
+    return key
+
+
+def key_revoke(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
+    if key.status == KeyStatus.REVOKED:
+        return key
+    return _set_status(key, KeyStatus.REVOKED, AuditAction.REVOKE, actor, reason)
+
+
+def key_suspend(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
+    if key.status != KeyStatus.ACTIVE:
+        raise ValidationError({"status": f"Only active keys can be suspended (this one is {key.status})."})
+    return _set_status(key, KeyStatus.SUSPENDED, AuditAction.SUSPEND, actor, reason)
+
+
+def key_reactivate(key: ApiKey, *, actor: Actor) -> ApiKey:
+    if key.status != KeyStatus.SUSPENDED:
+        raise ValidationError({"status": f"Only suspended keys can be reactivated (this one is {key.status})."})
+    return _set_status(key, KeyStatus.ACTIVE, AuditAction.REACTIVATE, actor)
+
+
+def key_delete(key: ApiKey, *, actor: Actor) -> None:
+    with transaction.atomic():
+        _audit(key, AuditAction.DELETE, actor, key_ref=key.masked)
+        _forget_verified(key)
+        key.delete()
+
+
+def keys_mark_expired(now=None) -> int:
+    """Move keys past their expiry to EXPIRED (they are refused before that already)."""
+    expired = 0
+    for key in ApiKey.objects.past_expiry(now).select_related("owner"):
+        _set_status(key, KeyStatus.EXPIRED, AuditAction.EXPIRE, Actor("system"))
+        expired += 1
+    return expired
+
+
+def keys_warn_expiring(now=None) -> list[ApiKey]:
+    """Record (and log) keys expiring within KEEPER_KEY_EXPIRY_WARNING_DAYS that were not warned yet."""
+    now = now or timezone.now()
+    keys = list(
+        ApiKey.objects.expiring_within(settings.KEEPER_KEY_EXPIRY_WARNING_DAYS, now)
+        .filter(expiry_warned_at__isnull=True)
+        .select_related("owner")
+    )
+    for key in keys:
+        logger.warning("API key %s of %s expires at %s", key.masked, key.owner.get_username(), key.expires_at)
+        with transaction.atomic():
+            key.expiry_warned_at = now
+            key.save(update_fields=["expiry_warned_at"])
+            _audit(key, AuditAction.EXPIRY_WARNING, Actor("system"), detail=f"expires at {key.expires_at}")
+    return keys
+
+
+# --- Verification ---------------------------------------------------------------
+
+
+class _VerifiedImports:
+    """Imported keys verified by scrypt, remembered briefly by HMAC so each request is not a KDF run."""
+
+    TTL = 60.0
+
+    def __init__(self):
+        self._entries: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, fingerprint: str) -> int | None:
+        with self._lock:
+            entry = self._entries.get(fingerprint)
+            if entry and entry[0] > time.monotonic():
+                return entry[1]
+            self._entries.pop(fingerprint, None)
+            return None
+
+    def put(self, fingerprint: str, key_pk: int) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[fingerprint] = (time.monotonic() + self.TTL, key_pk)
+
+    def forget(self, key_pk: int) -> None:
+        with self._lock:
+            for fingerprint in [f for f, (_, pk) in self._entries.items() if pk == key_pk]:
+                del self._entries[fingerprint]
+
+
+_verified_imports = _VerifiedImports()
+
+
+def _forget_verified(key: ApiKey) -> None:
+    _verified_imports.forget(key.pk)
+
+
+def _find_key(value: str) -> ApiKey | None:
+    related = ApiKey.objects.select_related("owner", "organization")
+    parsed = key_secrets.parse(value)
+    if parsed is not None:
+        key = related.filter(key_id=parsed.key_id).first()
+        if key is None:
+            return None
+        digest = key_secrets.hmac_hash(value)
+        if key_secrets.constant_time_equal(digest, key.secret_hash):
+            return key
+        if (
+            key.previous_secret_hash
+            and key.previous_valid_until
+            and key.previous_valid_until > timezone.now()
+            and key_secrets.constant_time_equal(digest, key.previous_secret_hash)
+        ):
+            return key
+        return None
+    if value.startswith(key_secrets.PREFIX + "_"):
+        raise KeyRejected("Malformed API key: the checksum does not match (a typo?).")
+    fingerprint = key_secrets.hmac_hash(value)
+    cached = _verified_imports.get(fingerprint)
+    if cached is not None:
+        return related.filter(pk=cached, hash_kind=HashKind.SCRYPT).first()
+    for key in related.filter(hash_kind=HashKind.SCRYPT, lookup_bucket=key_secrets.imported_bucket(value)):
+        if key_secrets.scrypt_matches(value, key.secret_hash):
+            _verified_imports.put(fingerprint, key.pk)
+            return key
+    return None
+
+
+def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> ApiKey:
+    """The usable key for `value` calling `path` from `ip`, or KeyRejected saying why."""
+    key = _find_key(value)
+    if key is None:
+        raise KeyRejected("Invalid API key.")
+    now = timezone.now()
+    status = key.effective_status(now)
+    if status != KeyStatus.ACTIVE:
+        if status == KeyStatus.REVOKED:
+            _audit(key, AuditAction.DENIED, Actor(f"key:{key.masked}", ip), detail="use of a revoked key")
+        reason = {
+            KeyStatus.REVOKED: "This API key has been revoked.",
+            KeyStatus.SUSPENDED: "This API key is suspended.",
+            KeyStatus.EXPIRED: f"This API key expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}."
+            if key.expires_at
+            else "This API key has expired.",
+        }[status]
+        raise KeyRejected(reason, key=key)
+    if not key.allows_ip(ip):
+        raise KeyRejected(f"This API key may not be used from {ip}.", status=403, key=key)
+    if not key.allows_endpoint(path):
+        raise KeyRejected(f"This API key may not call {path}.", status=403, key=key)
+    if touch:
+        _touch(key, now)
+    return key
+
+
+def key_check(value: str, *, ip: str, path: str) -> ApiKey:
+    """key_authenticate without marking the key used (for POST /keys/validate)."""
+    return key_authenticate(value, ip=ip, path=path, touch=False)
+
+
+def quota_remaining(key: ApiKey) -> int | None:
+    """Credits left of the key's daily quota today (UTC)."""
+    from apps.keys.throttles import quota_counter_key, seconds_to_midnight
+    from apps.throttling.services import limiters
+
+    if not key.daily_quota:
+        return None
+    return limiters().add_within(quota_counter_key(key), 0, key.daily_quota, seconds_to_midnight()).remaining
+
+
+def _touch(key: ApiKey, now: datetime) -> None:
+    interval = timedelta(seconds=settings.KEEPER_KEY_LAST_USED_INTERVAL_SECONDS)
+    if key.last_used_at is None or key.last_used_at <= now - interval:
+        # Conditional, so concurrent requests write it once.
+        ApiKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - interval)
+        ).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def owner_for_subject(subject: str):
+    """The Django user that owns the keys of an identity-provider subject (created on first use)."""
+    User = get_user_model()
+    # A separate namespace, so a token subject can never take over a local account's keys.
+    user, _ = User.objects.get_or_create(username=f"idp:{subject}"[:150], defaults={"password": make_password(None)})
+    return user

@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from apps.keys.services import keys_mark_expired, keys_warn_expiring
+
+
+@shared_task(name="apps.keys.tasks.warn_expiring_keys", time_limit=600)
+def warn_expiring_keys() -> dict:
+    """Daily: warn about keys expiring within KEEPER_KEY_EXPIRY_WARNING_DAYS and mark expired ones."""
+    warned = keys_warn_expiring()
+    return {"warned": [key.key_id for key in warned], "expired": keys_mark_expired()}

@@ -1,0 +1,389 @@
+"""The key management API (`/keys`). There is no anonymous access: every call needs a caller."""
+
+import time
+from collections.abc import Iterator
+
+import orjson
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q, QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.identity import caller_of
+from apps.accounts.models import Organization
+from apps.accounts.permissions import IsAuthenticatedCaller
+from apps.keys import services
+from apps.keys.choices import SCOPE_RANK, KeyStatus, Scope
+from apps.keys.filters import KeyFilterSet
+from apps.keys.models import ApiKey, AuditEvent
+from apps.keys.selectors import KeyManager, key_manager, usage_summary
+from apps.keys.serializers import (
+    AuditEventSerializer,
+    IssuedKeySerializer,
+    KeyCreateSerializer,
+    KeySerializer,
+    KeyUpdateSerializer,
+    RevokeSerializer,
+    RotateSerializer,
+    UsageQuerySerializer,
+    UsageSerializer,
+    ValidateSerializer,
+    ValidationResultSerializer,
+)
+from apps.throttling import services as throttling
+from keeper.api.filters import StrictFilterBackend
+from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView
+from keeper.api.pagination import LimitPagePagination
+
+
+def _django_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
+    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return orjson.dumps(data)
+
+
+class KeyManagementMixin(KeeperViewMixin):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @property
+    def manager(self) -> KeyManager:
+        if not hasattr(self, "_manager"):
+            self._manager = key_manager(caller_of(self.request.user), throttling.client_ip(self.request._request))
+        return self._manager
+
+    def require(self, needed: str) -> None:
+        if not self.manager.may(needed):
+            raise exceptions.PermissionDenied(f"This needs the {needed} scope; your key has {self.manager.scope}.")
+
+    def check_scope_grant(self, scope: str | None) -> None:
+        """Nobody hands out more than they have: a key never raises its own (or another key's) scope."""
+        if scope is not None and SCOPE_RANK[scope] > SCOPE_RANK[self.manager.scope]:
+            raise exceptions.PermissionDenied(f"You cannot grant the {scope} scope (yours is {self.manager.scope}).")
+
+
+@extend_schema(tags=["API keys"])
+class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
+    serializer_class = KeySerializer
+    filter_backends = [StrictFilterBackend]
+    filterset_class = KeyFilterSet
+    pagination_class = LimitPagePagination
+    lookup_field = "key_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[0-9A-Za-z]{12}"
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return ApiKey.objects.none()
+        return self.manager.keys()
+
+    def get_object(self) -> ApiKey:
+        key = self.get_queryset().filter(key_id=self.kwargs["id"]).first()
+        if key is None:
+            raise exceptions.NotFound(f"No key {self.kwargs['id']} among the keys you can see.")
+        return key
+
+    @extend_schema(summary="List keys", responses=KeySerializer(many=True))
+    def list(self, request: Request) -> Response:
+        self.require(Scope.READ)
+        keys = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(KeySerializer(keys, many=True).data)
+
+    @extend_schema(
+        summary="Create (or import) a key", request=KeyCreateSerializer, responses={201: IssuedKeySerializer}
+    )
+    def create(self, request: Request) -> Response:
+        self.require(Scope.WRITE)
+        serializer = KeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        owner = self._owner(fields.pop("owner", None))
+        fields["organization"] = self._organization(fields.get("organization"))
+        self.check_scope_grant(fields.get("scope"))
+        try:
+            issued = services.key_create(
+                owner=owner, actor=self.manager.actor, custom_value=fields.pop("key", None), **fields
+            )
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
+        body = IssuedKeySerializer(issued.api_key).data
+        body["key"] = issued.value
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(summary="Get a key", responses=KeySerializer)
+    def retrieve(self, request: Request, id: str) -> Response:
+        self.require(Scope.READ)
+        return Response(KeySerializer(self.get_object()).data)
+
+    @extend_schema(summary="Change a key", request=KeyUpdateSerializer, responses=KeySerializer)
+    def partial_update(self, request: Request, id: str) -> Response:
+        self.require(Scope.WRITE)
+        key = self.get_object()
+        serializer = KeyUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        new_status = changes.pop("status", None)
+        if "organization" in changes:
+            changes["organization"] = self._organization(changes["organization"])
+        self.check_scope_grant(changes.get("scope"))
+        self.check_scope_grant(key.scope)
+        try:
+            if changes:
+                key = services.key_update(key, actor=self.manager.actor, **changes)
+            if new_status == KeyStatus.SUSPENDED and key.status != KeyStatus.SUSPENDED:
+                key = services.key_suspend(key, actor=self.manager.actor)
+            elif new_status == KeyStatus.ACTIVE and key.status == KeyStatus.SUSPENDED:
+                key = services.key_reactivate(key, actor=self.manager.actor)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
+        return Response(KeySerializer(key).data)
+
+    @extend_schema(summary="Delete a key", responses={204: None})
+    def destroy(self, request: Request, id: str) -> Response:
+        self.require(Scope.WRITE)
+        key = self.get_object()
+        self.check_scope_grant(key.scope)
+        services.key_delete(key, actor=self.manager.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="Rotate a key", request=RotateSerializer, responses=IssuedKeySerializer)
+    @action(detail=True, methods=["post"])
+    def rotate(self, request: Request, id: str) -> Response:
+        self.require(Scope.WRITE)
+        key = self.get_object()
+        self.check_scope_grant(key.scope)
+        serializer = RotateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            issued = services.key_rotate(
+                key, actor=self.manager.actor, grace_seconds=serializer.validated_data["grace_period_seconds"]
+            )
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
+        body = IssuedKeySerializer(issued.api_key).data
+        body["key"] = issued.value
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(summary="Revoke a key", request=RevokeSerializer, responses=KeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, id: str) -> Response:
+        self.require(Scope.WRITE)
+        key = self.get_object()
+        self.check_scope_grant(key.scope)
+        serializer = RevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = services.key_revoke(key, actor=self.manager.actor, reason=serializer.validated_data.get("reason", ""))
+        return Response(KeySerializer(key).data)
+
+    @extend_schema(
+        summary="A key's usage",
+        parameters=[OpenApiParameter("days", int, description="Days to cover (default 30, at most 366).")],
+        responses=UsageSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def usage(self, request: Request, id: str) -> Response:
+        self.require(Scope.READ)
+        key = self.get_object()
+        days = _usage_days(request)
+        return Response(usage_summary(ApiKey.objects.filter(pk=key.pk), days))
+
+    def _owner(self, username: str | None):
+        if username is None:
+            return self.manager.user
+        if not self.manager.sees_all:
+            raise exceptions.PermissionDenied("Only admins may create keys for someone else.")
+        owner = get_user_model().objects.filter(username=username).first()
+        if owner is None:
+            raise exceptions.ValidationError({"owner": [f"No user {username!r}."]})
+        return owner
+
+    def _organization(self, slug: str | None) -> Organization | None:
+        if not slug:
+            return None
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            raise exceptions.ValidationError({"organization": [f"No organization {slug!r}."]})
+        if not self.manager.sees_all and not organization.is_admin(self.manager.user):
+            raise exceptions.PermissionDenied(f"Only admins of {slug} manage its keys.")
+        return organization
+
+
+def _usage_days(request: Request) -> int:
+    query = UsageQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    unknown = set(request.query_params) - {"days"}
+    if unknown:
+        raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in sorted(unknown)})
+    return query.validated_data["days"]
+
+
+class KeyUsageView(KeyManagementMixin, ReadOnlyAPIView):
+    query_serializer_class = UsageQuerySerializer
+
+    @extend_schema(summary="Usage of all your keys", tags=["API keys"], responses=UsageSerializer)
+    def get(self, request: Request) -> Response:
+        days = self.query_params(request)["days"]
+        self.require(Scope.READ)
+        return Response(usage_summary(self.manager.keys(), days))
+
+
+class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
+    @extend_schema(
+        summary="Check a key",
+        description="Is this key valid for this endpoint and IP, and what remains of its limits.",
+        tags=["API keys"],
+        request=ValidateSerializer,
+        responses=ValidationResultSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        self.query_params(request)
+        self.require(Scope.READ)
+        serializer = ValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ip = data.get("ip") or throttling.client_ip(request._request)
+        result = {
+            "valid": False, "reason": "", "key": None, "credits_per_minute": None,
+            "remaining_credits": None, "daily_quota": None, "remaining_quota": None,
+        }  # fmt: skip
+        try:
+            key = services.key_check(data["key"], ip=ip, path=data["endpoint"])
+        except services.KeyRejected as exc:
+            key, result["reason"] = exc.key, str(exc)
+        else:
+            result["valid"] = True
+        if key is None or not self.manager.keys().filter(pk=key.pk).exists():
+            # Say nothing about keys the caller may not see.
+            return Response({**result, "valid": False, "reason": result["reason"] or "Invalid API key."})
+        result["key"] = KeySerializer(key).data
+        limit = key.pool_size or settings.RATE_LIMIT_CREDITS_PER_MINUTE
+        result["credits_per_minute"] = limit
+        result["remaining_credits"] = throttling.limiters().consume(key.pool_key, 0, limit).remaining
+        if key.daily_quota:
+            result["daily_quota"] = key.daily_quota
+            result["remaining_quota"] = services.quota_remaining(key)
+        return Response(result)
+
+
+class ScopeCatalogView(KeyManagementMixin, ReadOnlyAPIView):
+    @extend_schema(summary="Scopes a key can have", tags=["API keys"], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        return Response(
+            [
+                {
+                    "scope": scope.value,
+                    "description": scope.label,
+                    "includes": [s for s in Scope.values if SCOPE_RANK[s] <= SCOPE_RANK[scope.value]],
+                    "grantable": SCOPE_RANK[scope.value] <= SCOPE_RANK[self.manager.scope],
+                }
+                for scope in Scope
+            ]
+        )
+
+
+class CapabilityCatalogView(KeyManagementMixin, ReadOnlyAPIView):
+    @extend_schema(summary="What a key form needs", tags=["API keys"], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        from django.urls import get_resolver
+
+        routes = sorted(
+            {"/" + str(pattern.pattern) for pattern in get_resolver().url_patterns if hasattr(pattern, "pattern")}
+            - {"/", "/admin/"}
+        )
+        return Response(
+            {
+                "scopes": Scope.values,
+                "your_scope": self.manager.scope,
+                "statuses": KeyStatus.values,
+                "fields": {
+                    "name": {"type": "string", "max_length": 100, "unique_per_owner": True},
+                    "description": {"type": "string", "max_length": 2000},
+                    "allowed_endpoints": {"type": "list of path patterns", "example": ["/servers", "/server/*"]},
+                    "blocked_endpoints": {"type": "list of path patterns", "example": ["/table/*"]},
+                    "allowed_ips": {"type": "list of IPs or CIDR ranges", "example": ["203.0.113.0/24"]},
+                    "credits_per_minute": {
+                        "type": "integer",
+                        "min": 1,
+                        "default": settings.RATE_LIMIT_CREDITS_PER_MINUTE,
+                    },
+                    "daily_quota": {"type": "integer", "min": 1, "unit": "credits per UTC day"},
+                    "expires_in": {"type": "integer", "unit": "seconds", "min": 60},
+                    "expires_in_days": {"type": "integer", "min": 1, "max": 3650},
+                    "expires_at": {"type": "datetime"},
+                    "key": {"type": "string", "min_length": 16, "note": "import an existing key value"},
+                },
+                "rotation": {"grace_period_seconds": {"min": 0, "max": services.MAX_GRACE_SECONDS, "default": 0}},
+                "expiry_warning_days": settings.KEEPER_KEY_EXPIRY_WARNING_DAYS,
+                "endpoints": routes,
+                "key_format": "keeper_<12-char id>_<32-char secret><6-char checksum>",
+            }
+        )
+
+
+class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
+    """Server-sent events of changes to the caller's keys (the audit log, as it grows)."""
+
+    renderer_classes = [EventStreamRenderer, *ReadOnlyAPIView.renderer_classes]
+
+    class Parameters(serializers.Serializer):
+        last_event_id = serializers.IntegerField(min_value=0, required=False)
+        timeout = serializers.IntegerField(min_value=1, max_value=3600, required=False)
+
+    query_serializer_class = Parameters
+
+    @extend_schema(
+        summary="Watch key changes",
+        description=(
+            "A text/event-stream of audit events for your keys (event: key.<action>). The stream closes "
+            "after KEEPER_KEY_WATCH_SECONDS; reconnect with Last-Event-ID to continue."
+        ),
+        tags=["API keys"],
+        responses={200: OpenApiResponse(description="text/event-stream")},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = self.query_params(request)
+        self.require(Scope.READ)
+        header = request.META.get("HTTP_LAST_EVENT_ID", "")
+        after = params.get("last_event_id")
+        if after is None:
+            after = int(header) if header.isdigit() else _latest_event_id()
+        seconds = min(params.get("timeout", settings.KEEPER_KEY_WATCH_SECONDS), settings.KEEPER_KEY_WATCH_SECONDS)
+        response = StreamingHttpResponse(self._events(after, seconds), content_type="text/event-stream")
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    def _events(self, after: int, seconds: int) -> Iterator[bytes]:
+        manager = self.manager
+        visible = Q(key__in=manager.keys()) | Q(key__isnull=True, owner_username=manager.user.get_username())
+        deadline = time.monotonic() + seconds
+        yield b"retry: 2000\n\n"
+        while True:
+            for event in AuditEvent.objects.filter(visible, id__gt=after).order_by("id")[:100]:
+                after = event.id
+                payload = orjson.dumps(AuditEventSerializer(event).data)
+                yield b"id: %d\nevent: key.%s\ndata: %s\n\n" % (event.id, event.action.encode(), payload)
+            if time.monotonic() >= deadline:
+                return
+            yield b": keep-alive\n\n"
+            time.sleep(1.0)
+
+
+def _latest_event_id() -> int:
+    latest = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    return latest or 0
