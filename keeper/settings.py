@@ -183,6 +183,8 @@ AUTH_TOKEN_CACHE_SALT = env_str("AUTH_TOKEN_CACHE_SALT") or f"keeper-token-cache
 # A token (or OIDC) user is staff when this claim is true, or is a list containing KEEPER_STAFF_GROUP.
 KEEPER_STAFF_CLAIM = env_str("KEEPER_STAFF_CLAIM", "groups")
 KEEPER_STAFF_GROUP = env_str("KEEPER_STAFF_GROUP", "keeper-staff")
+# Organization memberships from the token's claims: a list of slugs, or {slug: "admin" | "member"}.
+KEEPER_ORGANIZATIONS_CLAIM = env_str("KEEPER_ORGANIZATIONS_CLAIM", "organizations")
 
 # --- Staff sign-in to the admin: OpenID Connect (mozilla-django-oidc) ----------
 OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")

@@ -2,10 +2,12 @@
 
 import logging
 
+from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.identity import Caller
+from apps.accounts.services import parse_membership_claim
 from apps.accounts.verification import IdentityProviderUnavailable, TokenVerdict, get_verifier
 from keeper.api.exceptions import ServiceUnavailable
 
@@ -63,6 +65,9 @@ class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
             credits_per_minute=verdict.credits_per_minute,
             extra=verdict.extra,
             is_staff=verdict.is_staff,
+            organization_roles=parse_membership_claim(
+                {**verdict.claims, **verdict.extra}.get(settings.KEEPER_ORGANIZATIONS_CLAIM)
+            ),
         )
         return caller, verdict
 

@@ -21,6 +21,8 @@ class Caller:
     # An API key's own (or its organization's) credit pool, applied even when RATE_LIMIT_ENABLED is off.
     pool_key: str | None = None
     api_key: Any = None
+    # Organization roles granted by the identity provider's claim ({slug: role}).
+    organization_roles: dict[str, str] = field(default_factory=dict)
 
     is_authenticated = True
     is_anonymous = False

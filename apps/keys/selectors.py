@@ -9,6 +9,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from apps.accounts.identity import Caller
+from apps.accounts.services import memberships_sync
 from apps.keys.choices import Scope
 from apps.keys.models import ApiKey, KeyUsageDay
 from apps.keys.services import Actor, owner_for_subject
@@ -36,6 +37,7 @@ def key_manager(caller: Caller, ip: str | None) -> KeyManager:
         return KeyManager(key.owner, key.scope, key.scope == Scope.ADMIN, Actor(f"key:{key.masked}", ip))
     if caller.auth_method == "token":
         user = owner_for_subject(caller.user_id)
+        memberships_sync(user, caller.organization_roles)
     else:
         from django.contrib.auth import get_user_model
 
