@@ -14,5 +14,7 @@ class KeeperConfig(AppConfig):
     verbose_name = "Keeper"
 
     def ready(self) -> None:
+        from keeper.api import schema  # noqa: F401  (registers the OpenAPI extensions)
+
         if settings.KEEPER_DEBUG:
             connection_created.connect(_log_queries, dispatch_uid="keeper-log-queries")

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "keeper.api.middleware.RejectNullBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -141,6 +142,9 @@ CELERY_BEAT_SCHEDULE = {
 # A local .db/.sql/.sql.xz file or an http(s) URL; empty means the sparecores-data package.
 KEEPER_CATALOG_SOURCE = env_str("KEEPER_CATALOG_SOURCE")
 KEEPER_CATALOG_DOWNLOAD_TIMEOUT = env_int("KEEPER_CATALOG_DOWNLOAD_TIMEOUT", 60, minimum=1)
+# Read by the sparecores-data package itself too; Keeper needs to know them to call it right.
+SC_DATA_NO_UPDATE = bool(env_str("SC_DATA_NO_UPDATE"))
+SC_DATA_HTTP_TIMEOUT = env_str("SC_DATA_HTTP_TIMEOUT")
 
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -262,6 +266,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CatalogStatusEnum": "apps.catalog.choices.Status",
+        "KeyStatusEnum": "apps.keys.choices.KeyStatus",
+        "SyncStatusEnum": "apps.catalog.choices.SyncStatus",
+    },
 }
 
 # --- Static files, i18n ---------------------------------------------------------

@@ -73,7 +73,7 @@ class ResourceType(models.TextChoices):
 class BestPriceAllocation(models.TextChoices):
     """Which of a server's cheapest prices `/servers` reports as `price`."""
 
-    ANY = "ANY", "cheapest of spot and on-demand (hourly)"
+    ANY = "ANY", "cheapest hourly price of any allocation"
     SPOT_ONLY = "SPOT_ONLY", "cheapest spot price (hourly)"
     ONDEMAND_ONLY = "ONDEMAND_ONLY", "cheapest on-demand price (hourly)"
     MONTHLY = "MONTHLY", "cheapest on-demand price for a month (730 hours, tier caps applied)"

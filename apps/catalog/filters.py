@@ -55,6 +55,7 @@ class ServerFilterSet(StrictFilterSet):
 
     partial_name_or_id = django_filters.CharFilter(
         method="filter_partial_name_or_id",
+        max_length=200,
         label="Freetext, case-insensitive search on the server_id, name, api_reference or display_name.",
     )
     vcpus_min = IntegerFilter(
@@ -72,7 +73,9 @@ class ServerFilterSet(StrictFilterSet):
         label="Maximum number of virtual CPUs (1 to 256).",
     )
     architecture = MultipleValueFilter(
-        field_name="cpu_architecture", choices=choices.CpuArchitecture.choices, label="Processor architecture."
+        field_name="cpu_architecture",
+        choices=choices.CpuArchitecture.choices,
+        label="Processor architecture: x86_64, arm64, ... (upstream values or stored names, any case).",
     )
     cpu_manufacturer = MultipleValueFilter(field_name="cpu_manufacturer", label="Processor manufacturer, e.g. AMD.")
     cpu_family = MultipleValueFilter(field_name="cpu_family", label="Processor family, e.g. Xeon.")
@@ -138,7 +141,9 @@ class ServerFilterSet(StrictFilterSet):
     )
     storage_size = FloatFilter(field_name="storage_size", lookup_expr="gte", label="Minimum built-in storage, in GB.")
     storage_type = MultipleValueFilter(
-        field_name="storage_type", choices=choices.StorageType.choices, label="Built-in storage type."
+        field_name="storage_type",
+        choices=choices.StorageType.choices,
+        label="Built-in storage type: hdd, ssd, nvme ssd, network (or stored names, any case).",
     )
     gpu_min = FloatFilter(
         field_name="accelerator_count", lookup_expr="gte", label="Minimum number of GPUs (may be fractional)."

@@ -212,11 +212,12 @@ class CatalogImporter:
     def _with_monthly_prices(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
         at = {c: i for i, c in enumerate(columns)}
         i_vendor, i_server, i_alloc, i_status = at["vendor_id"], at["server_id"], at["allocation"], at["status"]
-        i_price, i_tiers, i_currency = at["price"], at["price_tiered"], at["currency"]
+        i_price, i_tiers, i_currency, i_unit = at["price"], at["price_tiered"], at["currency"], at["unit"]
         rates: dict[str, float] = {}
         for row in rows:
             monthly = None
-            if row[i_status] == choices.Status.ACTIVE:
+            # Only hourly prices compare; a monthly or yearly price is not a candidate for the hourly minimum.
+            if row[i_status] == choices.Status.ACTIVE and row[i_unit] == choices.PriceUnit.HOUR:
                 currency = row[i_currency]
                 rate = rates.get(currency)
                 if rate is None:

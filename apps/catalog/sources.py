@@ -7,6 +7,7 @@ expensive part; only then is it materialized as a SQLite database to read from.
 import builtins
 import contextlib
 import hashlib
+import io
 import lzma
 import os
 import sqlite3
@@ -52,11 +53,12 @@ class CatalogSource:
         os.close(handle)
         target = Path(name)
         self._temporary.append(target)
-        opener = lzma.open if kind == "xz" else open
         try:
-            with open(self.path, "rb") as raw, opener(raw, "rt", encoding="utf-8") as text:
-                _restore_sql_dump(text, target, raw, self.path.stat().st_size, progress)
-        except (lzma.LZMAError, UnicodeDecodeError, sqlite3.Error, EOFError) as exc:
+            with open(self.path, "rb") as raw:
+                text = lzma.open(raw, "rt", encoding="utf-8") if kind == "xz" else io.TextIOWrapper(raw, "utf-8")
+                with text:
+                    _restore_sql_dump(text, target, raw, self.path.stat().st_size, progress)
+        except (lzma.LZMAError, UnicodeDecodeError, sqlite3.Error, EOFError, ValueError) as exc:
             raise CatalogSourceError(f"{self.label} is not a readable Spare Cores SQL dump: {exc}") from exc
         return target
 
@@ -150,12 +152,18 @@ def _sparecores_data() -> tuple[Path, str]:
     The package's import-time thread retries for a quarter of a minute; one
     update attempt here fails fast when there is no network.
     """
-    if not os.environ.get("SC_DATA_HTTP_TIMEOUT"):
+    if not settings.SC_DATA_HTTP_TIMEOUT:
         builtins.sc_data_http_timeout = settings.KEEPER_CATALOG_DOWNLOAD_TIMEOUT
-    from sc_data.data import Data, get_parameter
+    # Importing the package starts its own download thread (with retries) and waits for it;
+    # with no_update set during the import it only looks at its cache.
+    builtins.sc_data_no_update = True
+    try:
+        from sc_data.data import Data
+    finally:
+        del builtins.sc_data_no_update
 
     data = Data(name="keeper-catalog-source")
-    if not get_parameter("no_update"):
+    if not settings.SC_DATA_NO_UPDATE:
         data.update()
     path = data.actual_db_path
     if not path or not Path(path).exists():

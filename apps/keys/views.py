@@ -233,7 +233,9 @@ def _usage_days(request: Request) -> int:
 class KeyUsageView(KeyManagementMixin, ReadOnlyAPIView):
     query_serializer_class = UsageQuerySerializer
 
-    @extend_schema(summary="Usage of all your keys", tags=["API keys"], responses=UsageSerializer)
+    @extend_schema(
+        operation_id="keys_usage_all", summary="Usage of all your keys", tags=["API keys"], responses=UsageSerializer
+    )
     def get(self, request: Request) -> Response:
         days = self.query_params(request)["days"]
         self.require(Scope.READ)

@@ -8,10 +8,13 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from drf_spectacular.drainage import set_override
 from rest_framework.exceptions import ValidationError
 
+MAX_VALUE_LENGTH = 200
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -27,22 +30,35 @@ class StrictBooleanField(forms.Field):
             raise forms.ValidationError("Must be true or false.", code="invalid") from None
 
 
-class BooleanFilter(django_filters.BooleanFilter):
+class DocumentedType:
+    """Documents the parameter's own type in OpenAPI, not the model column's (GB given, MiB stored)."""
+
+    openapi_type = "string"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        set_override(self, "field", {"type": self.openapi_type, "description": str(self.label or "")})
+
+
+class BooleanFilter(DocumentedType, django_filters.BooleanFilter):
     """A boolean that rejects anything but true/false/1/0/yes/no (django-filter silently ignores junk)."""
 
     field_class = StrictBooleanField
+    openapi_type = "boolean"
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", forms.TextInput)
         super().__init__(*args, **kwargs)
 
 
-class IntegerFilter(django_filters.NumberFilter):
+class IntegerFilter(DocumentedType, django_filters.NumberFilter):
     field_class = forms.IntegerField
+    openapi_type = "integer"
 
 
-class FloatFilter(django_filters.NumberFilter):
+class FloatFilter(DocumentedType, django_filters.NumberFilter):
     field_class = forms.FloatField
+    openapi_type = "number"
 
 
 class ScaledFloatFilter(FloatFilter):
@@ -59,8 +75,27 @@ class ScaledFloatFilter(FloatFilter):
 class FreeMultipleChoiceField(forms.MultipleChoiceField):
     """Any values: for catalog-driven lists (CPU families, GPU models) that change with the data."""
 
+    default_validators = [ProhibitNullCharactersValidator()]
+
     def valid_value(self, value: str) -> bool:
-        return True
+        return len(value) <= MAX_VALUE_LENGTH
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        for item in value:
+            ProhibitNullCharactersValidator()(item)
+
+
+class EnumMultipleChoiceField(forms.MultipleChoiceField):
+    """Enum values as the Spare Cores API spells them (x86_64, nvme ssd) or as stored (X86_64), any case."""
+
+    def to_python(self, value: object) -> list[str]:
+        values = super().to_python(value)
+        aliases: dict[str, str] = {}
+        for name, label in self.choices:
+            aliases[str(label).lower()] = str(name)
+            aliases[str(name).lower()] = str(name)
+        return [aliases.get(item.lower(), item) for item in values]
 
 
 class MultipleValueFilter(django_filters.MultipleChoiceFilter):
@@ -70,8 +105,7 @@ class MultipleValueFilter(django_filters.MultipleChoiceFilter):
     """
 
     def __init__(self, *args, **kwargs):
-        if "choices" not in kwargs:
-            self.field_class = FreeMultipleChoiceField
+        self.field_class = EnumMultipleChoiceField if "choices" in kwargs else FreeMultipleChoiceField
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
@@ -120,6 +154,9 @@ class StrictFilterBackend(DjangoFilterBackend):
             errors.update({name: [str(m) for m in messages] for name, messages in filterset.errors.items()})
         if isinstance(filterset, StrictFilterSet):
             errors.update({name: ["Unknown query parameter."] for name in filterset.unknown_parameters()})
+        paginator = getattr(view, "paginator", None)
+        if paginator is not None and hasattr(paginator, "parameter_errors"):
+            errors.update(paginator.parameter_errors(request.query_params))
         if errors:
             raise ValidationError(errors)
         view.filterset = filterset

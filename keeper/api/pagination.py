@@ -9,10 +9,13 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+MAX_LIMIT = 10_000
+MAX_PAGE = 1_000_000
+
 
 class LimitPageParameters(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=-1)
-    page = serializers.IntegerField(required=False, min_value=1)
+    limit = serializers.IntegerField(required=False, min_value=-1, max_value=MAX_LIMIT)
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
     add_total_count_header = serializers.BooleanField(required=False, default=False)
 
     def validate_limit(self, value: int) -> int:
@@ -29,6 +32,10 @@ class LimitPagePagination(BasePagination):
 
     default_limit = 25
     parameters = frozenset({"limit", "page", "add_total_count_header"})
+
+    def parameter_errors(self, query_params: Any) -> dict[str, list[str]]:
+        params = LimitPageParameters(data=query_params)
+        return {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
         if not queryset.ordered:
@@ -57,15 +64,15 @@ class LimitPagePagination(BasePagination):
                 "name": "limit",
                 "in": "query",
                 "required": False,
-                "description": f"Rows per page (default {self.default_limit}); -1 returns all rows.",
-                "schema": {"type": "integer", "minimum": -1, "default": self.default_limit},
+                "description": f"Rows per page (default {self.default_limit}, at most {MAX_LIMIT}); -1: all rows.",
+                "schema": {"type": "integer", "minimum": -1, "maximum": MAX_LIMIT, "default": self.default_limit},
             },
             {
                 "name": "page",
                 "in": "query",
                 "required": False,
                 "description": "1-based page number.",
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
             },
             {
                 "name": "add_total_count_header",

@@ -182,6 +182,30 @@ class UpstreamCatalog:
             observed_at=OBSERVED,
         )
 
+    def storage(self, vendor_id: str, storage_id: str, **fields: Any) -> None:
+        values = {
+            "vendor_id": vendor_id,
+            "storage_id": storage_id,
+            "name": storage_id,
+            "storage_type": "SSD",
+            "status": "ACTIVE",
+            "observed_at": OBSERVED,
+        }
+        values.update(fields)
+        self.insert("storage", **values)
+
+    def columns(self, table: str) -> list[str]:
+        """The upstream table's column names, in order."""
+        return [row[1] for row in self.db.execute(f'PRAGMA table_info("{table}")')]
+
+    def count(self, table: str) -> int:
+        return self.db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+    def tables(self) -> list[str]:
+        """The catalog tables (not the alembic bookkeeping one)."""
+        rows = self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'zzz_alembic_version'")
+        return [name for (name,) in rows]
+
     def save(self, path: Path) -> Path:
         """Write the catalog as a SQLite database file."""
         self.db.commit()
@@ -310,4 +334,14 @@ def sample_catalog() -> UpstreamCatalog:
 
     catalog.server("gcp", "retired-1", vcpus=4, memory_amount=16384, status="INACTIVE")
     catalog.price("gcp", "retired-1", price=0.2, status="INACTIVE")
+    return catalog
+
+
+def servers_catalog(servers: dict[str, dict[str, Any]], *, vendor_id: str = "v", price: float = 0.1) -> UpstreamCatalog:
+    """One vendor with the given servers ({server_id: column values}), each with an on-demand price."""
+    catalog = UpstreamCatalog()
+    catalog.vendor(vendor_id)
+    for server_id, fields in servers.items():
+        catalog.server(vendor_id, server_id, **fields)
+        catalog.price(vendor_id, server_id, price=price)
     return catalog

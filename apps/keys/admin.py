@@ -1,0 +1,605 @@
+"""API keys in the admin. Every write goes through apps.keys.services, so it is validated and audited.
+
+A key's value exists only in the response that creates or rotates it: it is rendered
+into that page and nowhere else (not the messages framework, the session or a log).
+The hashes are never part of a form, a page or a changelist lookup.
+"""
+
+import copy
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import csrf_protect_m
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import router, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.text import capfirst
+
+from apps.keys import services
+from apps.keys.choices import KeyStatus
+from apps.keys.forms import ApiKeyForm, ReasonForm, RotateForm
+from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay
+
+# Never in a form, a page, a search or a filter (a `?secret_hash__startswith=` filter would leak it).
+SECRET_FIELDS = frozenset({"secret_hash", "previous_secret_hash", "lookup_bucket"})
+CREATE_OPTIONAL_FIELDS = (
+    "organization",
+    "description",
+    "allowed_endpoints",
+    "blocked_endpoints",
+    "allowed_ips",
+    "credits_per_minute",
+    "daily_quota",
+    "expires_at",
+)
+ACCESS_FIELDSET = ("Access", {"fields": ["allowed_endpoints", "blocked_endpoints", "allowed_ips"]})
+LIMITS_FIELDSET = ("Limits", {"fields": ["credits_per_minute", "daily_quota", "expires_at"]})
+CHART_DAYS = 30
+RECENT_AUDIT_EVENTS = 20
+
+
+def _actor(request: HttpRequest) -> services.Actor:
+    return services.Actor(f"admin:{request.user.get_username()}", request.META.get("REMOTE_ADDR"))
+
+
+def _add_service_errors(form: Form, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form: on its field where the form has one."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for field, field_messages in error.message_dict.items():
+        if field in form.fields:
+            form.add_error(field, field_messages)
+        else:
+            form.add_error(None, [f"{field}: {message}" for message in field_messages])
+
+
+# --- Usage chart ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartGeometry:
+    width: int = 760
+    height: int = 250
+    left: int = 60
+    right: int = 12
+    top: int = 14
+    bottom: int = 58
+
+    @property
+    def plot_width(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_height(self) -> int:
+        return self.height - self.top - self.bottom
+
+    @property
+    def baseline(self) -> int:
+        return self.top + self.plot_height
+
+
+BAR_COLORS = {"ok": "#417690", "errors": "#e0a800", "rate_limited": "#ba2121"}
+
+
+def _nice_step(maximum: int, steps: int = 4) -> int:
+    raw = max(maximum / steps, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = None) -> dict[str, Any]:
+    """An SVG bar chart's coordinates: requests per UTC day, split into ok, errors and rate-limited.
+
+    Drawn on the server so the admin needs no chart library (and no JavaScript or CDN).
+    """
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = {
+        row["day"]: row
+        for row in KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today).values(
+            "day", "requests", "errors", "rate_limited", "credits"
+        )
+    }
+    totals = {name: sum(row[name] for row in rows.values()) for name in ("requests", "errors", "rate_limited")}
+    g = ChartGeometry()
+    step = _nice_step(max((row["requests"] for row in rows.values()), default=0))
+    top = step * max(1, math.ceil(max((row["requests"] for row in rows.values()), default=0) / step))
+    slot = g.plot_width / days
+
+    def y(value: float) -> float:
+        return g.baseline - value / top * g.plot_height
+
+    bars, labels = [], []
+    for index in range(days):
+        day = first + timedelta(days=index)
+        center = g.left + slot * (index + 0.5)
+        if (days - 1 - index) % 7 == 0:  # weekly, ending today
+            labels.append({"x": _num(center), "text": day.strftime("%b %d")})
+        row = rows.get(day)
+        if row is None:
+            continue
+        rate_limited = min(row["rate_limited"], row["requests"])
+        errors = min(max(row["errors"] - rate_limited, 0), row["requests"] - rate_limited)
+        ok = row["requests"] - errors - rate_limited
+        segments, level = [], 0
+        for kind, value in (("ok", ok), ("errors", errors), ("rate_limited", rate_limited)):
+            if value:
+                segments.append(
+                    {
+                        "kind": kind,
+                        "y": _num(y(level + value)),
+                        "height": _num(y(level) - y(level + value)),
+                        "fill": BAR_COLORS[kind],
+                    }
+                )
+                level += value
+        bars.append(
+            {
+                "day": day.isoformat(),
+                "x": _num(center - slot * 0.35),
+                "width": _num(slot * 0.7),
+                "segments": segments,
+                "title": (
+                    f"{day.isoformat()}: {row['requests']:,} requests, {row['errors']:,} errors "
+                    f"({row['rate_limited']:,} rate-limited), {row['credits']:,} credits"
+                ),
+            }
+        )
+    ticks = [{"y": _num(y(value)), "label": f"{value:,}"} for value in range(0, top + 1, step)]
+    legend = [
+        {"x": g.left + offset, "fill": BAR_COLORS[kind], "label": label}
+        for offset, kind, label in ((0, "ok", "ok"), (90, "errors", "errors"), (190, "rate_limited", "rate-limited"))
+    ]
+    return {
+        "days": days,
+        "first": first,
+        "last": today,
+        "geometry": g,
+        "plot_right": g.left + g.plot_width,
+        "x_label_y": g.baseline + 16,
+        "legend_y": g.height - 14,
+        "y_title_x": 14,
+        "y_title_y": g.top + g.plot_height // 2,
+        "bars": bars,
+        "ticks": ticks,
+        "labels": labels,
+        "legend": legend,
+        **totals,
+    }
+
+
+def _display(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def recent_audit_events(key: ApiKey, limit: int = RECENT_AUDIT_EVENTS) -> list[dict[str, Any]]:
+    return [
+        {
+            "event": event,
+            "changes": [(field, _display(pair[0]), _display(pair[1])) for field, pair in (event.changes or {}).items()],
+        }
+        for event in key.audit_events.order_by("-at", "-id")[:limit]
+    ]
+
+
+# --- API keys -------------------------------------------------------------------
+
+
+class EffectiveStatusFilter(admin.SimpleListFilter):
+    """The status a caller sees: an active key past its expiry is expired even before the nightly job marks it."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(KeyStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        past_expiry = Q(status=KeyStatus.ACTIVE, expires_at__lte=now)
+        if self.value() == KeyStatus.ACTIVE:
+            return queryset.filter(status=KeyStatus.ACTIVE).exclude(expires_at__lte=now)
+        if self.value() == KeyStatus.EXPIRED:
+            return queryset.filter(Q(status=KeyStatus.EXPIRED) | past_expiry)
+        if self.value() in (KeyStatus.SUSPENDED, KeyStatus.REVOKED):
+            return queryset.filter(status=self.value())
+        return queryset
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("soon", f"expiring within {settings.KEEPER_KEY_EXPIRY_WARNING_DAYS} days"),
+            ("expired", "expired"),
+            ("never", "never expires"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "soon":
+            return queryset.expiring_within(settings.KEEPER_KEY_EXPIRY_WARNING_DAYS)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=timezone.now())
+        if self.value() == "never":
+            return queryset.filter(expires_at__isnull=True)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created, edited, rotated and revoked through the services, never by a raw model save."""
+
+    form = ApiKeyForm
+    list_display = [
+        "name",
+        "masked_key",
+        "owner",
+        "organization",
+        "scope_value",
+        "effective_status",
+        "last_used_at",
+        "expires_at",
+        "expiring_soon",
+    ]
+    list_filter = [EffectiveStatusFilter, "scope", "source", "organization", ExpiryFilter]
+    search_fields = ["name", "description", "prefix", "key_id", "owner__username"]
+    list_select_related = ["owner", "organization"]
+    autocomplete_fields = ["owner", "organization"]
+    list_per_page = 50
+    actions = ["rotate_keys", "revoke_keys", "suspend_keys", "reactivate_keys"]
+    change_readonly_fields = [
+        "key_id",
+        "masked_key",
+        "owner",
+        "effective_status",
+        "source",
+        "hash_kind",
+        "created_at",
+        "updated_at",
+        "last_used_at",
+        "rotation_grace_until",
+        "expiry_warning",
+    ]
+
+    # -- columns and read-only fields
+
+    @admin.display(description="key")
+    def masked_key(self, obj: ApiKey) -> str:
+        return obj.masked
+
+    @admin.display(description="scope", ordering="scope")
+    def scope_value(self, obj: ApiKey) -> str:
+        return obj.scope
+
+    @admin.display(description="status", ordering="status")
+    def effective_status(self, obj: ApiKey) -> str:
+        return obj.effective_status()
+
+    @admin.display(description="expiring soon", boolean=True)
+    def expiring_soon(self, obj: ApiKey) -> bool:
+        return obj.status == KeyStatus.ACTIVE and obj.expiring_soon()
+
+    @admin.display(description="rotation grace until")
+    def rotation_grace_until(self, obj: ApiKey) -> Any:
+        """Until when the pre-rotation key still works; empty when it does not."""
+        if obj.previous_valid_until and obj.previous_valid_until > timezone.now():
+            return obj.previous_valid_until
+        return None
+
+    @admin.display(description="expiry warning")
+    def expiry_warning(self, obj: ApiKey) -> str:
+        if obj.expires_at is None:
+            return "never expires"
+        if obj.is_expired():
+            return f"expired at {obj.expires_at:%Y-%m-%d %H:%M} UTC"
+        remaining = obj.expires_at - timezone.now()
+        days = remaining.days
+        text = f"expires in {days} day{'s' if days != 1 else ''}" if days else "expires within a day"
+        if obj.expiry_warned_at:
+            text += f"; owner warned at {obj.expiry_warned_at:%Y-%m-%d %H:%M} UTC"
+        elif obj.expiring_soon():
+            text += "; owner not warned yet"
+        return text
+
+    # -- permissions and lookups
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        # Revoking keeps the key's history attached; deletion stays with the audited API (DELETE /keys/{id}).
+        return False
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if lookup.split(LOOKUP_SEP)[0] in SECRET_FIELDS:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None) -> list:
+        if obj is None:
+            main = ["name", "owner", "organization", "scope", "description"]
+            return [(None, {"fields": main}), ACCESS_FIELDSET, LIMITS_FIELDSET]
+        main = ["name", "masked_key", "key_id", "owner", "organization", "scope", "description"]
+        state = [field for field in self.change_readonly_fields if field not in main]
+        return [(None, {"fields": main}), ACCESS_FIELDSET, LIMITS_FIELDSET, ("State", {"fields": state})]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return [] if obj is None else list(self.change_readonly_fields)
+
+    # -- add and change: through services.key_create / key_update
+
+    @csrf_protect_m
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return self._key_form_view(request, object_id, form_url, extra_context)
+        # One transaction, so a key whose value could not be shown is not left behind.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            return self._key_form_view(request, object_id, form_url, extra_context)
+
+    def _key_form_view(
+        self, request: HttpRequest, object_id: str | None, form_url: str, extra_context: dict | None
+    ) -> HttpResponse:
+        add = object_id is None
+        obj = None
+        if add:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+        else:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None:
+                raise Http404(f"No API key with id {object_id!r}.")
+            allowed = self.has_change_permission if request.method == "POST" else self.has_view_or_change_permission
+            if not allowed(request, obj):
+                raise PermissionDenied
+        can_edit = add or self.has_change_permission(request, obj)
+
+        fieldsets = self.get_fieldsets(request, obj)
+        form_class = self.get_form(request, obj, change=not add, fields=flatten_fieldsets(fieldsets))
+        if request.method == "POST":
+            # A copy, so the page still shows the saved key if the change is refused.
+            form = form_class(request.POST, instance=copy.copy(obj))
+            if form.is_valid():
+                try:
+                    if add:
+                        issued = services.key_create(actor=_actor(request), **self._create_arguments(form))
+                    else:
+                        key = self._update(request, obj, form)
+                except ValidationError as error:
+                    _add_service_errors(form, error)
+                else:
+                    if add:
+                        change_message = self.construct_change_message(request, form, None, add=True)
+                        self.log_addition(request, issued.api_key, change_message)
+                        return self.issued_keys_response(request, [issued], title="API key created")
+                    self.log_change(request, key, self.construct_change_message(request, form, None))
+                    return self.response_change(request, key)
+        elif add:
+            form = form_class(initial=self.get_changeform_initial_data(request))
+        else:
+            form = form_class(instance=obj)
+
+        readonly_fields = self.get_readonly_fields(request, obj) if can_edit else flatten_fieldsets(fieldsets)
+        admin_form = helpers.AdminForm(form, list(fieldsets), {}, readonly_fields, model_admin=self)
+        verb = "Add" if add else "Change" if can_edit else "View"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb} {self.opts.verbose_name}",
+            "subtitle": str(obj) if obj else None,
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            # Saving a new key always ends on the page that shows its value.
+            "show_save_and_add_another": not add,
+            "show_save_and_continue": not add,
+        }
+        if obj is not None:
+            context["usage"] = usage_chart(obj)
+            context["audit_events"] = recent_audit_events(obj)
+            context["audit_events_url"] = (
+                reverse("admin:keys_auditevent_changelist", current_app=self.admin_site.name)
+                + f"?key__id__exact={obj.pk}"
+            )
+        context.update(extra_context or {})
+        return self.render_change_form(request, context, add=add, change=not add, obj=obj, form_url=form_url)
+
+    def _create_arguments(self, form: Form) -> dict[str, Any]:
+        data = form.cleaned_data
+        optional = {name: data[name] for name in CREATE_OPTIONAL_FIELDS if data.get(name) not in (None, "", [])}
+        return {"owner": data["owner"], "name": data["name"], "scope": data["scope"], **optional}
+
+    def _update(self, request: HttpRequest, obj: ApiKey, form: Form) -> ApiKey:
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE_FIELDS}
+        # Re-read under a row lock: key_update saves the whole row, and a revoke committed since
+        # the page was loaded must not be undone by writing back the status read then.
+        key = ApiKey.objects.select_for_update().get(pk=obj.pk)
+        return services.key_update(key, actor=_actor(request), **changes)
+
+    def issued_keys_response(
+        self, request: HttpRequest, issued: list[services.IssuedKey], *, title: str
+    ) -> HttpResponse:
+        """The one page that shows key values: rendered now, never cached, never stored."""
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "issued": issued,
+            "has_add_permission": self.has_add_permission(request),
+        }
+        response = render(request, "admin/keys/apikey/issued_keys.html", context)
+        add_never_cache_headers(response)
+        return response
+
+    # -- actions: through the services, one key at a time, reporting each refusal
+
+    def _confirm(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        *,
+        action: str,
+        form: Form,
+        question: str,
+        submit: str,
+    ) -> TemplateResponse:
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Are you sure?",
+            "keys": list(queryset.select_related("owner")),
+            "action": action,
+            "form": form,
+            "question": question,
+            "submit": submit,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/keys/apikey/action_confirmation.html", context)
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        service: Callable[..., Any],
+        *,
+        done: str,
+        skip: Callable[[ApiKey], str | None] = lambda key: None,
+        **arguments: Any,
+    ) -> list[Any]:
+        """Call `service` for each key; report successes in one message and each failure in its own."""
+        actor = _actor(request)
+        results = []
+        for key in queryset.select_related("owner"):
+            reason = skip(key)
+            if reason:
+                self.message_user(request, f"{key}: {reason}", messages.WARNING)
+                continue
+            try:
+                results.append(service(key, actor=actor, **arguments))
+            except ValidationError as error:
+                self.message_user(request, f"{key} was not {done}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.log_change(request, key, capfirst(done))
+        if results:
+            count = len(results)
+            self.message_user(request, f"{capfirst(done)} {count} key{'s' if count != 1 else ''}.", messages.SUCCESS)
+        return results
+
+    @admin.action(description="Rotate selected keys (new values are shown once)", permissions=["change"])
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = RotateForm(request.POST if "post" in request.POST else None)
+        if not form.is_valid():
+            return self._confirm(
+                request,
+                queryset,
+                action="rotate_keys",
+                form=form,
+                question="Rotate these keys? Each gets a new value, shown once on the next page.",
+                submit="Rotate",
+            )
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            # Rolled back if the page cannot be rendered: a new value nobody saw would lock the client out.
+            issued = self._apply(
+                request, queryset, services.key_rotate, done="rotated", grace_seconds=form.cleaned_data["grace_seconds"]
+            )
+            if not issued:
+                return None
+            return self.issued_keys_response(request, issued, title="API keys rotated")
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = ReasonForm(request.POST if "post" in request.POST else None)
+        if not form.is_valid():
+            return self._confirm(
+                request,
+                queryset,
+                action="revoke_keys",
+                form=form,
+                question="Revoke these keys? Revocation is final: clients using them are refused from now on.",
+                submit="Revoke",
+            )
+        self._apply(
+            request,
+            queryset,
+            services.key_revoke,
+            done="revoked",
+            skip=lambda key: "already revoked" if key.status == KeyStatus.REVOKED else None,
+            reason=form.cleaned_data["reason"],
+        )
+        return None
+
+    @admin.action(description="Suspend selected keys", permissions=["change"])
+    def suspend_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.key_suspend, done="suspended")
+
+    @admin.action(description="Reactivate selected suspended keys", permissions=["change"])
+    def reactivate_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.key_reactivate, done="reactivated")
+
+
+# --- Audit log and usage: read-only ---------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the services and the usage counters."""
+
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "action", "key_ref", "owner_username", "actor", "ip"]
+    list_filter = ["action"]
+    search_fields = ["key_ref", "owner_username", "actor", "ip", "detail"]
+    date_hierarchy = "at"
+
+
+@admin.register(KeyUsageDay)
+class KeyUsageDayAdmin(ReadOnlyAdmin):
+    list_display = ["day", "key", "requests", "errors", "rate_limited", "credits"]
+    list_select_related = ["key"]
+    search_fields = ["key__name", "key__key_id", "key__owner__username"]
+    date_hierarchy = "day"
