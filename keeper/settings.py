@@ -219,6 +219,10 @@ if OIDC_ENABLED:
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.insert(0, "apps.accounts.oidc.StaffOIDCBackend")
+if OIDC_OP_LOGOUT_ENDPOINT:
+    OIDC_OP_LOGOUT_URL_METHOD = "apps.accounts.oidc.provider_logout_url"
+# Django group (with the permissions to manage keys, limits and organizations) that SSO staff join.
+KEEPER_STAFF_DJANGO_GROUP = env_str("KEEPER_STAFF_DJANGO_GROUP", "Keeper staff")
 LOGIN_REDIRECT_URL = "/admin/"
 LOGOUT_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"

@@ -10,10 +10,12 @@ password login stays for local accounts such as the first superuser.
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -117,6 +119,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         # account as one that SSO may update (see update_user).
         user.set_unusable_password()
         user.save()
+        _join_staff_group(user)
         logger.info("OIDC sign-in created staff user %s", username)
         return user
 
@@ -134,8 +137,10 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         self._copy_profile(user, claims)
         user.save(update_fields=["is_staff", "email", "first_name", "last_name"])
         if not user.is_staff:
+            user.groups.remove(*Group.objects.filter(name=settings.KEEPER_STAFF_DJANGO_GROUP))
             logger.info("OIDC sign-in refused: %s is not staff", user.get_username())
             return None
+        _join_staff_group(user)
         return user
 
     def get_user(self, user_id: Any) -> AbstractUser | None:
@@ -147,6 +152,24 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         user.email = _text(claims.get("email"))
         user.first_name = _text(claims.get("given_name"))[:150]
         user.last_name = _text(claims.get("family_name"))[:150]
+
+
+def _join_staff_group(user: AbstractUser) -> None:
+    """SSO staff get the permissions of the KEEPER_STAFF_DJANGO_GROUP group (created by a migration)."""
+    group = Group.objects.filter(name=settings.KEEPER_STAFF_DJANGO_GROUP).first()
+    if group is not None:
+        user.groups.add(group)
+
+
+def provider_logout_url(request: HttpRequest) -> str:
+    """Signing out of the admin also ends the session at the provider (OIDC_OP_LOGOUT_ENDPOINT)."""
+    query = urlencode(
+        {
+            "client_id": settings.OIDC_RP_CLIENT_ID,
+            "post_logout_redirect_uri": request.build_absolute_uri(settings.LOGOUT_REDIRECT_URL),
+        }
+    )
+    return f"{settings.OIDC_OP_LOGOUT_ENDPOINT}?{query}"
 
 
 def _text(value: Any) -> str:

@@ -108,6 +108,15 @@ def _num(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _compact(value: int) -> str:
+    """An axis label that fits the margin: 950, 1.5k, 2M."""
+    if value < 1000:
+        return str(value)
+    if value < 1_000_000:
+        return f"{value / 1000:g}k"
+    return f"{value / 1_000_000:g}M"
+
+
 def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = None) -> dict[str, Any]:
     """An SVG bar chart's coordinates: requests per UTC day, split into ok, errors and rate-limited.
 
@@ -123,8 +132,9 @@ def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = Non
     }
     totals = {name: sum(row[name] for row in rows.values()) for name in ("requests", "errors", "rate_limited")}
     g = ChartGeometry()
-    step = _nice_step(max((row["requests"] for row in rows.values()), default=0))
-    top = step * max(1, math.ceil(max((row["requests"] for row in rows.values()), default=0) / step))
+    peak = max((row["requests"] for row in rows.values()), default=0)
+    step = _nice_step(peak)
+    top = step * max(1, math.ceil(peak / step))
     slot = g.plot_width / days
 
     def y(value: float) -> float:
@@ -166,7 +176,7 @@ def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = Non
                 ),
             }
         )
-    ticks = [{"y": _num(y(value)), "label": f"{value:,}"} for value in range(0, top + 1, step)]
+    ticks = [{"y": _num(y(value)), "label": _compact(value)} for value in range(0, top + 1, step)]
     legend = [
         {"x": g.left + offset, "fill": BAR_COLORS[kind], "label": label}
         for offset, kind, label in ((0, "ok", "ok"), (90, "errors", "errors"), (190, "rate_limited", "rate-limited"))
