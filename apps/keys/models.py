@@ -51,6 +51,7 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="uniq_key_name_per_owner")]
         indexes = [models.Index(fields=["status", "expires_at"], name="key_status_expiry")]
 

@@ -181,11 +181,14 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
             setattr(key, field, value)
     if not diff:
         return key
+    fields = list(diff)
     if "expires_at" in diff:
         key.expiry_warned_at = None
+        fields.append("expiry_warned_at")
     try:
         with transaction.atomic():
-            key.save()
+            # Only the changed columns: a concurrent revoke or last_used_at write must not be undone.
+            key.save(update_fields=[*fields, "updated_at"])
             _audit(key, AuditAction.UPDATE, actor, changes=diff)
     except IntegrityError:
         raise ValidationError({"name": "Another key of this owner has that name."}) from None
@@ -210,7 +213,9 @@ def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKe
             key.previous_valid_until = None
         key.secret_hash = key_secrets.hmac_hash(value)
         key.last_chars = value[-key_secrets.VISIBLE_TAIL :]
-        key.save()
+        key.save(
+            update_fields=["secret_hash", "last_chars", "previous_secret_hash", "previous_valid_until", "updated_at"]
+        )
         _audit(key, AuditAction.ROTATE, actor, detail=f"grace period {grace_seconds}s")
     _forget_verified(key)
     return IssuedKey(key, value)
@@ -223,7 +228,7 @@ def _set_status(key: ApiKey, status: str, action: str, actor: Actor, reason: str
         if status == KeyStatus.REVOKED:
             key.previous_secret_hash = ""
             key.previous_valid_until = None
-        key.save()
+        key.save(update_fields=["status", "previous_secret_hash", "previous_valid_until", "updated_at"])
         _audit(key, action, actor, changes={"status": [before, status]}, detail=reason)
     _forget_verified(key)
     return key
