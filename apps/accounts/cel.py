@@ -34,6 +34,9 @@ class CelEvaluationError(Exception):
 
 
 def to_python(value: Any) -> Any:
+    """Plain Python from a CEL value; an error held inside a map or list fails the whole result."""
+    if isinstance(value, celpy.CELEvalError):
+        raise CelEvaluationError(str(value.args[0]) if value.args else "evaluation error")
     if isinstance(value, celtypes.BoolType):
         return bool(value)
     if isinstance(value, (celtypes.IntType, celtypes.UintType)):

@@ -26,6 +26,11 @@ class GlobalRateLimitAdmin(admin.ModelAdmin):
 
     list_display = ["rate_limit", "rate_burst", "updated_at"]
 
+    fields = ["rate_limit", "rate_burst"]
+
+    def save_model(self, request: HttpRequest, obj: GlobalRateLimit, form, change: bool) -> None:
+        services.global_limit_update(rate_limit=obj.rate_limit, rate_burst=obj.rate_burst)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not GlobalRateLimit.objects.exists()
 

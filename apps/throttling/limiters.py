@@ -75,38 +75,62 @@ def _retry_after(log, used: int, cost: int, limit: int, now: float) -> float:
     return WINDOW_SECONDS
 
 
-# KEYS[1] the pool; ARGV: cost, limit, window (µs), unique id, force (1/0)
-# Members are "<µs>:<cost>:<id>" so the script can sum the window without a second key.
+# KEYS[1] the pool's log, KEYS[2] its running total; ARGV: cost, limit, window (µs), unique id, force (1/0).
+# Members are "<µs>:<cost>:<id>". The total is kept beside the log, so a check only reads
+# the entries that leave the window (and, when refusing, the oldest ones until the cost fits).
 CREDIT_SCRIPT = """
-local key = KEYS[1]
+local log = KEYS[1]
+local total = KEYS[2]
 local cost = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-local used = 0
-for i = 1, #entries, 2 do
-  used = used + tonumber(string.match(entries[i], '^%d+:(%d+):'))
+local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - window)
+local freed = 0
+for i = 1, #expired do
+  freed = freed + tonumber(string.match(expired[i], '^%d+:(%d+):'))
 end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window) end
+local stored = redis.call('GET', total)
+local used = 0
+if stored then
+  used = math.max(tonumber(stored) - freed, 0)
+else
+  -- The total was lost (evicted): rebuild it from the log once.
+  local entries = redis.call('ZRANGE', log, 0, -1)
+  for i = 1, #entries do
+    used = used + tonumber(string.match(entries[i], '^%d+:(%d+):'))
+  end
+end
+local ttl = math.floor(window / 1000) + 1000
 if ARGV[5] == '1' or used + cost <= limit then
   if cost > 0 then
-    redis.call('ZADD', key, now, string.format('%d:%d:%s', now, cost, ARGV[4]))
-    redis.call('PEXPIRE', key, math.floor(window / 1000) + 1000)
+    redis.call('ZADD', log, now, string.format('%d:%d:%s', now, cost, ARGV[4]))
+    used = used + cost
   end
-  return {1, limit - used - cost, '0'}
+  redis.call('SET', total, used, 'PX', ttl)
+  redis.call('PEXPIRE', log, ttl)
+  return {1, limit - used, '0'}
 end
+redis.call('SET', total, used, 'PX', ttl)
+redis.call('PEXPIRE', log, ttl)
 local retry = window
 if cost <= limit then
   local need = used + cost - limit
-  local freed = 0
-  for i = 1, #entries, 2 do
-    freed = freed + tonumber(string.match(entries[i], '^%d+:(%d+):'))
-    if freed >= need then
-      retry = tonumber(entries[i + 1]) + window - now
-      break
+  local released = 0
+  local offset = 0
+  while released < need do
+    local batch = redis.call('ZRANGE', log, offset, offset + 49, 'WITHSCORES')
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      released = released + tonumber(string.match(batch[i], '^%d+:(%d+):'))
+      if released >= need then
+        retry = tonumber(batch[i + 1]) + window - now
+        break
+      end
     end
+    offset = offset + 50
   end
 end
 return {0, limit - used, tostring(retry / 1000000)}
@@ -127,7 +151,8 @@ class RedisCreditLimiter:
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
         window_us = int(WINDOW_SECONDS * 1_000_000)
         allowed, remaining, retry = self.script(
-            keys=[self.prefix + key], args=[cost, limit, window_us, uuid.uuid4().hex[:12], "1" if force else "0"]
+            keys=[self.prefix + key, self.prefix + key + ":total"],
+            args=[cost, limit, window_us, uuid.uuid4().hex[:12], "1" if force else "0"],
         )
         return Decision(bool(allowed), max(int(remaining), 0), float(retry))
 
@@ -207,10 +232,13 @@ class MemoryTokenBucket:
             self.tokens = None
 
 
-# KEYS[1] bucket state; ARGV: rate, burst
+# KEYS[1] bucket state, KEYS[2] its configuration {rate, burst}, kept in Redis so no process
+# needs the database per request; {-1} asks the caller to load the configuration and retry.
 BUCKET_SCRIPT = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
+local config = redis.call('HMGET', KEYS[2], 'rate', 'burst')
+local rate = tonumber(config[1])
+local burst = tonumber(config[2])
+if rate == nil or burst == nil then return {-1, 0, '0'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -237,20 +265,34 @@ return {allowed, math.floor(tokens), tostring(wait)}
 
 class RedisTokenBucket:
     key = "keeper:global-bucket"
+    config_key = "keeper:global-bucket:config"
 
     def __init__(self, client: redis.Redis | None = None):
         self.client = client or redis_client()
         self.script = self.client.register_script(BUCKET_SCRIPT)
 
-    def take(self, rate: float, burst: int) -> Decision:
-        allowed, remaining, wait = self.script(keys=[self.key], args=[repr(float(rate)), int(burst)])
-        return Decision(bool(allowed), int(remaining), float(wait))
+    def take(self, load_config) -> Decision:
+        """`load_config()` -> (rate, burst) is called only when Redis does not hold the configuration."""
+        allowed, remaining, wait = self.script(keys=[self.key, self.config_key])
+        if int(allowed) == -1:
+            rate, burst = load_config()
+            self.configure(rate, burst)
+            allowed, remaining, wait = self.script(keys=[self.key, self.config_key])
+        return Decision(int(allowed) == 1, int(remaining), float(wait))
+
+    def configure(self, rate: float, burst: int) -> None:
+        self.client.hset(self.config_key, mapping={"rate": repr(float(rate)), "burst": int(burst)})
+
+    def forget_configuration(self) -> None:
+        self.client.delete(self.config_key)
 
 
 class FallbackLimiters:
     """The configured backend, degrading to per-process memory limiters while Redis fails."""
 
     LOG_EVERY_SECONDS = 60.0
+    # After a Redis failure, requests skip Redis for this long instead of each waiting on it.
+    RETRY_REDIS_AFTER_SECONDS = 5.0
 
     def __init__(self, backend: str):
         self.backend = backend
@@ -266,25 +308,37 @@ class FallbackLimiters:
             self.redis_bucket = RedisTokenBucket(client)
             self.redis_counter = RedisCounter(client)
         self._last_warning = 0.0
+        self._redis_down_until = 0.0
+
+    def _redis_usable(self) -> bool:
+        return self.backend == "redis" and time.monotonic() >= self._redis_down_until
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
-        if self.redis_credits is not None:
+        if self.redis_credits is not None and self._redis_usable():
             try:
                 return self.redis_credits.consume(key, cost, limit, force=force)
             except redis.RedisError as exc:
                 self._warn(exc)
         return self.memory_credits.consume(key, cost, limit, force=force)
 
-    def take(self, rate: float, burst: int) -> Decision:
-        if self.redis_bucket is not None:
+    def take(self, load_config) -> Decision:
+        """One token of the global bucket; `load_config()` -> (rate, burst) reads the database."""
+        if self.redis_bucket is not None and self._redis_usable():
             try:
-                return self.redis_bucket.take(rate, burst)
+                return self.redis_bucket.take(load_config)
             except redis.RedisError as exc:
                 self._warn(exc)
-        return self.memory_bucket.take(rate, burst)
+        return self.memory_bucket.take(*load_config())
+
+    def configuration_changed(self) -> None:
+        if self.redis_bucket is not None:
+            try:
+                self.redis_bucket.forget_configuration()
+            except redis.RedisError as exc:
+                self._warn(exc)
 
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
-        if self.redis_counter is not None:
+        if self.redis_counter is not None and self._redis_usable():
             try:
                 return self.redis_counter.add_within(key, amount, limit, ttl)
             except redis.RedisError as exc:
@@ -292,6 +346,7 @@ class FallbackLimiters:
         return self.memory_counter.add_within(key, amount, limit, ttl)
 
     def _warn(self, exc: Exception) -> None:
+        self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER_SECONDS
         now = time.monotonic()
         if now - self._last_warning >= self.LOG_EVERY_SECONDS:
             self._last_warning = now

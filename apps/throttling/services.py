@@ -121,13 +121,18 @@ def consume_credits(key: str, cost: int, limit: int, *, force: bool = False) -> 
 
 
 def global_limit() -> GlobalRateLimit:
-    # Read on every request, so a change made in any process applies to the next request everywhere.
     return GlobalRateLimit.current()
 
 
-def take_global_token() -> Decision:
+def _global_limit_values() -> tuple[float, int]:
     limit = global_limit()
-    return limiters().take(limit.rate_limit, limit.rate_burst)
+    return limit.rate_limit, limit.rate_burst
+
+
+def take_global_token() -> Decision:
+    """A token of the global bucket. Its settings are read on every request (from Redis with the
+    Redis backend, else from the database), so a change applies to the next request in every process."""
+    return limiters().take(_global_limit_values)
 
 
 def global_limit_update(*, rate_limit: float | None = None, rate_burst: int | None = None) -> GlobalRateLimit:
@@ -138,4 +143,5 @@ def global_limit_update(*, rate_limit: float | None = None, rate_burst: int | No
         limit.rate_burst = rate_burst
     limit.full_clean()
     limit.save()
+    limiters().configuration_changed()
     return limit

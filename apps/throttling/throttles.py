@@ -29,6 +29,13 @@ class GlobalTokenBucketThrottle(BaseThrottle):
         if not settings.RATE_LIMIT_ENABLED:
             return True
         self.decision = services.take_global_token()
+        if not self.decision.allowed:
+            # Refused before any credit was spent: report the caller's pool as it stands.
+            caller = caller_of(getattr(request, "_user", None))
+            key, limit = services.credit_pool(request._request, caller)
+            remaining = services.consume_credits(key, 0, limit).remaining
+            cost = services.route_cost(request._request)
+            request._request.rate_limit = RateLimitState(limit, cost, remaining, key)
         return self.decision.allowed
 
     def wait(self) -> float:

@@ -10,20 +10,26 @@ from keeper.api.filters import StrictFilterBackend
 
 
 class KeeperViewMixin:
-    """Throttles run even when authentication fails, and say which limit was hit.
+    """Every request meets the limits, and a refusal says which limit was hit.
 
-    DRF authenticates before it throttles, so a flood of bad tokens would never
-    meet a limit; here a failed authentication is throttled as an anonymous
-    request (and the 401 penalty is charged by RateLimitMiddleware).
+    DRF checks permissions before throttles and stops at a failed
+    authentication, so a flood of bad tokens, of calls while the identity
+    provider is down, or of forbidden calls would never meet a limit. Here the
+    throttles run right after authentication (as an anonymous request when it
+    failed), before permissions; RateLimitMiddleware adds the 401 penalty.
     """
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
+        request.version, request.versioning_scheme = self.determine_version(request, *args, **kwargs)
         try:
             self.perform_authentication(request)
-        except exceptions.AuthenticationFailed:
+        except exceptions.APIException:
             self.check_throttles(request)
             raise
-        super().initial(request, *args, **kwargs)
+        self.check_throttles(request)
+        self.check_permissions(request)
 
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():

@@ -1,0 +1,163 @@
+"""GET/PATCH /config: staff read and change the global bucket; a change applies to the next request and persists."""
+
+import pytest
+
+from apps.throttling import services
+from apps.throttling.models import GlobalRateLimit
+from tests.fakes import bearer
+
+
+@pytest.fixture
+def staff_token(introspection) -> str:
+    return introspection.issue("tok-staff", sub="ops", groups=["keeper-staff"])
+
+
+@pytest.fixture
+def user_token(introspection) -> str:
+    return introspection.issue("tok-user", sub="alice", groups=["users"])
+
+
+@pytest.fixture
+def staff_session(api, django_user_model):
+    api.force_login(django_user_model.objects.create_user("staffer", password="pw", is_staff=True))
+    return api
+
+
+def stored() -> tuple[float, int]:
+    limit = GlobalRateLimit.objects.get(pk=GlobalRateLimit.SINGLETON_ID)
+    return limit.rate_limit, limit.rate_burst
+
+
+@pytest.mark.parametrize("method", ["get", "patch"])
+def test_anonymous_callers_get_401(api, rate_limits, introspection, method):
+    response = getattr(api, method)("/config", {"rate_burst": 5}, format="json")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("method", ["get", "patch"])
+def test_a_token_without_the_staff_group_gets_403(api, rate_limits, user_token, method):
+    response = getattr(api, method)("/config", {"rate_burst": 5}, format="json", **bearer(user_token))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Only staff may do this.", "code": "permission_denied"}
+    assert stored() == (1000.0, 1_000_000)
+
+
+def test_a_signed_in_user_who_is_not_staff_gets_403(api, rate_limits, django_user_model):
+    api.force_login(django_user_model.objects.create_user("visitor", password="pw"))
+
+    assert api.get("/config").status_code == 403
+
+
+def test_a_staff_token_reads_the_configuration(api, db, settings, staff_token):
+    response = api.get("/config", **bearer(staff_token))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["rate_limit"], body["rate_burst"]) == (100.0, 20)
+    assert set(body) == {"rate_limit", "rate_burst", "updated_at"}
+
+
+def test_a_staff_session_user_reads_the_configuration(staff_session, rate_limits):
+    response = staff_session.get("/config")
+
+    assert response.status_code == 200
+    assert (response.json()["rate_limit"], response.json()["rate_burst"]) == (1000.0, 1_000_000)
+
+
+def test_a_staff_token_changes_the_configuration(api, rate_limits, staff_token):
+    response = api.patch("/config", {"rate_limit": 2.5, "rate_burst": 7}, format="json", **bearer(staff_token))
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["rate_limit"], response.json()["rate_burst"]) == (2.5, 7)
+    assert stored() == (2.5, 7)
+
+
+def test_a_staff_session_user_changes_one_field_only(staff_session, rate_limits):
+    response = staff_session.patch("/config", {"rate_burst": 9}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert stored() == (1000.0, 9)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": -1}, "rate_limit"),
+        ({"rate_limit": "fast"}, "rate_limit"),
+        ({"rate_limit": None}, "rate_limit"),
+        ({"rate_burst": 0}, "rate_burst"),
+        ({"rate_burst": 1.5}, "rate_burst"),
+        ({"rate_burst": "many"}, "rate_burst"),
+        ({"rate_burst": 10**9}, "rate_burst"),
+        ({"rate_bust": 5}, "rate_bust"),
+        ({"updated_at": "2030-01-01T00:00:00Z"}, "updated_at"),
+    ],
+    ids=[
+        "rate-zero",
+        "rate-negative",
+        "rate-text",
+        "rate-null",
+        "burst-zero",
+        "burst-fraction",
+        "burst-text",
+        "burst-huge",
+        "unknown-field",
+        "read-only-field",
+    ],
+)
+def test_an_invalid_change_is_a_400_naming_the_field_and_changes_nothing(api, rate_limits, staff_token, body, field):
+    response = api.patch("/config", body, format="json", **bearer(staff_token))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert list(response.json()["errors"]) == [field]
+    assert stored() == (1000.0, 1_000_000)
+
+
+def test_a_body_that_is_not_json_is_a_400(api, rate_limits, staff_token):
+    response = api.patch("/config", "rate_burst=5", content_type="application/json", **bearer(staff_token))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_a_change_applies_to_the_next_request(api, backend, staff_token):
+    assert [api.get("/regions").status_code for _ in range(3)] == [200, 200, 200]
+
+    api.patch("/config", {"rate_limit": 0.001, "rate_burst": 2}, format="json", **bearer(staff_token))
+
+    assert [api.get("/regions").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_a_change_survives_a_restart(api, rate_limits, staff_token):
+    api.patch("/config", {"rate_limit": 0.001, "rate_burst": 1}, format="json", **bearer(staff_token))
+
+    services.reset_limiters()  # a new process: nothing in memory
+
+    assert stored() == (0.001, 1)
+    assert [api.get("/regions").status_code for _ in range(2)] == [200, 429]
+
+
+def test_staff_change_the_bucket_in_the_admin(api, client, rate_limits, admin_user):
+    client.force_login(admin_user)
+
+    response = client.post(
+        f"/admin/throttling/globalratelimit/{GlobalRateLimit.SINGLETON_ID}/change/",
+        {"rate_limit": "0.001", "rate_burst": "1", "_save": "Save"},
+    )
+
+    assert response.status_code == 302, response.content
+    assert stored() == (0.001, 1)
+    assert [api.get("/regions").status_code for _ in range(2)] == [200, 429]
+
+
+def test_the_admin_refuses_a_second_bucket_and_deleting_the_bucket(client, rate_limits, admin_user):
+    client.force_login(admin_user)
+
+    assert client.get("/admin/throttling/globalratelimit/add/").status_code == 403
+    assert client.get(f"/admin/throttling/globalratelimit/{GlobalRateLimit.SINGLETON_ID}/delete/").status_code == 403
