@@ -81,3 +81,20 @@ def env_json_b64(name: str, default: Any) -> Any:
         return json.loads(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError):
         raise ImproperlyConfigured(f"{name} must be base64-encoded JSON") from None
+
+
+def validate_bootstrap_keys(entries: Any) -> list[dict]:
+    """KEEPER_API_KEYS entries: [{"key": str (16+ chars), "name": str, "scope": read|write|admin}].
+
+    Messages name the entry, never its key.
+    """
+    if not isinstance(entries, list):
+        raise ImproperlyConfigured("KEEPER_API_KEYS must be a JSON array of {key, name, scope} objects")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry.get("name"):
+            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] needs a string key and a name")
+        if len(entry["key"]) < 16:
+            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}]: the key is shorter than 16 characters")
+        if entry.get("scope", "read") not in ("read", "write", "admin"):
+            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}]: scope must be read, write or admin")
+    return entries

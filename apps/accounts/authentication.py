@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from apps.accounts.identity import Caller
+from apps.accounts.identity import Caller, idp_username
 from apps.accounts.services import parse_membership_claim
 from apps.accounts.verification import IdentityProviderUnavailable, TokenVerdict, get_verifier
 from keeper.api.exceptions import ServiceUnavailable
@@ -63,6 +63,8 @@ class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
             user_id=verdict.user_id,
             auth_method="token",
             credits_per_minute=verdict.credits_per_minute,
+            # The same namespace as the keys this subject owns (user idp:<sub>), never a local user's pool.
+            pool_key=f"user:{idp_username(verdict.user_id)}",
             extra=verdict.extra,
             is_staff=verdict.is_staff,
             organization_roles=parse_membership_claim(

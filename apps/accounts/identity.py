@@ -18,8 +18,10 @@ class Caller:
     is_staff: bool = False
     scope: str | None = None
     organization: str | None = None
-    # An API key's own (or its organization's) credit pool, applied even when RATE_LIMIT_ENABLED is off.
+    # The credit pool this caller draws from (default: user:<user_id>).
     pool_key: str | None = None
+    # True for an API key with its own (or its organization's) pool: applied even when RATE_LIMIT_ENABLED is off.
+    pool_requested: bool = False
     api_key: Any = None
     # Organization roles granted by the identity provider's claim ({slug: role}).
     organization_roles: dict[str, str] = field(default_factory=dict)
@@ -34,6 +36,12 @@ class Caller:
 
     def __str__(self) -> str:
         return f"{self.auth_method}:{self.user_id}"
+
+
+def idp_username(subject: str) -> str:
+    """The local user name of an identity-provider subject: a namespace of its own, so a subject
+    can never be a local account (or draw from its credit pool)."""
+    return f"idp:{subject}"[:150]
 
 
 def caller_of(user: Any) -> Caller | None:

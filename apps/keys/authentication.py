@@ -38,6 +38,7 @@ def caller_for_key(key: ApiKey) -> Caller:
         scope=key.scope,
         organization=key.organization.slug if key.organization_id else None,
         pool_key=key.pool_key,
+        pool_requested=key.pool_size is not None,
         api_key=key,
     )
 

@@ -1,4 +1,9 @@
-"""Keys from KEEPER_API_KEYS, merged into the database at start-up (stored hashed, like any key)."""
+"""Keys from KEEPER_API_KEYS, merged into the database at start-up (stored hashed, like any key).
+
+Merging adds listed keys and updates their hash and scope; it never reactivates a
+key that was revoked or suspended since. Bootstrap keys no longer listed are revoked.
+Every change is audited.
+"""
 
 import logging
 import threading
@@ -6,11 +11,11 @@ import threading
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from apps.keys import secrets as key_secrets
-from apps.keys.choices import HashKind, KeySource, KeyStatus, Scope
+from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
+from keeper.env import validate_bootstrap_keys
 
 logger = logging.getLogger(__name__)
 
@@ -19,73 +24,82 @@ _merged = False
 _lock = threading.Lock()
 
 
-def _entries() -> list[dict]:
-    entries = settings.KEEPER_API_KEYS
-    if not isinstance(entries, list):
-        raise ImproperlyConfigured("KEEPER_API_KEYS must be a JSON array of {key, name, scope} objects")
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry.get("name"):
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] needs a string key and a name")
-        if entry.get("scope", Scope.READ) not in Scope.values:
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] has an unknown scope")
-        if len(entry["key"]) < 16:
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] key is shorter than 16 characters")
-    return entries
+def _hash_fields(value: str, existing) -> dict:
+    parsed = key_secrets.parse(value)
+    if parsed is not None:
+        return {
+            "key_id": parsed.key_id,
+            "prefix": f"{key_secrets.PREFIX}_{parsed.key_id}",
+            "secret_hash": key_secrets.hmac_hash(value),
+            "hash_kind": HashKind.HMAC,
+            "lookup_bucket": "",
+        }
+    return {
+        "key_id": existing.key_id if existing else key_secrets.new_key_id(),
+        "prefix": "imported",
+        "secret_hash": key_secrets.scrypt_hash(value),
+        "hash_kind": HashKind.SCRYPT,
+        "lookup_bucket": key_secrets.imported_bucket(value),
+    }
+
+
+def _unchanged(existing, value: str, scope: str) -> bool:
+    if existing.scope != scope:
+        return False
+    if existing.hash_kind == HashKind.HMAC:
+        return key_secrets.constant_time_equal(key_secrets.hmac_hash(value), existing.secret_hash)
+    return key_secrets.scrypt_matches(value, existing.secret_hash)
 
 
 def merge_bootstrap_keys() -> int:
-    """Create or update the bootstrap keys; returns how many were written."""
+    """Create or update the listed bootstrap keys and revoke unlisted ones; returns how many changed."""
     from apps.keys.models import ApiKey
+    from apps.keys.services import Actor, _audit, key_revoke
 
-    entries = _entries()
-    if not entries:
+    entries = validate_bootstrap_keys(settings.KEEPER_API_KEYS)
+    if not entries and not ApiKey.objects.filter(source=KeySource.BOOTSTRAP).exists():
         return 0
+    actor = Actor("bootstrap:KEEPER_API_KEYS")
     User = get_user_model()
-    owner, _ = User.objects.get_or_create(username=BOOTSTRAP_OWNER, defaults={"password": make_password(None)})
-    written = 0
+    changed = 0
     with transaction.atomic():
+        owner, _ = User.objects.get_or_create(username=BOOTSTRAP_OWNER, defaults={"password": make_password(None)})
         for entry in entries:
             value, name, scope = entry["key"], entry["name"], entry.get("scope", Scope.READ)
-            parsed = key_secrets.parse(value)
-            if parsed is not None:
-                fields = {
-                    "key_id": parsed.key_id,
-                    "prefix": f"{key_secrets.PREFIX}_{parsed.key_id}",
-                    "secret_hash": key_secrets.hmac_hash(value),
-                    "hash_kind": HashKind.HMAC,
-                    "lookup_bucket": "",
-                }
+            existing = ApiKey.objects.filter(owner=owner, name=name).first()
+            if existing is not None and _unchanged(existing, value, scope):
+                continue
+            fields = {**_hash_fields(value, existing), "last_chars": value[-key_secrets.VISIBLE_TAIL :], "scope": scope}
+            if existing is None:
+                key = ApiKey.objects.create(
+                    owner=owner, name=name, source=KeySource.BOOTSTRAP, status=KeyStatus.ACTIVE, **fields
+                )
+                _audit(key, AuditAction.CREATE, actor, changes={"scope": [None, scope]})
             else:
-                existing = ApiKey.objects.filter(owner=owner, name=name).first()
-                if existing and key_secrets.scrypt_matches(value, existing.secret_hash) and existing.scope == scope:
-                    continue
-                fields = {
-                    "key_id": existing.key_id if existing else key_secrets.new_key_id(),
-                    "prefix": "imported",
-                    "secret_hash": key_secrets.scrypt_hash(value),
-                    "hash_kind": HashKind.SCRYPT,
-                    "lookup_bucket": key_secrets.imported_bucket(value),
-                }
-            ApiKey.objects.update_or_create(
-                owner=owner,
-                name=name,
-                defaults={
-                    **fields,
-                    "last_chars": value[-key_secrets.VISIBLE_TAIL :],
-                    "scope": scope,
-                    "status": KeyStatus.ACTIVE,
-                    "source": KeySource.BOOTSTRAP,
-                },
-            )
-            written += 1
-    logger.info("Merged %d bootstrap API key(s) from KEEPER_API_KEYS", written)
-    return written
+                before_scope = existing.scope
+                for field, new in fields.items():
+                    setattr(existing, field, new)
+                existing.save()
+                _audit(existing, AuditAction.UPDATE, actor, changes={"scope": [before_scope, scope], "key": ["…", "…"]})
+            changed += 1
+        listed = {entry["name"] for entry in entries}
+        for stale in ApiKey.objects.filter(owner=owner, source=KeySource.BOOTSTRAP).exclude(name__in=listed):
+            if stale.status != KeyStatus.REVOKED:
+                key_revoke(stale, actor=actor, reason="no longer listed in KEEPER_API_KEYS")
+                changed += 1
+    if changed:
+        logger.info("Bootstrap API keys: %d change(s) from KEEPER_API_KEYS", changed)
+    return changed
 
 
 def ensure_merged() -> None:
     """Once per process, before the first key is checked."""
     global _merged
-    if _merged or not settings.KEEPER_API_KEYS:
+    if _merged:
+        return
+    if not settings.KEEPER_API_KEYS:
+        # Nothing to add; bootstrap keys dropped from the list are revoked after `migrate`.
+        _merged = True
         return
     with _lock:
         if not _merged:
@@ -94,5 +108,4 @@ def ensure_merged() -> None:
 
 
 def merge_after_migrate(sender, **kwargs) -> None:
-    if settings.KEEPER_API_KEYS:
-        merge_bootstrap_keys()
+    merge_bootstrap_keys()

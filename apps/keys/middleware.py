@@ -18,7 +18,8 @@ class KeyUsageMiddleware:
         key = getattr(request, "api_key", None)
         if key is not None and key.pk is not None:
             state = getattr(request, "rate_limit", None)
-            credits = state.cost if state is not None else route_cost(request)
+            # A refused request (429) spent no credits.
+            credits = 0 if response.status_code == 429 else (state.cost if state is not None else route_cost(request))
             try:
                 usage_buffer.record(key.pk, status=response.status_code, route=request_route(request), credits=credits)
             except DatabaseError:

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.identity import idp_username
 from apps.accounts.models import Organization
 from apps.keys import secrets as key_secrets
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
@@ -328,8 +329,9 @@ def _find_key(value: str) -> ApiKey | None:
     related = ApiKey.objects.select_related("owner", "organization")
     parsed = key_secrets.parse(value)
     if parsed is not None:
-        key = related.filter(key_id=parsed.key_id).first()
-        if key is None:
+        try:
+            key = related.get(key_id=parsed.key_id)
+        except ApiKey.DoesNotExist:
             return None
         digest = key_secrets.hmac_hash(value)
         if key_secrets.constant_time_equal(digest, key.secret_hash):
@@ -356,14 +358,17 @@ def _find_key(value: str) -> ApiKey | None:
 
 
 def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> ApiKey:
-    """The usable key for `value` calling `path` from `ip`, or KeyRejected saying why."""
+    """The usable key for `value` calling `path` from `ip`, or KeyRejected saying why.
+
+    `touch=False` checks without using the key (no last_used_at, no audit of a refused use).
+    """
     key = _find_key(value)
     if key is None:
         raise KeyRejected("Invalid API key.")
     now = timezone.now()
     status = key.effective_status(now)
     if status != KeyStatus.ACTIVE:
-        if status == KeyStatus.REVOKED:
+        if status == KeyStatus.REVOKED and touch:
             _audit(key, AuditAction.DENIED, Actor(f"key:{key.masked}", ip), detail="use of a revoked key")
         reason = {
             KeyStatus.REVOKED: "This API key has been revoked.",
@@ -411,5 +416,5 @@ def owner_for_subject(subject: str):
     """The Django user that owns the keys of an identity-provider subject (created on first use)."""
     User = get_user_model()
     # A separate namespace, so a token subject can never take over a local account's keys.
-    user, _ = User.objects.get_or_create(username=f"idp:{subject}"[:150], defaults={"password": make_password(None)})
+    user, _ = User.objects.get_or_create(username=idp_username(subject), defaults={"password": make_password(None)})
     return user

@@ -42,6 +42,7 @@ from apps.throttling import services as throttling
 from keeper.api.filters import StrictFilterBackend
 from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView
 from keeper.api.pagination import LimitPagePagination
+from keeper.api.renderers import ORJSONRenderer
 
 
 def _django_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
@@ -301,12 +302,7 @@ class CapabilityCatalogView(KeyManagementMixin, ReadOnlyAPIView):
     @extend_schema(summary="What a key form needs", tags=["API keys"], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         self.query_params(request)
-        from django.urls import get_resolver
-
-        routes = sorted(
-            {"/" + str(pattern.pattern) for pattern in get_resolver().url_patterns if hasattr(pattern, "pattern")}
-            - {"/", "/admin/"}
-        )
+        routes = throttling.api_routes()
         return Response(
             {
                 "scopes": Scope.values,
@@ -347,6 +343,13 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
         timeout = serializers.IntegerField(min_value=1, max_value=3600, required=False)
 
     query_serializer_class = Parameters
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        if isinstance(response, Response):
+            # Errors are JSON like everywhere else, whatever the client asked for.
+            request.accepted_renderer = ORJSONRenderer()
+            request.accepted_media_type = ORJSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         summary="Watch key changes",

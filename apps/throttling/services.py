@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import URLResolver, get_resolver
 
 from apps.accounts.identity import Caller
 from apps.throttling.limiters import Decision, FallbackLimiters
@@ -64,6 +65,23 @@ def request_route(request: HttpRequest) -> str:
     return "/" + match.route.lstrip("^").rstrip("$")
 
 
+def api_routes() -> list[str]:
+    """Every API route as request_route() names it (what RouteCost and key endpoint patterns match)."""
+    routes: set[str] = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                if not route.startswith(("admin/", "oidc/")):
+                    walk(pattern.url_patterns, route)
+            elif not route.startswith(("admin/", "oidc/")):
+                routes.add("/" + route.lstrip("^").rstrip("$"))
+
+    walk(get_resolver().url_patterns, "")
+    return sorted(routes)
+
+
 def route_cost(request: HttpRequest) -> int:
     return _route_costs.get(request_route(request))
 
@@ -108,9 +126,8 @@ def credit_pool(request: HttpRequest, caller: Caller | None) -> tuple[str, int]:
     """The pool a request draws from: (key, credits per minute)."""
     if caller is None:
         return f"ip:{client_ip(request)}", settings.RATE_LIMIT_CREDITS_PER_MINUTE
-    if caller.pool_key and caller.credits_per_minute:
-        return caller.pool_key, caller.credits_per_minute
-    return f"user:{caller.user_id}", caller.credits_per_minute or settings.RATE_LIMIT_CREDITS_PER_MINUTE
+    key = caller.pool_key or f"user:{caller.user_id}"
+    return key, caller.credits_per_minute or settings.RATE_LIMIT_CREDITS_PER_MINUTE
 
 
 def consume_credits(key: str, cost: int, limit: int, *, force: bool = False) -> Decision:

@@ -50,8 +50,7 @@ class CreditThrottle(BaseThrottle):
     def allow_request(self, request: Request, view) -> bool:
         caller = caller_of(getattr(request, "_user", None))
         # A key's own pool is a limit its owner asked for: it applies even with RATE_LIMIT_ENABLED off.
-        own_pool = caller is not None and caller.pool_key is not None and caller.credits_per_minute is not None
-        if not settings.RATE_LIMIT_ENABLED and not own_pool:
+        if not settings.RATE_LIMIT_ENABLED and not (caller is not None and caller.pool_requested):
             return True
         key, limit = services.credit_pool(request._request, caller)
         cost = services.route_cost(request._request)
