@@ -1,24 +1,9 @@
 """The catalog in the admin: read-only (the sync owns the data) with the sync runs."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.catalog import models
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Catalog rows are replaced by every sync; editing them here would be silently undone."""
-
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+from keeper.admin import ReadOnlyAdmin
 
 
 @admin.register(models.Vendor)

@@ -35,6 +35,7 @@ from apps.keys import services
 from apps.keys.choices import KeyStatus
 from apps.keys.forms import ApiKeyForm, ReasonForm, RotateForm
 from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay
+from keeper.admin import ReadOnlyAdmin
 
 # Never in a form, a page, a search or a filter (a `?secret_hash__startswith=` filter would leak it).
 SECRET_FIELDS = frozenset({"secret_hash", "previous_secret_hash", "lookup_bucket"})
@@ -581,22 +582,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self._apply(request, queryset, services.key_reactivate, done="reactivated")
 
 
-# --- Audit log and usage: read-only ---------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written only by the services and the usage counters."""
-
-    list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+# --- Audit log and usage: read-only (written only by the services and the usage counters) ---
 
 
 @admin.register(AuditEvent)
