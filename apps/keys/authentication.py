@@ -31,12 +31,12 @@ def presented_key(request: Request) -> str | None:
 
 def caller_for_key(key: ApiKey) -> Caller:
     return Caller(
-        user_id=key.owner.get_username(),
+        user_id=key.owner_name,
         auth_method="api_key",
         credits_per_minute=key.pool_size,
         is_staff=False,
         scope=key.scope,
-        organization=key.organization.slug if key.organization_id else None,
+        organization=key.organization_name,
         pool_key=key.pool_key,
         pool_requested=key.pool_size is not None,
         api_key=key,

@@ -89,22 +89,36 @@ class ApiKey(models.Model):
             return False
         return any(ip in ipaddress.ip_network(network, strict=False) for network in self.allowed_ips)
 
+    # Keys loaded by ApiKeyQuerySet.for_verification() carry these without further queries.
+    @property
+    def owner_name(self) -> str:
+        return getattr(self, "owner_username", None) or self.owner.get_username()
+
+    @property
+    def organization_name(self) -> str | None:
+        if not self.organization_id:
+            return None
+        return getattr(self, "organization_slug", None) or self.organization.slug
+
+    def _organization_credits(self) -> int | None:
+        if not self.organization_id:
+            return None
+        if hasattr(self, "organization_credits"):
+            return self.organization_credits
+        return self.organization.credits_per_minute
+
     @property
     def pool_key(self) -> str:
         """The credit pool this key draws from: its own, its organization's, or its owner's."""
         if self.credits_per_minute:
             return f"key:{self.key_id}"
-        if self.organization_id and self.organization.credits_per_minute:
-            return f"org:{self.organization.slug}"
-        return f"user:{self.owner.get_username()}"
+        if self._organization_credits():
+            return f"org:{self.organization_name}"
+        return f"user:{self.owner_name}"
 
     @property
     def pool_size(self) -> int | None:
-        if self.credits_per_minute:
-            return self.credits_per_minute
-        if self.organization_id and self.organization.credits_per_minute:
-            return self.organization.credits_per_minute
-        return None
+        return self.credits_per_minute or self._organization_credits() or None
 
 
 class KeyUsageDay(models.Model):

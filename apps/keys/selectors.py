@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
@@ -34,13 +35,13 @@ class KeyManager:
 def key_manager(caller: Caller, ip: str | None) -> KeyManager:
     if caller.auth_method == "api_key":
         key = caller.api_key
-        return KeyManager(key.owner, key.scope, key.scope == Scope.ADMIN, Actor(f"key:{key.masked}", ip))
+        # The owner's id and name are all the management API needs; no need to load the user row.
+        owner = get_user_model()(pk=key.owner_id, username=key.owner_name)
+        return KeyManager(owner, key.scope, key.scope == Scope.ADMIN, Actor(f"key:{key.masked}", ip))
     if caller.auth_method == "token":
         user = owner_for_subject(caller.user_id)
         memberships_sync(user, caller.organization_roles)
     else:
-        from django.contrib.auth import get_user_model
-
         user = get_user_model().objects.get(username=caller.user_id)
     scope = Scope.ADMIN if caller.is_staff else Scope.WRITE
     return KeyManager(user, scope, caller.is_staff, Actor(f"{caller.auth_method}:{caller.user_id}", ip))

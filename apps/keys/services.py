@@ -102,7 +102,7 @@ def _audit(key: ApiKey | None, action: str, actor: Actor, *, changes=None, detai
     return AuditEvent.objects.create(
         key=key,
         key_ref=key_ref or (key.masked if key else ""),
-        owner_username=key.owner.get_username() if key else "",
+        owner_username=key.owner_name if key else "",
         action=action,
         actor=actor.name,
         ip=actor.ip,
@@ -326,13 +326,13 @@ def _forget_verified(key: ApiKey) -> None:
 
 
 def _find_key(value: str) -> ApiKey | None:
-    related = ApiKey.objects.select_related("owner", "organization")
+    keys = ApiKey.objects
     parsed = key_secrets.parse(value)
     if parsed is not None:
-        try:
-            key = related.get(key_id=parsed.key_id)
-        except ApiKey.DoesNotExist:
+        found = keys.for_verification(key_id=parsed.key_id)
+        if not found:
             return None
+        key = found[0]
         digest = key_secrets.hmac_hash(value)
         if key_secrets.constant_time_equal(digest, key.secret_hash):
             return key
@@ -349,8 +349,9 @@ def _find_key(value: str) -> ApiKey | None:
     fingerprint = key_secrets.hmac_hash(value)
     cached = _verified_imports.get(fingerprint)
     if cached is not None:
-        return related.filter(pk=cached, hash_kind=HashKind.SCRYPT).first()
-    for key in related.filter(hash_kind=HashKind.SCRYPT, lookup_bucket=key_secrets.imported_bucket(value)):
+        found = keys.for_verification(id=cached, hash_kind=HashKind.SCRYPT)
+        return found[0] if found else None
+    for key in keys.for_verification(hash_kind=HashKind.SCRYPT, lookup_bucket=key_secrets.imported_bucket(value)):
         if key_secrets.scrypt_matches(value, key.secret_hash):
             _verified_imports.put(fingerprint, key.pk)
             return key
