@@ -24,6 +24,25 @@ def when_ready(server) -> None:
     )
 
 
+def post_worker_init(worker) -> None:
+    """Warm each worker up, then keep the start-up objects out of the garbage collector's way.
+
+    Measured (bench/README.md): the first request of a cold worker took 350-460 ms (URLconf
+    import, exchange rates), and full collections of the start-up heap made a p99 of ~57 ms
+    against a p50 of ~9 ms; with the heap frozen the p99 was ~12 ms.
+    """
+    import gc
+
+    from django.urls import get_resolver
+
+    from apps.catalog.pricing import exchange_rate
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view module now
+    exchange_rate("EUR", "USD")
+    gc.collect()
+    gc.freeze()
+
+
 def on_exit(server) -> None:
     if _scheduler is not None and _scheduler.poll() is None:
         _scheduler.terminate()

@@ -98,7 +98,6 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if _database["ENGINE"] == "django.db.backends.sqlite3":
-    _database["CONN_MAX_AGE"] = 0
     _database["OPTIONS"] = {
         # WAL lets readers keep serving the old catalog while a sync writes the new one.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -123,6 +122,18 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered catalog responses, keyed by catalog version: shared in Redis, else per process and bounded.
+CACHES["catalog"] = (
+    {**CACHES["default"], "KEY_PREFIX": "keeper-catalog"}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "catalog-responses",
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    }
+)
+# Seconds a rendered catalog response is reused while the catalog is unchanged; 0 turns it off.
+KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = env_int("KEEPER_CATALOG_RESPONSE_CACHE_SECONDS", 3600, minimum=0)
 
 CATALOG_SYNC_INTERVAL_MINUTES = env_int("KEEPER_CATALOG_SYNC_INTERVAL_MINUTES", 10, minimum=1)
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -14,6 +14,12 @@ from apps.catalog.services import catalog_sync
 from tests.catalog.upstream import sample_catalog
 
 
+@pytest.fixture(autouse=True)
+def _no_response_cache(settings) -> None:
+    """Tests see every request computed; tests/catalog/test_response_cache.py turns the cache on."""
+    settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()

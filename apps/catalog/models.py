@@ -309,7 +309,9 @@ class Server(CatalogRow):
         ordering = ["vendor_id", "server_id"]
         constraints = [models.UniqueConstraint(fields=["vendor", "server_id"], name="uniq_server")]
         indexes = [
-            models.Index(fields=["min_price"], name="server_min_price"),
+            # /servers lists active servers by price or score: these serve the first page without a sort.
+            models.Index(fields=["status", "min_price"], name="server_status_min_price"),
+            models.Index(fields=["status", "score_per_price"], name="server_status_score_price"),
             models.Index(fields=["vendor", "api_reference"], name="server_api_reference"),
         ]
 

@@ -140,3 +140,14 @@ def health() -> dict[str, Any]:
         "schema_version": last.schema_version if last else None,
         "last_sync_status": latest.status if latest else None,
     }
+
+
+def catalog_version() -> str | None:
+    """Identifies the catalog being served (the last loaded sync), or None before the first."""
+    run = (
+        SyncRun.objects.filter(status=choices.SyncStatus.SUCCEEDED)
+        .order_by("-started_at", "-id")
+        .values_list("id", "data_hash")
+        .first()
+    )
+    return f"{run[0]}:{run[1]}" if run else None

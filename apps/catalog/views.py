@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.catalog import selectors
+from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
 from apps.catalog.models import Region, Server
 from apps.catalog.serializers import (
@@ -31,6 +32,7 @@ class ServerSearchView(ReadOnlyListAPIView):
         tags=["Query Resources"],
         responses=ServerSearchResultSerializer(many=True),
     )
+    @cached_catalog_response
     def get(self, request: Request) -> Response:
         servers = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         params = self.filterset.params
@@ -58,6 +60,7 @@ class ServerDetailView(ReadOnlyAPIView):
         ],
         responses={200: ServerSearchResultSerializer, 404: OpenApiResponse(description="Unknown server.")},
     )
+    @cached_catalog_response
     def get(self, request: Request, vendor: str, server: str) -> Response:
         params = self.query_params(request)
         row = selectors.server_by_reference(vendor, server, currency=params["currency"])
@@ -71,12 +74,14 @@ class RegionListView(ReadOnlyListAPIView):
     filterset_class = RegionFilterSet
 
     @extend_schema(summary="List regions", tags=["Query Resources"], responses=RegionWithVendorSerializer(many=True))
+    @cached_catalog_response
     def get(self, request: Request) -> Response:
         return Response(selectors.region_rows(self.filter_queryset(self.get_queryset())))
 
 
 class StatsView(ReadOnlyAPIView):
     @extend_schema(summary="Catalog statistics", tags=["Administrative"], responses=StatsSerializer)
+    @cached_catalog_response
     def get(self, request: Request) -> Response:
         self.query_params(request)
         return Response(selectors.catalog_stats())
@@ -101,6 +106,7 @@ class TableView(ReadOnlyAPIView):
 
     table: str = ""
 
+    @cached_catalog_response
     def get(self, request: Request) -> Response:
         self.query_params(request)
         return Response(selectors.table_rows(self.table))
