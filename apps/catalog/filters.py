@@ -239,11 +239,14 @@ class ServerFilterSet(StrictFilterSet):
         queryset = super().qs
         order_by = self.params.get("order_by") or "min_price"
         column = self.price_column if order_by == "price" else order_by
-        if column in DERIVED_ORDERINGS:
-            # As upstream: ordering by a derived value hides servers that lack it.
-            queryset = queryset.filter(**{f"{column}__isnull": False})
         descending = self.params.get("order_dir") == "desc"
-        key = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+        if column in DERIVED_ORDERINGS:
+            # As upstream: ordering by a derived value hides servers that lack it. With no NULLs
+            # left, a plain ORDER BY lets PostgreSQL walk the (status, column) index either way.
+            queryset = queryset.filter(**{f"{column}__isnull": False})
+            key = F(column).desc() if descending else F(column).asc()
+        else:
+            key = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
         return queryset.order_by(key, "vendor_id", "server_id")
 
 
