@@ -13,6 +13,9 @@ from rest_framework.test import APIClient
 from apps.catalog.services import catalog_sync
 from tests.catalog.upstream import sample_catalog
 
+# The fake identity provider and Redis fixtures, for every test package.
+pytest_plugins = ["tests.fakes"]
+
 
 @pytest.fixture(autouse=True)
 def _no_response_cache(settings) -> None:

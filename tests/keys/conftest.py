@@ -10,14 +10,6 @@ from apps.accounts.verification import reset_verifier
 from apps.keys import bootstrap, services
 from apps.keys.usage import usage_buffer
 from apps.throttling.services import reset_limiters
-from tests.fakes import (  # noqa: F401 - fixtures used by the key tests
-    idp,
-    introspection,
-    no_redis,
-    redis_cache,
-    redis_client,
-    redis_url,
-)
 
 
 @pytest.fixture(autouse=True)

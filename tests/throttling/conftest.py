@@ -4,16 +4,6 @@ import pytest
 
 from apps.throttling import services
 from apps.throttling.models import GlobalRateLimit
-from tests import fakes
-
-# The fixtures of tests/fakes.py, shared with tests/accounts.
-fresh_state = fakes.fresh_state
-idp = fakes.idp
-introspection = fakes.introspection
-no_redis = fakes.no_redis
-redis_url = fakes.redis_url
-redis_client = fakes.redis_client
-redis_cache = fakes.redis_cache
 
 
 @pytest.fixture(autouse=True)
