@@ -129,11 +129,14 @@ CACHES["catalog"] = (
     else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "catalog-responses",
-        "OPTIONS": {"MAX_ENTRIES": 500},
+        # Bounded: with bodies of at most KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES, ~200 MB per process at worst.
+        "OPTIONS": {"MAX_ENTRIES": 100},
     }
 )
 # Seconds a rendered catalog response is reused while the catalog is unchanged; 0 turns it off.
 KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = env_int("KEEPER_CATALOG_RESPONSE_CACHE_SECONDS", 3600, minimum=0)
+# Larger responses (e.g. limit=-1 over many servers) are served but not kept.
+KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES = env_int("KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES", 2_000_000, minimum=0)
 
 CATALOG_SYNC_INTERVAL_MINUTES = env_int("KEEPER_CATALOG_SYNC_INTERVAL_MINUTES", 10, minimum=1)
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -41,7 +41,8 @@ def cached_catalog_response(get: Callable) -> Callable:
             body = ORJSONRenderer().render(response.data)
             headers = {name: response[name] for name in CACHED_HEADERS if name in response}
             stored = (body, headers)
-            cache.set(key, stored, settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS)
+            if len(body) <= settings.KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES:
+                cache.set(key, stored, settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS)
         body, headers = stored
         response = HttpResponse(body, content_type=ORJSONRenderer.media_type)
         for name, value in headers.items():

@@ -69,3 +69,12 @@ def test_limits_still_apply_to_cached_responses(loaded_catalog, response_cache, 
         reset_limiters()
 
     assert statuses == [200, 200, 429]  # /servers costs 3 credits
+
+
+def test_responses_larger_than_the_limit_are_served_but_not_kept(loaded_catalog, response_cache, api, settings):
+    settings.KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES = 100
+
+    response = api.get("/servers", {"limit": -1})
+
+    assert response.status_code == 200 and len(response.content) > 100
+    assert not caches["catalog"]._cache
