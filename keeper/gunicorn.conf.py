@@ -1,8 +1,8 @@
 """gunicorn settings for the embedded setup: `gunicorn -c keeper/gunicorn.conf.py keeper.wsgi`.
 
 Without Redis there is no Celery beat, so the master process starts one
-`sync_catalog --repeat` child that keeps the catalog in sync; with Redis,
-run Celery beat instead and this child exits at once.
+`run_schedule` child that runs beat's schedule in-process (catalog sync, key
+expiry warnings); with Redis, run Celery beat instead and this child exits at once.
 """
 
 import subprocess
@@ -19,7 +19,7 @@ _scheduler: subprocess.Popen | None = None
 def when_ready(server) -> None:
     global _scheduler
     _scheduler = subprocess.Popen(
-        [sys.executable, str(PROJECT / "manage.py"), "sync_catalog", "--repeat", "--no-progress", "--unless-celery"],
+        [sys.executable, str(PROJECT / "manage.py"), "run_schedule"],
         cwd=PROJECT,
     )
 

@@ -1,6 +1,3 @@
-import logging
-import time
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -8,8 +5,6 @@ from tqdm import tqdm
 from apps.catalog.importer import CatalogSchemaError
 from apps.catalog.services import catalog_sync
 from apps.catalog.sources import CatalogSourceError
-
-logger = logging.getLogger(__name__)
 
 
 class ProgressBars:
@@ -53,35 +48,8 @@ class Command(BaseCommand):
         parser.add_argument("--source", help="A .db, .sql or .sql.xz file, or an http(s) URL of one.")
         parser.add_argument("--force", action="store_true", help="Import even if the data is unchanged.")
         parser.add_argument("--no-progress", action="store_true", help="Do not show progress bars.")
-        parser.add_argument(
-            "--repeat",
-            action="store_true",
-            help="Keep running: sync every KEEPER_CATALOG_SYNC_INTERVAL_MINUTES (for setups without Celery beat).",
-        )
-        parser.add_argument(
-            "--unless-celery", action="store_true", help="With --repeat: exit at once when Celery beat is in use."
-        )
 
     def handle(self, *args, **options) -> None:
-        if options["repeat"]:
-            if options["unless_celery"] and not settings.CELERY_TASK_ALWAYS_EAGER:
-                self.stdout.write("Celery beat keeps the catalog in sync (REDIS_URL is set); nothing to do.")
-                return
-            self.repeat(options)
-            return
-        self.sync_once(options)
-
-    def repeat(self, options) -> None:
-        interval = settings.CATALOG_SYNC_INTERVAL_MINUTES * 60
-        self.stdout.write(f"Syncing the catalog every {interval // 60} minutes.")
-        while True:
-            time.sleep(interval)
-            try:
-                self.sync_once({**options, "no_progress": True})
-            except Exception as exc:  # noqa: BLE001 - log and try again next time; the old catalog stays
-                logger.error("Scheduled catalog sync failed: %s", exc)
-
-    def sync_once(self, options) -> None:
         source = options["source"] or settings.KEEPER_CATALOG_SOURCE
         bars = ProgressBars(enabled=not options["no_progress"])
         try:
