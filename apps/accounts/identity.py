@@ -22,6 +22,9 @@ class Caller:
     pool_key: str | None = None
     # True for an API key with its own (or its organization's) pool: applied even when RATE_LIMIT_ENABLED is off.
     pool_requested: bool = False
+    # An API key's daily quota (credits per UTC day) and the counter it is kept in.
+    daily_quota: int | None = None
+    quota_key: str | None = None
     api_key: Any = None
     # Organization roles granted by the identity provider's claim ({slug: role}).
     organization_roles: dict[str, str] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from apps.accounts.identity import Caller
 from apps.keys.bootstrap import ensure_merged
 from apps.keys.models import ApiKey
 from apps.keys.services import KeyRejected, key_authenticate
+from apps.keys.throttles import quota_counter_key
 from apps.throttling.services import client_ip
 
 
@@ -39,6 +40,8 @@ def caller_for_key(key: ApiKey) -> Caller:
         organization=key.organization_name,
         pool_key=key.pool_key,
         pool_requested=key.pool_size is not None,
+        daily_quota=key.daily_quota,
+        quota_key=quota_counter_key(key) if key.daily_quota else None,
         api_key=key,
     )
 

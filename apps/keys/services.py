@@ -395,12 +395,12 @@ def key_check(value: str, *, ip: str, path: str) -> ApiKey:
 
 def quota_remaining(key: ApiKey) -> int | None:
     """Credits left of the key's daily quota today (UTC)."""
-    from apps.keys.throttles import quota_counter_key, seconds_to_midnight
-    from apps.throttling.services import limiters
+    from apps.keys.throttles import quota_counter_key
+    from apps.throttling.services import limiters, seconds_to_utc_midnight
 
     if not key.daily_quota:
         return None
-    return limiters().add_within(quota_counter_key(key), 0, key.daily_quota, seconds_to_midnight()).remaining
+    return limiters().add_within(quota_counter_key(key), 0, key.daily_quota, seconds_to_utc_midnight()).remaining
 
 
 def _touch(key: ApiKey, now: datetime) -> None:

@@ -78,63 +78,66 @@ def _retry_after(log, used: int, cost: int, limit: int, now: float) -> float:
 # KEYS[1] the pool's log, KEYS[2] its running total; ARGV: cost, limit, window (µs), unique id, force (1/0).
 # Members are "<µs>:<cost>:<id>". The total is kept beside the log, so a check only reads
 # the entries that leave the window (and, when refusing, the oldest ones until the cost fits).
-CREDIT_SCRIPT = """
-local log = KEYS[1]
-local total = KEYS[2]
-local cost = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - window)
-local freed = 0
-for i = 1, #expired do
-  freed = freed + tonumber(string.match(expired[i], '^%d+:(%d+):'))
-end
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window) end
-local stored = redis.call('GET', total)
-local used = 0
-if stored then
-  used = math.max(tonumber(stored) - freed, 0)
-else
-  -- The total was lost (evicted): rebuild it from the log once.
-  local entries = redis.call('ZRANGE', log, 0, -1)
-  for i = 1, #entries do
-    used = used + tonumber(string.match(entries[i], '^%d+:(%d+):'))
+CREDIT_FUNCTION = """
+local function credit(log, total, cost, limit, window, id, force)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - window)
+  local freed = 0
+  for i = 1, #expired do
+    freed = freed + tonumber(string.match(expired[i], '^%d+:(%d+):'))
   end
-end
-local ttl = math.floor(window / 1000) + 1000
-if ARGV[5] == '1' or used + cost <= limit then
-  if cost > 0 then
-    redis.call('ZADD', log, now, string.format('%d:%d:%s', now, cost, ARGV[4]))
-    used = used + cost
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window) end
+  local stored = redis.call('GET', total)
+  local used = 0
+  if stored then
+    used = math.max(tonumber(stored) - freed, 0)
+  else
+    -- The total was lost (evicted): rebuild it from the log once.
+    local entries = redis.call('ZRANGE', log, 0, -1)
+    for i = 1, #entries do
+      used = used + tonumber(string.match(entries[i], '^%d+:(%d+):'))
+    end
+  end
+  local ttl = math.floor(window / 1000) + 1000
+  if force == '1' or used + cost <= limit then
+    if cost > 0 then
+      redis.call('ZADD', log, now, string.format('%d:%d:%s', now, cost, id))
+      used = used + cost
+    end
+    redis.call('SET', total, used, 'PX', ttl)
+    redis.call('PEXPIRE', log, ttl)
+    return {1, limit - used, '0'}
   end
   redis.call('SET', total, used, 'PX', ttl)
   redis.call('PEXPIRE', log, ttl)
-  return {1, limit - used, '0'}
-end
-redis.call('SET', total, used, 'PX', ttl)
-redis.call('PEXPIRE', log, ttl)
-local retry = window
-if cost <= limit then
-  local need = used + cost - limit
-  local released = 0
-  local offset = 0
-  while released < need do
-    local batch = redis.call('ZRANGE', log, offset, offset + 49, 'WITHSCORES')
-    if #batch == 0 then break end
-    for i = 1, #batch, 2 do
-      released = released + tonumber(string.match(batch[i], '^%d+:(%d+):'))
-      if released >= need then
-        retry = tonumber(batch[i + 1]) + window - now
-        break
+  local retry = window
+  if cost <= limit then
+    local need = used + cost - limit
+    local released = 0
+    local offset = 0
+    while released < need do
+      local batch = redis.call('ZRANGE', log, offset, offset + 49, 'WITHSCORES')
+      if #batch == 0 then break end
+      for i = 1, #batch, 2 do
+        released = released + tonumber(string.match(batch[i], '^%d+:(%d+):'))
+        if released >= need then
+          retry = tonumber(batch[i + 1]) + window - now
+          break
+        end
       end
+      offset = offset + 50
     end
-    offset = offset + 50
   end
+  return {0, limit - used, tostring(retry / 1000000)}
 end
-return {0, limit - used, tostring(retry / 1000000)}
 """
+CREDIT_SCRIPT = (
+    CREDIT_FUNCTION
+    + """
+return credit(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5])
+"""
+)
 
 
 def redis_client() -> redis.Redis:
@@ -147,6 +150,7 @@ class RedisCreditLimiter:
     def __init__(self, client: redis.Redis | None = None):
         self.client = client or redis_client()
         self.script = self.client.register_script(CREDIT_SCRIPT)
+        self.combined = self.client.register_script(CREDIT_AND_QUOTA_SCRIPT)
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
         window_us = int(WINDOW_SECONDS * 1_000_000)
@@ -155,6 +159,19 @@ class RedisCreditLimiter:
             args=[cost, limit, window_us, uuid.uuid4().hex[:12], "1" if force else "0"],
         )
         return Decision(bool(allowed), max(int(remaining), 0), float(retry))
+
+    def consume_with_quota(
+        self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
+    ) -> tuple[Decision, Decision | None]:
+        window_us = int(WINDOW_SECONDS * 1_000_000)
+        allowed, remaining, retry, quota_allowed, quota_remaining, quota_wait = self.combined(
+            keys=[self.prefix + key, self.prefix + key + ":total", RedisCounter.prefix + quota_key],
+            args=[cost, limit, window_us, uuid.uuid4().hex[:12], "0", quota, ttl],
+        )
+        credit = Decision(bool(allowed), max(int(remaining), 0), float(retry))
+        if not allowed:
+            return credit, None
+        return credit, Decision(bool(quota_allowed), max(int(quota_remaining), 0), float(max(int(quota_wait), 0)))
 
     def remaining(self, key: str, limit: int) -> int:
         return self.consume(key, 0, limit).remaining
@@ -182,17 +199,35 @@ class MemoryCounter:
 
 
 # KEYS[1] counter; ARGV: amount, limit, ttl seconds
-COUNTER_SCRIPT = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local amount = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-if used + amount > limit then
-  return {0, limit - used, redis.call('TTL', KEYS[1])}
+COUNTER_FUNCTION = """
+local function count(key, amount, limit, ttl)
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used + amount > limit then
+    return {0, limit - used, redis.call('TTL', key)}
+  end
+  redis.call('INCRBY', key, amount)
+  if used == 0 then redis.call('EXPIRE', key, ttl) end
+  return {1, limit - used - amount, 0}
 end
-redis.call('INCRBY', KEYS[1], amount)
-if used == 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
-return {1, limit - used - amount, 0}
 """
+COUNTER_SCRIPT = (
+    COUNTER_FUNCTION
+    + """
+return count(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+"""
+)
+# One round trip for a key with a daily quota: the credit pool, then (only if it admits) the quota.
+# KEYS: pool log, pool total, quota counter; ARGV: as CREDIT_SCRIPT, then quota limit and ttl.
+CREDIT_AND_QUOTA_SCRIPT = (
+    CREDIT_FUNCTION
+    + COUNTER_FUNCTION
+    + """
+local c = credit(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5])
+if c[1] == 0 then return {0, c[2], c[3], 1, -1, 0} end
+local q = count(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+return {1, c[2], c[3], q[1], q[2], q[3]}
+"""
+)
 
 
 class RedisCounter:
@@ -271,6 +306,20 @@ class RedisTokenBucket:
         self.client = client or redis_client()
         self.script = self.client.register_script(BUCKET_SCRIPT)
 
+    def consume_with_quota(
+        self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
+    ) -> tuple[Decision, Decision | None]:
+        """The credit pool, then the quota (only when the pool admits): one round trip on Redis."""
+        if self.redis_credits is not None and self._redis_usable():
+            try:
+                return self.redis_credits.consume_with_quota(key, cost, limit, quota_key, quota, ttl)
+            except redis.RedisError as exc:
+                self._warn(exc)
+        credit = self.memory_credits.consume(key, cost, limit)
+        if not credit.allowed:
+            return credit, None
+        return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
+
     def take(self, load_config) -> Decision:
         """`load_config()` -> (rate, burst) is called only when Redis does not hold the configuration."""
         allowed, remaining, wait = self.script(keys=[self.key, self.config_key])
@@ -320,6 +369,20 @@ class FallbackLimiters:
             except redis.RedisError as exc:
                 self._warn(exc)
         return self.memory_credits.consume(key, cost, limit, force=force)
+
+    def consume_with_quota(
+        self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
+    ) -> tuple[Decision, Decision | None]:
+        """The credit pool, then the quota (only when the pool admits): one round trip on Redis."""
+        if self.redis_credits is not None and self._redis_usable():
+            try:
+                return self.redis_credits.consume_with_quota(key, cost, limit, quota_key, quota, ttl)
+            except redis.RedisError as exc:
+                self._warn(exc)
+        credit = self.memory_credits.consume(key, cost, limit)
+        if not credit.allowed:
+            return credit, None
+        return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
 
     def take(self, load_config) -> Decision:
         """One token of the global bucket; `load_config()` -> (rate, burst) reads the database."""

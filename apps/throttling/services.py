@@ -3,6 +3,7 @@
 import ipaddress
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -128,6 +129,16 @@ def credit_pool(request: HttpRequest, caller: Caller | None) -> tuple[str, int]:
         return f"ip:{client_ip(request)}", settings.RATE_LIMIT_CREDITS_PER_MINUTE
     key = caller.pool_key or f"user:{caller.user_id}"
     return key, caller.credits_per_minute or settings.RATE_LIMIT_CREDITS_PER_MINUTE
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def seconds_to_utc_midnight(now: datetime | None = None) -> int:
+    """How long a per-UTC-day counter (a daily quota) has left."""
+    now = now or datetime.now(UTC)
+    return max(int((next_utc_midnight(now) - now).total_seconds()), 1)
 
 
 def consume_credits(key: str, cost: int, limit: int, *, force: bool = False) -> Decision:

@@ -54,7 +54,14 @@ class CreditThrottle(BaseThrottle):
             return True
         key, limit = services.credit_pool(request._request, caller)
         cost = services.route_cost(request._request)
-        self.decision = services.consume_credits(key, cost, limit)
+        if caller is not None and caller.daily_quota and caller.quota_key:
+            # A key with a daily quota: pool and quota in one round trip; DailyQuotaThrottle reads the verdict.
+            self.decision, quota = services.limiters().consume_with_quota(
+                key, cost, limit, caller.quota_key, caller.daily_quota, services.seconds_to_utc_midnight()
+            )
+            request._request.quota_decision = quota
+        else:
+            self.decision = services.consume_credits(key, cost, limit)
         request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
         return self.decision.allowed
 
