@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -306,20 +307,6 @@ class RedisTokenBucket:
         self.client = client or redis_client()
         self.script = self.client.register_script(BUCKET_SCRIPT)
 
-    def consume_with_quota(
-        self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
-    ) -> tuple[Decision, Decision | None]:
-        """The credit pool, then the quota (only when the pool admits): one round trip on Redis."""
-        if self.redis_credits is not None and self._redis_usable():
-            try:
-                return self.redis_credits.consume_with_quota(key, cost, limit, quota_key, quota, ttl)
-            except redis.RedisError as exc:
-                self._warn(exc)
-        credit = self.memory_credits.consume(key, cost, limit)
-        if not credit.allowed:
-            return credit, None
-        return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
-
     def take(self, load_config) -> Decision:
         """`load_config()` -> (rate, burst) is called only when Redis does not hold the configuration."""
         allowed, remaining, wait = self.script(keys=[self.key, self.config_key])
@@ -362,36 +349,42 @@ class FallbackLimiters:
     def _redis_usable(self) -> bool:
         return self.backend == "redis" and time.monotonic() >= self._redis_down_until
 
-    def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
-        if self.redis_credits is not None and self._redis_usable():
+    def _either(self, redis_limiter, on_redis: Callable, on_memory: Callable):
+        """`on_redis(redis_limiter)` while Redis answers, else `on_memory()` (and the failure noted)."""
+        if redis_limiter is not None and self._redis_usable():
             try:
-                return self.redis_credits.consume(key, cost, limit, force=force)
+                return on_redis(redis_limiter)
             except redis.RedisError as exc:
                 self._warn(exc)
-        return self.memory_credits.consume(key, cost, limit, force=force)
+        return on_memory()
+
+    def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
+        return self._either(
+            self.redis_credits,
+            lambda r: r.consume(key, cost, limit, force=force),
+            lambda: self.memory_credits.consume(key, cost, limit, force=force),
+        )
 
     def consume_with_quota(
         self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
     ) -> tuple[Decision, Decision | None]:
         """The credit pool, then the quota (only when the pool admits): one round trip on Redis."""
-        if self.redis_credits is not None and self._redis_usable():
-            try:
-                return self.redis_credits.consume_with_quota(key, cost, limit, quota_key, quota, ttl)
-            except redis.RedisError as exc:
-                self._warn(exc)
-        credit = self.memory_credits.consume(key, cost, limit)
-        if not credit.allowed:
-            return credit, None
-        return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
+
+        def in_memory() -> tuple[Decision, Decision | None]:
+            credit = self.memory_credits.consume(key, cost, limit)
+            if not credit.allowed:
+                return credit, None
+            return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
+
+        return self._either(
+            self.redis_credits, lambda r: r.consume_with_quota(key, cost, limit, quota_key, quota, ttl), in_memory
+        )
 
     def take(self, load_config) -> Decision:
         """One token of the global bucket; `load_config()` -> (rate, burst) reads the database."""
-        if self.redis_bucket is not None and self._redis_usable():
-            try:
-                return self.redis_bucket.take(load_config)
-            except redis.RedisError as exc:
-                self._warn(exc)
-        return self.memory_bucket.take(*load_config())
+        return self._either(
+            self.redis_bucket, lambda r: r.take(load_config), lambda: self.memory_bucket.take(*load_config())
+        )
 
     def configuration_changed(self) -> None:
         if self.redis_bucket is not None:
@@ -401,12 +394,11 @@ class FallbackLimiters:
                 self._warn(exc)
 
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
-        if self.redis_counter is not None and self._redis_usable():
-            try:
-                return self.redis_counter.add_within(key, amount, limit, ttl)
-            except redis.RedisError as exc:
-                self._warn(exc)
-        return self.memory_counter.add_within(key, amount, limit, ttl)
+        return self._either(
+            self.redis_counter,
+            lambda r: r.add_within(key, amount, limit, ttl),
+            lambda: self.memory_counter.add_within(key, amount, limit, ttl),
+        )
 
     def _warn(self, exc: Exception) -> None:
         self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER_SECONDS
