@@ -11,6 +11,12 @@ from pathlib import Path
 
 bind = "0.0.0.0:8000"
 workers = 2
+# asyncio for the sockets, Django run inline: slow or idle connections hold no worker (keeper/server.py).
+worker_class = "keeper.server.KeeperWorker"
+# Open connections per worker (each costs a few kilobytes); more are answered 503 and closed.
+worker_connections = 1000
+# Seconds an idle kept-alive connection stays open, and the most a later request's headers may take.
+keepalive = 2
 accesslog = "-"
 PROJECT = Path(__file__).resolve().parent.parent
 _scheduler: subprocess.Popen | None = None

@@ -163,7 +163,7 @@ SC_DATA_HTTP_TIMEOUT = env_str("SC_DATA_HTTP_TIMEOUT")
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["keeper.api.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["keeper.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "keeper.api.exceptions.exception_handler",
@@ -179,6 +179,17 @@ REST_FRAMEWORK = {
         "apps.keys.throttles.DailyQuotaThrottle",
     ],
 }
+
+# --- Serving: what one caller (or one slow socket) may hold -------------------
+# Read by the gunicorn worker (keeper/server.py) before a request reaches Django.
+KEEPER_HEADER_TIMEOUT_SECONDS = env_float("KEEPER_HEADER_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+KEEPER_BODY_TIMEOUT_SECONDS = env_float("KEEPER_BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+KEEPER_MAX_REQUEST_BODY_BYTES = env_int("KEEPER_MAX_REQUEST_BODY_BYTES", 1_048_576, minimum=1024)
+# Django's own limit for form posts (the admin), the same figure.
+DATA_UPLOAD_MAX_MEMORY_SIZE = KEEPER_MAX_REQUEST_BODY_BYTES
+# Long-lived responses (GET /keys/watch) open at once, per process and per caller in a process.
+KEEPER_STREAMS_PER_PROCESS = env_int("KEEPER_STREAMS_PER_PROCESS", 8, minimum=1)
+KEEPER_STREAMS_PER_CALLER = env_int("KEEPER_STREAMS_PER_CALLER", 2, minimum=1)
 
 # --- Who is calling: OAuth 2.0 token introspection (RFC 7662) -------------------
 # Names as in the Spare Cores API, so operators keep their configuration.

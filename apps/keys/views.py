@@ -43,6 +43,7 @@ from keeper.api.filters import StrictFilterBackend
 from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView
 from keeper.api.pagination import LimitPagePagination
 from keeper.api.renderers import ORJSONRenderer
+from keeper.api.streams import StreamSlots
 
 
 def _django_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
@@ -368,7 +369,11 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
         if after is None:
             after = int(header) if header.isdigit() else _latest_event_id()
         seconds = min(params.get("timeout", settings.KEEPER_KEY_WATCH_SECONDS), settings.KEEPER_KEY_WATCH_SECONDS)
-        response = StreamingHttpResponse(self._events(after, seconds), content_type="text/event-stream")
+        caller = caller_of(request.user)
+        # Each key counts on its own (a service's keys may share one owner); other callers by identity.
+        holder = f"key:{caller.api_key.key_id}" if caller.api_key is not None else str(caller)
+        events = watch_streams.open(holder, self._events(after, seconds))
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-store"
         response["X-Accel-Buffering"] = "no"
         return response
@@ -387,6 +392,13 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
                 return
             yield b": keep-alive\n\n"
             time.sleep(1.0)
+
+
+def _watch_limits() -> tuple[int, int, float]:
+    return settings.KEEPER_STREAMS_PER_PROCESS, settings.KEEPER_STREAMS_PER_CALLER, settings.KEEPER_KEY_WATCH_SECONDS
+
+
+watch_streams = StreamSlots(_watch_limits)
 
 
 def _latest_event_id() -> int:

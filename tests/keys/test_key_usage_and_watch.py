@@ -332,3 +332,29 @@ def test_errors_of_the_watch_endpoint_are_json_like_every_other_error(api, db, a
 
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
+
+
+def test_a_caller_over_its_stream_share_gets_a_429_with_a_time_to_retry_until_one_closes(as_alice, clock, settings):
+    settings.KEEPER_STREAMS_PER_CALLER = 2
+    first, second = as_alice.get("/keys/watch?timeout=1"), as_alice.get("/keys/watch?timeout=1")
+
+    refused = as_alice.get("/keys/watch?timeout=1")
+    assert (first.status_code, second.status_code, refused.status_code) == (200, 200, 429)
+    assert refused.json()["code"] == "too_many_streams"
+    assert 1 <= int(refused["Retry-After"]) <= settings.KEEPER_KEY_WATCH_SECONDS
+    # A stream frees its place when it ends, or when it is closed before it was ever read.
+    read_stream(first)
+    second.close()
+    assert views.watch_streams.count() == 0
+    read_stream(as_alice.get("/keys/watch?timeout=1"))
+
+
+def test_streams_of_all_callers_together_are_capped_per_process(api, as_alice, clock, settings, make_key):
+    settings.KEEPER_STREAMS_PER_PROCESS = 1
+    held = as_alice.get("/keys/watch?timeout=1")
+
+    other = api.get("/keys/watch?timeout=1", **bearer(make_key(name="other")))
+
+    assert (held.status_code, other.status_code) == (200, 429)
+    assert "Too many streams" in other.json()["detail"]
+    held.close()

@@ -1,0 +1,241 @@
+"""The gunicorn worker of Keeper: asyncio for the sockets, Django's WSGI application run inline.
+
+Why not gunicorn's sync or gthread workers: each gives a connection a worker (or a thread) from
+its first byte to its last, so a few sockets that trickle one header line every 2 s, or a few
+open `/keys/watch` streams, hold every worker and the API stops answering (measured: two slow
+sockets stopped a 2-worker sync server; six stopped a gthread server with 4 threads).
+
+Why not Django's own ASGI handler: it runs every sync view through `sync_to_async` and keeps
+database connections per asyncio task, so each request opened a new SQLite connection; measured
+here at about a seventh of the sync worker's throughput.
+
+So gunicorn's ASGI worker reads and parses requests on its event loop, where a slow or idle
+connection costs a few kilobytes and no worker. Only a request that has fully arrived (headers
+within `KEEPER_HEADER_TIMEOUT_SECONDS`, body within `KEEPER_BODY_TIMEOUT_SECONDS` and at most
+`KEEPER_MAX_REQUEST_BODY_BYTES`) reaches Django, which then runs exactly as in a sync worker: one
+request at a time per process, on one persistent database connection. Streaming responses (the
+watch stream, static files) are iterated in a small thread pool, so a stream never blocks the loop;
+how many streams may be open is capped where they are made (keeper.api.streams).
+"""
+
+import asyncio
+import contextvars
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+from a2wsgi.wsgi import build_environ
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.workers import gasgi
+
+_DONE = object()
+_ERROR_CODES = {
+    400: "bad_request",
+    408: "request_timeout",
+    413: "request_too_large",
+    414: "request_line_too_long",
+    431: "request_headers_too_large",
+    500: "server_error",
+    501: "not_implemented",
+    503: "service_unavailable",
+}
+
+
+def error_bytes(status: int, detail: str) -> bytes:
+    """The JSON error body of keeper.api.exceptions, for answers given before Django runs."""
+    return orjson.dumps({"detail": detail, "code": _ERROR_CODES.get(status, "error")})
+
+
+class InlineWSGI:
+    """An ASGI application that runs a WSGI application on the event loop's thread.
+
+    The loop is blocked while Django handles a request: that is the point (one request at a time,
+    as in a sync worker, without thread hand-offs), and it is why the worker sets
+    DJANGO_ALLOW_ASYNC_UNSAFE: no Django code here is async, so nothing can interleave with it.
+    Every request runs in the same contextvars context, where Django keeps its database
+    connections, so the connection persists between requests.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body_bytes: int,
+        body_timeout: float,
+        stream_threads: int,
+    ):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.context = contextvars.Context()
+        self.stream_pool = ThreadPoolExecutor(max_workers=stream_threads, thread_name_prefix="keeper-stream")
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        # Other scopes (websocket) are not served: returning closes them.
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stream_pool.shutdown(wait=False, cancel_futures=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict, receive, send) -> None:
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _send_error(send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
+            return
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), timeout=self.body_timeout)
+        except TimeoutError:
+            await _send_error(send, 408, f"The request body did not arrive within {self.body_timeout:g} seconds.")
+            return
+        except _BodyTooLarge:
+            await _send_error(send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
+            return
+        if body is None:
+            return  # the client went away
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
+            started["status"] = int(status[:3])
+            started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+        environ = build_environ(scope, io.BytesIO(body))
+        result = self.context.run(self.app, environ, start_response)
+        if getattr(result, "streaming", False):
+            await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+            await self._stream(result, send)
+            return
+        try:
+            content = self.context.run(b"".join, result)
+        finally:
+            self.context.run(result.close)
+        await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _read_body(self, receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _stream(self, result: Any, send) -> None:
+        """Each chunk is produced in the stream pool; a client that leaves ends the stream."""
+        loop = asyncio.get_running_loop()
+        iterator = iter(result)
+        try:
+            while True:
+                chunk = await loop.run_in_executor(self.stream_pool, next, iterator, _DONE)
+                if chunk is _DONE:
+                    break
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:
+            pass  # the client disconnected: nobody to answer
+        finally:
+            await loop.run_in_executor(self.stream_pool, result.close)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_error(send, status: int, detail: str) -> None:
+    body = error_bytes(status, detail)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"private, no-store"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class KeeperProtocol(ASGIProtocol):
+    """gunicorn's HTTP/1 protocol with a deadline for the first request's headers and JSON errors.
+
+    gunicorn bounds the headers of later requests on a kept-alive connection by its keepalive
+    timer, but not those of the first: without this, a socket that sends a header line every few
+    seconds stays open for ever. Connections beyond `worker_connections` are closed at once.
+    """
+
+    header_timeout = 5.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if self.worker.nr_conns > self.worker.worker_connections:
+            self._send_error_response(503, "Too many open connections; try again later.")
+            self._close_transport()
+            return
+        if self._callback_parser is not None and self._keepalive_handle is None:
+            # The keepalive timer's handler closes the connection and is cancelled when the
+            # request's headers are complete, which is exactly what the first request needs too.
+            self._keepalive_handle = self.worker.loop.call_later(self.header_timeout, self._keepalive_timeout)
+
+    def _send_error_response(self, status: int, message: str, extra_headers=()) -> None:
+        body = error_bytes(status, message)
+        reason = {408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long"}.get(status, "Error")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\n"
+            "Content-Type: application/json\r\n"
+            "Cache-Control: private, no-store\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"{extra}"
+            "Connection: close\r\n\r\n"
+        )
+        self._safe_write(head.encode("latin-1") + body)
+
+
+class KeeperWorker(gasgi.ASGIWorker):
+    """gunicorn's ASGI worker serving a WSGI application through InlineWSGI (see the module docstring)."""
+
+    def init_process(self) -> None:
+        # Django refuses database calls from a thread that runs an event loop, in case an async
+        # view would block it; here the loop only does socket I/O and Django code is all sync.
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        # gunicorn builds its protocol by this module-level name; this process serves only Keeper.
+        gasgi.ASGIProtocol = KeeperProtocol
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        wsgi_app = self.app.wsgi()
+        from django.conf import settings
+
+        KeeperProtocol.header_timeout = settings.KEEPER_HEADER_TIMEOUT_SECONDS
+        self.asgi = InlineWSGI(
+            wsgi_app,
+            max_body_bytes=settings.KEEPER_MAX_REQUEST_BODY_BYTES,
+            body_timeout=settings.KEEPER_BODY_TIMEOUT_SECONDS,
+            stream_threads=settings.KEEPER_STREAMS_PER_PROCESS + 2,
+        )
