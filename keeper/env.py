@@ -83,18 +83,44 @@ def env_json_b64(name: str, default: Any) -> Any:
         raise ImproperlyConfigured(f"{name} must be base64-encoded JSON") from None
 
 
-def validate_bootstrap_keys(entries: Any) -> list[dict]:
-    """KEEPER_API_KEYS entries: [{"key": str (16+ chars), "name": str, "scope": read|write|admin}].
+BOOTSTRAP_MIN_KEY_LENGTH = 32
+_BOOTSTRAP_FIELDS = {"key", "name", "scope"}
 
-    Messages name the entry, never its key.
+
+def validate_bootstrap_keys(entries: Any) -> list[dict] | None:
+    """KEEPER_API_KEYS entries: [{"key": str, "name": str, "scope": read|write|admin}]; None when unset.
+
+    A key is at least 32 printable ASCII characters without spaces; keys and names are unique.
+    Messages name the entry (its index and name), never its key.
     """
+    if entries is None:
+        return None
     if not isinstance(entries, list):
         raise ImproperlyConfigured("KEEPER_API_KEYS must be a JSON array of {key, name, scope} objects")
+    names: dict[str, int] = {}
+    keys: dict[str, int] = {}
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry.get("name"):
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
             raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] needs a string key and a name")
-        if len(entry["key"]) < 16:
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}]: the key is shorter than 16 characters")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip() or name != name.strip() or len(name) > 100:
+            raise ImproperlyConfigured(
+                f"KEEPER_API_KEYS[{index}]: the name must be 1 to 100 characters, without surrounding spaces"
+            )
+        label = f"KEEPER_API_KEYS[{index}] ({name})"
+        unknown = sorted(set(entry) - _BOOTSTRAP_FIELDS)
+        if unknown:
+            raise ImproperlyConfigured(f"{label}: unknown field(s) {', '.join(unknown)}")
+        key = entry["key"]
+        if not all("!" <= character <= "~" for character in key):
+            raise ImproperlyConfigured(f"{label}: the key must be printable ASCII, without spaces")
+        if len(key) < BOOTSTRAP_MIN_KEY_LENGTH:
+            raise ImproperlyConfigured(f"{label}: the key is shorter than {BOOTSTRAP_MIN_KEY_LENGTH} characters")
         if entry.get("scope", "read") not in ("read", "write", "admin"):
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}]: scope must be read, write or admin")
+            raise ImproperlyConfigured(f"{label}: scope must be read, write or admin")
+        if name in names:
+            raise ImproperlyConfigured(f"{label}: the name is also used by KEEPER_API_KEYS[{names[name]}]")
+        if key in keys:
+            raise ImproperlyConfigured(f"{label}: the same key as KEEPER_API_KEYS[{keys[key]}]")
+        names[name], keys[key] = index, index
     return entries

@@ -5,6 +5,7 @@ Without Redis there is no Celery beat, so the master process starts one
 expiry warnings); with Redis, run Celery beat instead and this child exits at once.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,29 @@ keepalive = 2
 accesslog = "-"
 PROJECT = Path(__file__).resolve().parent.parent
 _scheduler: subprocess.Popen | None = None
+
+
+def on_starting(server) -> None:
+    """Refuse to start, before listening, on a KEEPER_API_KEYS that cannot be merged (see apps/keys/bootstrap.py)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keeper.settings")
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError, connections
+
+    try:
+        django.setup()
+        from apps.keys.bootstrap import merge_bootstrap_keys
+
+        merge_bootstrap_keys()
+    except ImproperlyConfigured as exc:
+        server.log.error("Not starting: %s", exc)
+        sys.exit(1)
+    except DatabaseError as exc:
+        # Not migrated yet: the workers merge once the tables exist.
+        server.log.warning("Bootstrap keys not merged at start-up: %s", exc.__class__.__name__)
+    finally:
+        # Workers are forked from this process: they must not share its connection.
+        connections.close_all()
 
 
 def when_ready(server) -> None:

@@ -256,7 +256,8 @@ LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
 # Keys are stored as HMAC-SHA256(pepper, key). Changing the pepper invalidates every generated key.
 KEEPER_API_KEY_PEPPER = env_str("KEEPER_API_KEY_PEPPER") or f"keeper-api-key-pepper:{SECRET_KEY}"
 # Bootstrap keys: base64 of a JSON array of {"key", "name", "scope"}; merged at start-up, stored hashed.
-KEEPER_API_KEYS = validate_bootstrap_keys(env_json_b64("KEEPER_API_KEYS", []))
+# Unset (None) leaves the stored bootstrap keys as they are; see apps/keys/bootstrap.py.
+KEEPER_API_KEYS = validate_bootstrap_keys(env_json_b64("KEEPER_API_KEYS", None))
 KEEPER_KEY_EXPIRY_WARNING_DAYS = env_int("KEEPER_KEY_EXPIRY_WARNING_DAYS", 7, minimum=1)
 KEEPER_KEY_LAST_USED_INTERVAL_SECONDS = env_int("KEEPER_KEY_LAST_USED_INTERVAL_SECONDS", 60, minimum=0)
 # Usage counters are added to the database in batches, at most this many seconds apart per process.

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
 
-from apps.keys import services
+from apps.keys import policy, services
 from apps.keys.choices import KeyStatus
 from apps.keys.forms import ApiKeyForm, ReasonForm, RotateForm
 from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay
@@ -55,8 +55,14 @@ CHART_DAYS = 30
 RECENT_AUDIT_EVENTS = 20
 
 
-def _actor(request: HttpRequest) -> services.Actor:
-    return services.Actor(f"admin:{request.user.get_username()}", request.META.get("REMOTE_ADDR"))
+def _actor(request: HttpRequest) -> policy.Actor:
+    """Staff in the admin: above every owner, below the operator (KEEPER_API_KEYS)."""
+    return policy.Actor(
+        f"admin:{request.user.get_username()}",
+        request.META.get("REMOTE_ADDR"),
+        standing=policy.Rank.STAFF,
+        user_id=request.user.pk,
+    )
 
 
 def _add_service_errors(form: Form, error: ValidationError) -> None:
@@ -405,6 +411,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
                         key = self._update(request, obj, form)
                 except ValidationError as error:
                     _add_service_errors(form, error)
+                except policy.NotAllowed as refusal:
+                    form.add_error(None, str(refusal))
                 else:
                     if add:
                         change_message = self.construct_change_message(request, form, None, add=True)
@@ -523,6 +531,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 results.append(service(key, actor=actor, **arguments))
             except ValidationError as error:
                 self.message_user(request, f"{key} was not {done}: {' '.join(error.messages)}", messages.ERROR)
+            except policy.NotAllowed as refusal:
+                self.message_user(request, f"{key} was not {done}: {refusal}", messages.ERROR)
             else:
                 self.log_change(request, key, capfirst(done))
         if results:

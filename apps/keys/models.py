@@ -1,11 +1,11 @@
 import ipaddress
 from datetime import timedelta
-from fnmatch import fnmatchcase
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.keys import endpoints
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.querysets import ApiKeyQuerySet
 
@@ -42,6 +42,14 @@ class ApiKey(models.Model):
     status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
     source = models.CharField(max_length=10, choices=KeySource.choices, default=KeySource.GENERATED)
     expiry_warned_at = models.DateTimeField(null=True, blank=True, help_text="When the owner was warned of expiry.")
+    decided_by = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Who last set each field and the status, e.g. {"credits_per_minute": "staff"} (apps/keys/policy.py).',
+    )
+    listed = models.BooleanField(
+        default=True, help_text="Bootstrap keys: listed in KEEPER_API_KEYS now (an unlisted one is refused)."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,9 +84,7 @@ class ApiKey(models.Model):
         return self.expires_at is not None and now < self.expires_at <= now + window
 
     def allows_endpoint(self, path: str) -> bool:
-        if any(fnmatchcase(path, pattern) for pattern in self.blocked_endpoints):
-            return False
-        return not self.allowed_endpoints or any(fnmatchcase(path, pattern) for pattern in self.allowed_endpoints)
+        return endpoints.allows(path, self.allowed_endpoints, self.blocked_endpoints)
 
     def allows_ip(self, address: str) -> bool:
         if not self.allowed_ips:

@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from apps.accounts.identity import idp_username
 from apps.accounts.models import Organization
+from apps.keys import endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
+from apps.keys.policy import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +39,8 @@ EDITABLE_FIELDS = (
     "organization",
 )
 MAX_GRACE_SECONDS = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change, for the audit log."""
-
-    name: str
-    ip: str | None = None
+MIN_IMPORTED_LENGTH = 16
+UNKNOWN_KEY = "Invalid API key."
 
 
 @dataclass(frozen=True)
@@ -68,20 +64,40 @@ class KeyRejected(Exception):
 
 
 def validate_ip_list(values: list[str]) -> list[str]:
+    """IPs or CIDR ranges; a range with host bits set (1.2.3.4/8) is refused rather than silently changed."""
     normalized = []
     for value in values:
+        text = str(value).strip()
         try:
-            normalized.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+            network = ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise ValidationError({"allowed_ips": f"{value!r} is not an IP address or CIDR range."}) from None
+        if "/" in text and str(network.network_address) != text.split("/")[0]:
+            raise ValidationError({"allowed_ips": f"{value!r} has host bits set: did you mean {network}?"})
+        normalized.append(str(network))
     return normalized
 
 
 def validate_patterns(field: str, values: list[str]) -> list[str]:
     for value in values:
-        if not isinstance(value, str) or not value.startswith("/") or len(value) > 200:
-            raise ValidationError({field: f"{value!r} is not a path pattern starting with / (e.g. /server/*)."})
+        problem = endpoints.pattern_problem(value)
+        if problem:
+            raise ValidationError({field: problem})
     return values
+
+
+def validate_imported_value(value: str) -> None:
+    """An imported key must be usable as it is: printable ASCII, and not a (mistyped) Keeper key."""
+    if value.startswith(key_secrets.PREFIX + "_"):
+        if key_secrets.parse(value) is None:
+            raise ValidationError({"key": "This looks like a Keeper key with a wrong checksum (a typo?)."})
+        raise ValidationError({"key": "Keeper-generated keys cannot be imported; rotate the key instead."})
+    if len(value) < MIN_IMPORTED_LENGTH:
+        raise ValidationError({"key": f"An imported key must be at least {MIN_IMPORTED_LENGTH} characters."})
+    if not all("!" <= character <= "~" for character in value):
+        raise ValidationError(
+            {"key": "An imported key may hold only printable ASCII characters, without spaces (HTTP headers carry it)."}
+        )
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +148,17 @@ def key_create(
     source: str | None = None,
     **fields: Any,
 ) -> IssuedKey:
-    """Issue a key (or import `custom_value`, hashed with scrypt since its entropy is unknown)."""
+    """Issue a key (or import `custom_value`, hashed with scrypt since its entropy is unknown).
+
+    The policy decides whether `actor` may, and bounds (or fills in) the limits by its own.
+    """
+    organization = fields.get("organization")
+    rank = policy.check_create(actor, owner_id=owner.pk, organization_id=organization.pk if organization else None)
+    policy.check_organization(actor, organization)
     fields = _clean({"scope": scope, **fields})
+    if custom_value is not None:
+        validate_imported_value(custom_value)
+    fields = policy.within_ceiling(actor, fields, creating=True, organization=organization)
     key_id = key_secrets.new_key_id()
     if custom_value is None:
         value = key_secrets.new_key(key_id)
@@ -141,16 +166,13 @@ def key_create(
         prefix = f"{key_secrets.PREFIX}_{key_id}"
     else:
         value = custom_value
-        if key_secrets.parse(value) is not None:
-            raise ValidationError({"key": "Imported keys must not look like Keeper-generated keys."})
-        if len(value) < 16:
-            raise ValidationError({"key": "An imported key must be at least 16 characters."})
         hashed = {
             "secret_hash": key_secrets.scrypt_hash(value),
             "hash_kind": HashKind.SCRYPT,
             "lookup_bucket": key_secrets.imported_bucket(value),
         }
         prefix = "imported"
+    decided = {part: rank.label for part in fields if part in policy.FIELD_CHANGES}
     try:
         with transaction.atomic():
             key = ApiKey.objects.create(
@@ -160,6 +182,7 @@ def key_create(
                 owner=owner,
                 name=name,
                 source=source or (KeySource.GENERATED if custom_value is None else KeySource.IMPORTED),
+                decided_by=decided,
                 **hashed,
                 **fields,
             )
@@ -174,15 +197,22 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
     if unknown:
         raise ValidationError({name: "Not editable." for name in unknown})
     changes = _clean(changes)
-    diff = {}
-    for field, value in changes.items():
-        before = getattr(key, field)
-        if before != value:
-            diff[field] = [_json_value(before), _json_value(value)]
-            setattr(key, field, value)
-    if not diff:
+    changed = {field: value for field, value in changes.items() if getattr(key, field) != value}
+    if not changed:
         return key
-    fields = list(diff)
+    rank = policy.Rank.NONE
+    for change in dict.fromkeys(policy.FIELD_CHANGES[field] for field in changed):
+        parts = [field for field in changed if policy.FIELD_CHANGES[field] is change]
+        rank = policy.check_change(actor, key, change, parts)
+    if "organization" in changed:
+        policy.check_organization(actor, changed["organization"])
+    organization = changed.get("organization", key.organization if key.organization_id else None)
+    changed = policy.within_ceiling(actor, changed, creating=False, organization=organization)
+    diff = {}
+    for field, value in changed.items():
+        diff[field] = [_json_value(getattr(key, field)), _json_value(value)]
+        setattr(key, field, value)
+    fields = [*diff, *policy.record_decisions(key, rank, list(diff))]
     if "expires_at" in diff:
         key.expiry_warned_at = None
         fields.append("expiry_warned_at")
@@ -198,10 +228,9 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
 
 def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKey:
     """A new secret for the same key (id, settings, history); the old one works for `grace_seconds`."""
+    policy.check_change(actor, key, policy.Change.ROTATE)
     if key.hash_kind != HashKind.HMAC:
         raise ValidationError({"key": "Imported keys cannot be rotated; issue a new key instead."})
-    if key.effective_status() in (KeyStatus.REVOKED, KeyStatus.EXPIRED):
-        raise ValidationError({"status": f"A {key.effective_status()} key cannot be rotated."})
     if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ValidationError({"grace_period_seconds": f"Must be between 0 and {MAX_GRACE_SECONDS}."})
     value = key_secrets.new_key(key.key_id)
@@ -222,38 +251,44 @@ def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKe
     return IssuedKey(key, value)
 
 
-def _set_status(key: ApiKey, status: str, action: str, actor: Actor, reason: str = "") -> ApiKey:
+def _set_status(key: ApiKey, status: str, action: str, actor: Actor, rank: policy.Rank, reason: str = "") -> ApiKey:
     before = key.status
     with transaction.atomic():
         key.status = status
         if status == KeyStatus.REVOKED:
             key.previous_secret_hash = ""
             key.previous_valid_until = None
-        key.save(update_fields=["status", "previous_secret_hash", "previous_valid_until", "updated_at"])
+        decided = policy.record_decisions(key, rank, [policy.STATUS])
+        key.save(update_fields=["status", "previous_secret_hash", "previous_valid_until", *decided, "updated_at"])
         _audit(key, action, actor, changes={"status": [before, status]}, detail=reason)
     _forget_verified(key)
     return key
 
 
 def key_revoke(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
+    rank = policy.check_change(actor, key, policy.Change.REVOKE)
     if key.status == KeyStatus.REVOKED:
         return key
-    return _set_status(key, KeyStatus.REVOKED, AuditAction.REVOKE, actor, reason)
+    return _set_status(key, KeyStatus.REVOKED, AuditAction.REVOKE, actor, rank, reason)
 
 
 def key_suspend(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
     if key.status != KeyStatus.ACTIVE:
         raise ValidationError({"status": f"Only active keys can be suspended (this one is {key.status})."})
-    return _set_status(key, KeyStatus.SUSPENDED, AuditAction.SUSPEND, actor, reason)
+    rank = policy.check_change(actor, key, policy.Change.SUSPEND)
+    return _set_status(key, KeyStatus.SUSPENDED, AuditAction.SUSPEND, actor, rank, reason)
 
 
 def key_reactivate(key: ApiKey, *, actor: Actor) -> ApiKey:
     if key.status != KeyStatus.SUSPENDED:
         raise ValidationError({"status": f"Only suspended keys can be reactivated (this one is {key.status})."})
-    return _set_status(key, KeyStatus.ACTIVE, AuditAction.REACTIVATE, actor)
+    rank = policy.check_change(actor, key, policy.Change.REACTIVATE, [policy.STATUS])
+    return _set_status(key, KeyStatus.ACTIVE, AuditAction.REACTIVATE, actor, rank)
 
 
 def key_delete(key: ApiKey, *, actor: Actor) -> None:
+    # A suspension stands until its decider lifts it: the owner cannot delete it away meanwhile.
+    policy.check_change(actor, key, policy.Change.DELETE, [policy.STATUS] if key.status == KeyStatus.SUSPENDED else [])
     with transaction.atomic():
         _audit(key, AuditAction.DELETE, actor, key_ref=key.masked)
         _forget_verified(key)
@@ -264,7 +299,7 @@ def keys_mark_expired(now=None) -> int:
     """Move keys past their expiry to EXPIRED (they are refused before that already)."""
     expired = 0
     for key in ApiKey.objects.past_expiry(now).select_related("owner"):
-        _set_status(key, KeyStatus.EXPIRED, AuditAction.EXPIRE, Actor("system"))
+        _set_status(key, KeyStatus.EXPIRED, AuditAction.EXPIRE, Actor("system"), policy.Rank.OPERATOR)
         expired += 1
     return expired
 
@@ -365,8 +400,10 @@ def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> A
     """
     key = _find_key(value)
     if key is None:
-        raise KeyRejected("Invalid API key.")
+        raise KeyRejected(UNKNOWN_KEY)
     now = timezone.now()
+    if not key.listed:
+        raise KeyRejected("This API key is not listed in KEEPER_API_KEYS at present.", key=key)
     status = key.effective_status(now)
     if status != KeyStatus.ACTIVE:
         if status == KeyStatus.REVOKED and touch:
@@ -396,7 +433,7 @@ def key_check(value: str, *, ip: str, path: str) -> ApiKey:
 def quota_remaining(key: ApiKey) -> int | None:
     """Credits left of the key's daily quota today (UTC)."""
     from apps.keys.throttles import quota_counter_key
-    from apps.throttling.services import limiters, seconds_to_utc_midnight
+    from apps.throttling.services import limiters
 
     if not key.daily_quota:
         return None

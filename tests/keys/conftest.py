@@ -9,7 +9,9 @@ from apps.accounts.models import Membership, Organization
 from apps.accounts.verification import reset_verifier
 from apps.keys import bootstrap, services
 from apps.keys.usage import usage_buffer
+from apps.keys.views import watch_streams
 from apps.throttling.services import reset_limiters
+from tests.keys.helpers import owner_actor
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +25,8 @@ def _fresh_process_state(monkeypatch) -> Iterator[None]:
     reset_limiters()
     monkeypatch.setattr(services, "_verified_imports", services._VerifiedImports())
     monkeypatch.setattr(bootstrap, "_merged", False)
+    # The test client never closes a streaming response it did not read: no slot outlives its test.
+    monkeypatch.setattr(watch_streams, "_open", {})
     usage_buffer._tallies.clear()
     yield
     usage_buffer._tallies.clear()
@@ -62,7 +66,7 @@ def make_key(db, alice) -> Callable[..., services.IssuedKey]:
         return services.key_create(
             owner=owner or alice,
             name=name or f"key-{next(counter)}",
-            actor=services.Actor("test-setup"),
+            actor=owner_actor(owner or alice, fields.get("organization")),
             **fields,
         )
 

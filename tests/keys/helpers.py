@@ -1,6 +1,13 @@
 """Small helpers shared by the API key tests."""
 
+from apps.keys.policy import Actor, Rank
 from apps.keys.services import IssuedKey
+
+
+def owner_actor(user, organization=None) -> Actor:
+    """The key's owner acting on it (as through the API, admin of `organization`), with no limits of its own."""
+    admin_of = frozenset([organization.pk]) if organization is not None else frozenset()
+    return Actor(f"test-setup:{user.get_username()}", standing=Rank.OWNER, user_id=user.pk, admin_of=admin_of)
 
 
 def bearer(key: IssuedKey | str) -> dict[str, str]:

@@ -16,13 +16,13 @@ from apps.keys import secrets as key_secrets
 from apps.keys import services
 from apps.keys.choices import AuditAction, KeySource, KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay
+from tests.keys.helpers import owner_actor
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
 KEY_VALUE = re.compile(r"keeper_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
-SYSTEM = services.Actor("test")
 CHANGELIST = reverse("admin:keys_apikey_changelist")
 ADD = reverse("admin:keys_apikey_add")
 
@@ -34,7 +34,7 @@ def frozen_clock():
 
 
 def issue(owner, name: str = "main", **fields) -> services.IssuedKey:
-    return services.key_create(owner=owner, name=name, actor=SYSTEM, **fields)
+    return services.key_create(owner=owner, name=name, actor=owner_actor(owner, fields.get("organization")), **fields)
 
 
 def change_url(key: ApiKey) -> str:
@@ -135,8 +135,8 @@ def test_status_filter_uses_the_effective_status(admin_client, alice):
     issue(alice, "live")
     lapsed = issue(alice, "lapsed", expires_at=NOW + timedelta(days=1)).api_key
     ApiKey.objects.filter(pk=lapsed.pk).update(expires_at=NOW - timedelta(hours=1))
-    services.key_suspend(issue(alice, "paused").api_key, actor=SYSTEM)
-    services.key_revoke(issue(alice, "gone").api_key, actor=SYSTEM)
+    services.key_suspend(issue(alice, "paused").api_key, actor=owner_actor(alice))
+    services.key_revoke(issue(alice, "gone").api_key, actor=owner_actor(alice))
 
     assert listed(admin_client.get(CHANGELIST, {"status": "active"})) == {"live"}
     assert listed(admin_client.get(CHANGELIST, {"status": "expired"})) == {"lapsed"}
@@ -152,7 +152,7 @@ def test_scope_filter(admin_client, alice):
 
 def test_source_filter(admin_client, alice):
     issue(alice, "generated")
-    services.key_create(owner=alice, name="imported", actor=SYSTEM, custom_value="an-imported-value-123")
+    services.key_create(owner=alice, name="imported", actor=owner_actor(alice), custom_value="an-imported-value-123")
     assert listed(admin_client.get(CHANGELIST, {"source__exact": KeySource.IMPORTED})) == {"imported"}
 
 
@@ -316,9 +316,11 @@ def test_a_second_key_with_the_same_name_for_the_same_owner_is_refused(admin_cli
 
 def test_change_page_shows_the_keys_state_and_never_its_hashes(admin_client, alice):
     key = issue(alice, expires_at=NOW + timedelta(days=3)).api_key
-    services.key_rotate(key, actor=SYSTEM, grace_seconds=3600)
+    services.key_rotate(key, actor=owner_actor(alice), grace_seconds=3600)
     key.refresh_from_db()
-    imported = services.key_create(owner=alice, name="imported", actor=SYSTEM, custom_value="an-imported-value-123")
+    imported = services.key_create(
+        owner=alice, name="imported", actor=owner_actor(alice), custom_value="an-imported-value-123"
+    )
 
     response = admin_client.get(change_url(key))
 
@@ -527,18 +529,19 @@ def test_rotate_with_a_grace_period_keeps_the_old_key_working_until_then(admin_c
 
 def test_rotate_reports_the_keys_it_could_not_rotate(admin_client, alice):
     good = issue(alice, "good").api_key
-    revoked = services.key_revoke(issue(alice, "revoked").api_key, actor=SYSTEM)
+    revoked = services.key_revoke(issue(alice, "revoked").api_key, actor=owner_actor(alice))
 
     response = run_action(admin_client, "rotate_keys", [good, revoked], post="yes", grace_seconds="0")
 
     assert len(key_values(response)) == 1
     notes = page_messages(response)
-    assert f"{revoked} was not rotated: A revoked key cannot be rotated." in notes
+    assert f"{revoked} was not rotated: A revoked key cannot be rotated; it can only be renamed or deleted." in notes
     assert "Rotated 1 key." in notes
 
     response = run_action(admin_client, "rotate_keys", [revoked], post="yes", grace_seconds="0", follow=True)
     assert response.redirect_chain[-1][0] == CHANGELIST
-    assert f"{revoked} was not rotated: A revoked key cannot be rotated." in page_messages(response)
+    refusal = "A revoked key cannot be rotated; it can only be renamed or deleted."
+    assert f"{revoked} was not rotated: {refusal}" in page_messages(response)
 
 
 def test_revoke_asks_for_confirmation_then_revokes_and_audits_the_reason(admin_client, alice):
@@ -559,7 +562,7 @@ def test_revoke_asks_for_confirmation_then_revokes_and_audits_the_reason(admin_c
 
 
 def test_revoking_a_revoked_key_is_reported_and_not_audited_again(admin_client, alice):
-    key = services.key_revoke(issue(alice).api_key, actor=SYSTEM)
+    key = services.key_revoke(issue(alice).api_key, actor=owner_actor(alice))
 
     response = run_action(admin_client, "revoke_keys", [key], post="yes", follow=True)
 
@@ -588,7 +591,7 @@ def test_suspend_and_reactivate_change_status_and_audit(admin_client, alice):
 
 def test_suspend_reports_keys_that_are_not_active(admin_client, alice):
     active = issue(alice, "active").api_key
-    revoked = services.key_revoke(issue(alice, "revoked").api_key, actor=SYSTEM)
+    revoked = services.key_revoke(issue(alice, "revoked").api_key, actor=owner_actor(alice))
 
     response = run_action(admin_client, "suspend_keys", [active, revoked], follow=True)
 
@@ -611,7 +614,7 @@ def test_audit_event_admin_is_read_only(admin_client, alice):
     assert admin_client.post(reverse("admin:keys_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == (
         403
     )
-    assert AuditEvent.objects.get(pk=event.pk).actor == "test"
+    assert AuditEvent.objects.get(pk=event.pk).actor == "test-setup:alice"
     view = admin_client.get(url)
     assert view.status_code == 200 and not view.context["has_change_permission"]
 

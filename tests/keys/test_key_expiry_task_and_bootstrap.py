@@ -3,7 +3,11 @@
 import base64
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -135,7 +139,7 @@ def test_the_task_runs_daily_from_celery_beat():
 # --- Bootstrap keys (KEEPER_API_KEYS) --------------------------------------------
 
 GENERATED = key_secrets.new_key(key_secrets.new_key_id())
-CUSTOM = "bootstrap-legacy-key-0123456789"
+CUSTOM = "bootstrap-legacy-key-0123456789-abcdef"
 
 
 @pytest.fixture
@@ -160,7 +164,7 @@ def test_bootstrap_keys_are_merged_hashed_and_owned_by_the_bootstrap_user(bootst
     )
     assert ops.key_id == key_secrets.parse(GENERATED).key_id
     assert ops.secret_hash == key_secrets.hmac_hash(GENERATED)
-    assert (legacy.scope, legacy.hash_kind, legacy.masked) == (Scope.READ, HashKind.SCRYPT, "imported…6789")
+    assert (legacy.scope, legacy.hash_kind, legacy.masked) == (Scope.READ, HashKind.SCRYPT, "imported…cdef")
     assert legacy.secret_hash.startswith("scrypt$") and CUSTOM not in legacy.secret_hash
 
 
@@ -316,3 +320,166 @@ def test_a_bootstrap_admin_key_may_change_the_config(api, bootstrap_keys):
 
     assert api.patch("/config", {"rate_burst": 3}, format="json", **bearer(GENERATED)).status_code == 200
     assert api.patch("/config", {"rate_burst": 3}, format="json", **x_api_key(CUSTOM)).status_code == 403
+
+
+# --- Bootstrap keys follow the list, and only the list ------------------------------
+
+
+def _works(api, value: str) -> bool:
+    return api.get("/me", **x_api_key(value)).status_code == 200
+
+
+def test_an_unset_keeper_api_keys_changes_nothing(api, bootstrap_keys, settings):
+    merge_bootstrap_keys()
+    # A `migrate` run by hand, or a worker whose environment lacks the variable.
+    settings.KEEPER_API_KEYS = None
+
+    assert merge_bootstrap_keys() == 0
+
+    assert ApiKey.objects.filter(source=KeySource.BOOTSTRAP, listed=True).count() == 2
+    assert _works(api, GENERATED) and _works(api, CUSTOM)
+
+
+def test_a_key_that_leaves_the_list_stops_working_and_works_again_when_it_returns(api, bootstrap_keys, settings):
+    merge_bootstrap_keys()
+    settings.KEEPER_API_KEYS = [bootstrap_keys[0]]
+    merge_bootstrap_keys()
+
+    refused = api.get("/me", **x_api_key(CUSTOM))
+    assert refused.status_code == 401
+    assert "not listed in KEEPER_API_KEYS" in refused.json()["detail"]
+    assert _works(api, GENERATED)
+
+    settings.KEEPER_API_KEYS = bootstrap_keys
+    merge_bootstrap_keys()
+
+    assert _works(api, CUSTOM)
+    assert ApiKey.objects.get(name="legacy").status == KeyStatus.ACTIVE
+
+
+def test_an_empty_list_unlists_every_bootstrap_key_without_revoking_it(api, bootstrap_keys, settings):
+    merge_bootstrap_keys()
+    settings.KEEPER_API_KEYS = []
+
+    merge_bootstrap_keys()
+
+    assert not _works(api, GENERATED)
+    assert set(ApiKey.objects.filter(source=KeySource.BOOTSTRAP).values_list("status", "listed")) == {
+        (KeyStatus.ACTIVE, False)
+    }
+
+
+def test_a_key_revoked_by_a_person_stays_revoked_when_it_leaves_and_rejoins_the_list(api, bootstrap_keys, settings):
+    merge_bootstrap_keys()
+    key_revoke(ApiKey.objects.get(name="legacy"), actor=Actor("session:root"), reason="leaked")
+    settings.KEEPER_API_KEYS = [bootstrap_keys[0]]
+    merge_bootstrap_keys()
+    settings.KEEPER_API_KEYS = bootstrap_keys
+
+    merge_bootstrap_keys()
+
+    assert ApiKey.objects.get(name="legacy").status == KeyStatus.REVOKED
+    assert not _works(api, CUSTOM)
+
+
+def test_a_renamed_entry_renames_its_key(api, bootstrap_keys, settings):
+    merge_bootstrap_keys()
+    legacy = ApiKey.objects.get(name="legacy")
+    settings.KEEPER_API_KEYS = [bootstrap_keys[0], {**bootstrap_keys[1], "name": "old-system"}]
+
+    merge_bootstrap_keys()
+
+    assert ApiKey.objects.get(pk=legacy.pk).name == "old-system"
+    assert ApiKey.objects.filter(source=KeySource.BOOTSTRAP).count() == 2
+    assert _works(api, CUSTOM)
+
+
+ANOTHER = "another-bootstrap-key-0123456789-abcdef"
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        pytest.param(
+            [{"key": CUSTOM, "name": "a"}, {"key": CUSTOM, "name": "b"}],
+            "KEEPER_API_KEYS[1] (b): the same key as KEEPER_API_KEYS[0]",
+            id="same-key-twice",
+        ),
+        pytest.param(
+            [{"key": CUSTOM, "name": "a"}, {"key": ANOTHER, "name": "a"}],
+            "KEEPER_API_KEYS[1] (a): the name is also used by KEEPER_API_KEYS[0]",
+            id="same-name-twice",
+        ),
+        pytest.param(
+            [{"key": "x" * 31, "name": "a"}], "KEEPER_API_KEYS[0] (a): the key is shorter than 32", id="short"
+        ),
+        pytest.param(
+            [{"key": " " * 40, "name": "a"}], "KEEPER_API_KEYS[0] (a): the key must be printable ASCII", id="blank"
+        ),
+        pytest.param(
+            [{"key": "ключ" * 10, "name": "a"}], "KEEPER_API_KEYS[0] (a): the key must be printable ASCII", id="unicode"
+        ),
+        pytest.param([{"key": CUSTOM, "name": "  "}], "KEEPER_API_KEYS[0]: the name must be", id="blank-name"),
+        pytest.param(
+            [{"key": CUSTOM, "name": "a", "scopes": "admin"}],
+            "KEEPER_API_KEYS[0] (a): unknown field(s) scopes",
+            id="unknown-field",
+        ),
+        pytest.param(
+            [{"key": GENERATED[:-1] + ("A" if GENERATED[-1] != "A" else "B"), "name": "a"}],
+            "KEEPER_API_KEYS[0] (a): a Keeper-format key with a wrong checksum",
+            id="bad-checksum",
+        ),
+    ],
+)
+def test_a_bad_bootstrap_list_is_refused_naming_the_entry_never_the_key(settings, entries, message):
+    settings.KEEPER_API_KEYS = entries
+
+    with pytest.raises(ImproperlyConfigured) as error:
+        merge_bootstrap_keys()
+
+    assert message in str(error.value)
+    assert all(entry["key"] not in str(error.value) for entry in entries)
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["generated", "imported"])
+def test_a_bootstrap_key_equal_to_an_existing_key_is_refused_and_nothing_breaks(api, settings, make_key, kind):
+    existing = make_key(name="mine") if kind == "generated" else make_key(name="mine", custom_value=ANOTHER)
+    settings.KEEPER_API_KEYS = [{"key": existing.value, "name": "copy"}]
+
+    with pytest.raises(ImproperlyConfigured) as error:
+        merge_bootstrap_keys()
+
+    assert "KEEPER_API_KEYS[0] (copy): this key is already in use by another API key" in str(error.value)
+    assert existing.value not in str(error.value)
+    assert not ApiKey.objects.filter(source=KeySource.BOOTSTRAP).exists()
+    # Until then (a worker that merges lazily), other keys keep working rather than every request failing.
+    settings.KEEPER_API_KEYS = None
+    assert _works(api, existing.value)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        pytest.param([{"key": CUSTOM, "name": "a"}, {"key": CUSTOM, "name": "b"}], id="checked-by-settings"),
+        pytest.param([{"key": GENERATED[:-1] + ("A" if GENERATED[-1] != "A" else "B"), "name": "b"}], id="by-merge"),
+    ],
+)
+def test_gunicorn_refuses_to_start_on_a_bad_list_naming_the_entry(tmp_path, entries):
+    encoded = base64.b64encode(json.dumps(entries).encode()).decode()
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("KEEPER_", "DATABASE_URL"))},
+        "KEEPER_API_KEYS": encoded,
+        "KEEPER_SECRET_KEY": "test-secret-key-for-this-test-only",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'keeper.sqlite3'}",
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [str(gunicorn), "-c", "keeper/gunicorn.conf.py", "keeper.wsgi", "--bind", "127.0.0.1:0"]
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env={**env, "KEEPER_API_KEYS": ""}, check=True)
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert "Not starting: KEEPER_API_KEYS[0] (b)" in result.stderr or "KEEPER_API_KEYS[1] (b)" in result.stderr
+    assert all(entry["key"] not in result.stderr for entry in entries)

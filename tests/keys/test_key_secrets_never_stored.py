@@ -30,7 +30,7 @@ from tests.keys.helpers import bearer, x_api_key
 pytestmark = pytest.mark.django_db
 
 BOOTSTRAP_ADMIN = key_secrets.new_key(key_secrets.new_key_id())
-BOOTSTRAP_CUSTOM = "bootstrap-custom-secret-Zq81"
+BOOTSTRAP_CUSTOM = "bootstrap-custom-secret-Zq81-0123456789"
 IMPORTED = "imported-custom-secret-Xw55"
 TOKEN = "idp-token-of-tom-Jp44"
 
