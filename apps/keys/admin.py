@@ -301,6 +301,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used_at",
         "rotation_grace_until",
         "expiry_warning",
+        "decided_by",
+        "listed",
     ]
 
     # -- columns and read-only fields

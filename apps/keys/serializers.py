@@ -17,7 +17,9 @@ class KeySerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="key_id", read_only=True, help_text="The key's lookup id (part of the key).")
     masked = serializers.CharField(read_only=True, help_text="Prefix and last characters of the key.")
     owner = serializers.CharField(source="owner.get_username", read_only=True)
-    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organization = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The organization's slug, or null."
+    )
     status = serializers.SerializerMethodField(help_text="active, suspended, expired or revoked.")
     expiring_soon = serializers.SerializerMethodField(help_text="Expires within the warning window.")
     rotation_grace_until = serializers.DateTimeField(source="previous_valid_until", read_only=True)
@@ -120,6 +122,13 @@ class ValidationResultSerializer(serializers.Serializer):
     remaining_credits = serializers.IntegerField(allow_null=True)
     daily_quota = serializers.IntegerField(allow_null=True)
     remaining_quota = serializers.IntegerField(allow_null=True)
+
+
+class ScopeSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=Scope.choices)
+    description = serializers.CharField()
+    includes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices))
+    grantable = serializers.BooleanField(help_text="Whether you may give a key this scope.")
 
 
 class UsageQuerySerializer(serializers.Serializer):

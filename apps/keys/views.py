@@ -33,6 +33,7 @@ from apps.keys.serializers import (
     KeyUpdateSerializer,
     RevokeSerializer,
     RotateSerializer,
+    ScopeSerializer,
     UsageQuerySerializer,
     UsageSerializer,
     ValidateSerializer,
@@ -270,7 +271,7 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
 
 
 class ScopeCatalogView(KeyManagementMixin, ReadOnlyAPIView):
-    @extend_schema(summary="Scopes a key can have", tags=["API keys"], responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Scopes a key can have", tags=["API keys"], responses=ScopeSerializer(many=True))
     def get(self, request: Request) -> Response:
         self.query_params(request)
         return Response(
