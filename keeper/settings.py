@@ -283,6 +283,9 @@ RATE_LIMIT_UNAUTHORIZED_PENALTY = env_int("RATE_LIMIT_UNAUTHORIZED_PENALTY", 10,
 RATE_LIMIT_TRUSTED_PROXIES = env_list("RATE_LIMIT_TRUSTED_PROXIES", [])
 # Seconds a process keeps route costs before re-reading them (staff edits apply within this).
 RATE_LIMIT_ROUTE_COST_TTL_SECONDS = env_int("RATE_LIMIT_ROUTE_COST_TTL_SECONDS", 5, minimum=0)
+# The memory backend keeps at most this many credit pools per process (about 350 bytes each); past it the
+# least recently charged caller is forgotten and starts its minute over.
+RATE_LIMIT_MEMORY_MAX_POOLS = env_int("RATE_LIMIT_MEMORY_MAX_POOLS", 50_000, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keeper: Spare Cores catalog API",
@@ -299,6 +302,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CatalogStatusEnum": "apps.catalog.choices.Status",
         "KeyStatusEnum": "apps.keys.choices.KeyStatus",
+        "KeyScopeEnum": "apps.keys.choices.Scope",
         "SyncStatusEnum": "apps.catalog.choices.SyncStatus",
     },
 }

@@ -431,13 +431,13 @@ def key_check(value: str, *, ip: str, path: str) -> ApiKey:
 
 
 def quota_remaining(key: ApiKey) -> int | None:
-    """Credits left of the key's daily quota today (UTC)."""
+    """Credits left of the key's daily quota today (UTC), as every process counts it (Redis or the database)."""
     from apps.keys.throttles import quota_counter_key
     from apps.throttling.services import limiters
 
     if not key.daily_quota:
         return None
-    return limiters().add_within(quota_counter_key(key), 0, key.daily_quota, seconds_to_utc_midnight()).remaining
+    return limiters().counter_remaining(quota_counter_key(key), key.daily_quota)
 
 
 def _touch(key: ApiKey, now: datetime) -> None:

@@ -1,4 +1,8 @@
-"""A key's daily quota: credits per UTC day, counted by the rate-limit backend (memory or Redis)."""
+"""A key's daily quota: credits per UTC day, counted where every process and a restart see it.
+
+In Redis with RATE_LIMIT_BACKEND=redis, else (and while Redis is down) in the database
+(apps.throttling QuotaUsage); never in one process's memory, which N workers would multiply.
+"""
 
 from datetime import UTC, datetime
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from apps.throttling import services
-from apps.throttling.models import GlobalRateLimit, RouteCost
+from apps.throttling.models import GlobalRateLimit, QuotaUsage, RouteCost
 
 
 @admin.register(RouteCost)
@@ -35,4 +35,21 @@ class GlobalRateLimitAdmin(admin.ModelAdmin):
         return not GlobalRateLimit.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(QuotaUsage)
+class QuotaUsageAdmin(admin.ModelAdmin):
+    """Daily quota counts kept in the database (memory backend, or Redis down). Read-only: deleting
+    a row gives that counter its whole quota back for the day."""
+
+    list_display = ["counter", "day", "used"]
+    list_filter = ["day"]
+    search_fields = ["counter"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

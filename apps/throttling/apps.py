@@ -5,3 +5,6 @@ class ThrottlingConfig(AppConfig):
     name = "apps.throttling"
     label = "throttling"
     verbose_name = "Rate limits"
+
+    def ready(self) -> None:
+        from apps.throttling import schema  # noqa: F401  (registers the OpenAPI extensions)

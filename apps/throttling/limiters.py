@@ -1,18 +1,22 @@
-"""Credit pools over a rolling minute, and the global token bucket: in memory or in Redis.
+"""Credit pools over a rolling minute, the global token bucket and daily quota counters.
 
-The Redis versions run as one Lua script per check, using Redis's clock, so
-they are exact across any number of processes. When Redis fails, each process
-falls back to its own memory limiter (and logs it): limits then apply per
-process, i.e. up to N times looser with N processes, until Redis is back.
+Credit pools and the bucket run in memory or in Redis. The Redis versions run as one
+Lua script per check, using Redis's clock, so they are exact across any number of
+processes. When Redis fails, each process falls back to its own memory limiter (and
+logs it): limits then apply per process, i.e. up to N times looser with N processes,
+until Redis is back. Daily quotas are never kept in process memory: they are counted
+in Redis with the redis backend, else (and while Redis is down) in the database.
 """
 
 import logging
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 import redis
 from django.conf import settings
@@ -29,41 +33,109 @@ class Decision:
     retry_after: float = 0.0
 
 
-class MemoryCreditLimiter:
-    """Sliding log per key of (time, cost) over the last minute, for one process."""
+class _Pool:
+    """One caller's sliding log of (time, cost), oldest first, and its running total.
 
-    def __init__(self, clock=time.monotonic):
+    The entries before `head` have left the window. A list with a moving head takes about a
+    third of the memory of a deque (which allocates 64 slots at once), and compacting it once
+    the dead part is half of it keeps expiry O(1) amortised.
+    """
+
+    __slots__ = ("log", "head", "used")
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, int]] = []
+        self.head = 0
+        self.used = 0
+
+    def expire(self, before: float) -> None:
+        log, head = self.log, self.head
+        while head < len(log) and log[head][0] <= before:
+            self.used -= log[head][1]
+            head += 1
+        if head and head * 2 >= len(log):
+            del log[:head]
+            head = 0
+        self.head = head
+
+    def entries(self) -> Iterable[tuple[float, int]]:
+        return islice(self.log, self.head, None)
+
+
+class MemoryCreditLimiter:
+    """Sliding log per key of (time, cost) over the last minute, for one process.
+
+    Memory is bounded. Pools are kept in the order of their latest charge (a charge moves its
+    pool to the end), so the pools whose whole log has left the window, which hold nothing,
+    are always at the front: each check first drops those, at O(1) amortised cost. At most
+    `max_pools` are kept; past that the least recently charged pool is forgotten even though
+    it is still in its window, so that caller starts the minute over with a full pool
+    (limits get looser, only for callers beyond the bound, and only in this process).
+    """
+
+    LOG_EVERY_SECONDS = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_pools: int = 50_000):
         self.clock = clock
-        self._logs: dict[str, deque[tuple[float, int]]] = {}
-        self._used: dict[str, int] = {}
+        self.max_pools = max_pools
+        self._logs: OrderedDict[str, _Pool] = OrderedDict()
         self._lock = threading.Lock()
+        self._warned_at = float("-inf")
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
         with self._lock:
             now = self.clock()
-            log = self._logs.setdefault(key, deque())
-            used = self._used.get(key, 0)
-            while log and log[0][0] <= now - WINDOW_SECONDS:
-                used -= log.popleft()[1]
+            self._forget_idle(now)
+            # Any pool still here was charged within the window, so it keeps at least that entry.
+            pool = self._logs.get(key)
+            used = 0
+            if pool is not None:
+                pool.expire(now - WINDOW_SECONDS)
+                used = pool.used
             if force or used + cost <= limit:
                 if cost:
-                    log.append((now, cost))
-                used += cost
-                self._used[key] = used
-                return Decision(True, max(limit - used, 0))
-            self._used[key] = used
+                    if pool is None:
+                        pool = self._new_pool(key, now)
+                    pool.log.append((now, cost))
+                    pool.used += cost
+                    self._logs.move_to_end(key)
+                return Decision(True, max(limit - used - cost, 0))
+            log = pool.entries() if pool is not None else ()
             return Decision(False, max(limit - used, 0), _retry_after(log, used, cost, limit, now))
 
     def remaining(self, key: str, limit: int) -> int:
         return self.consume(key, 0, limit).remaining
 
+    def __len__(self) -> int:
+        return len(self._logs)
+
     def reset(self) -> None:
         with self._lock:
             self._logs.clear()
-            self._used.clear()
+
+    def _forget_idle(self, now: float) -> None:
+        # The front pool's latest charge is the oldest of all: once it is inside the window, every later one is.
+        while self._logs:
+            pool = next(iter(self._logs.values()))
+            if pool.log and pool.log[-1][0] > now - WINDOW_SECONDS:
+                return
+            self._logs.popitem(last=False)
+
+    def _new_pool(self, key: str, now: float) -> _Pool:
+        while len(self._logs) >= self.max_pools:
+            self._logs.popitem(last=False)
+            if now - self._warned_at >= self.LOG_EVERY_SECONDS:
+                self._warned_at = now
+                logger.warning(
+                    "Rate limiting: more than %d callers charged within a minute in this process; "
+                    "forgetting the least recently charged (RATE_LIMIT_MEMORY_MAX_POOLS).",
+                    self.max_pools,
+                )
+        pool = self._logs[key] = _Pool()
+        return pool
 
 
-def _retry_after(log, used: int, cost: int, limit: int, now: float) -> float:
+def _retry_after(log: Iterable[tuple[float, int]], used: int, cost: int, limit: int, now: float) -> float:
     """Seconds until enough old entries leave the window for `cost` to fit."""
     if cost > limit:
         return WINDOW_SECONDS
@@ -178,27 +250,6 @@ class RedisCreditLimiter:
         return self.consume(key, 0, limit).remaining
 
 
-class MemoryCounter:
-    """Per-key counters that expire (daily quotas), for one process."""
-
-    def __init__(self, clock=time.time):
-        self.clock = clock
-        self._counts: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
-        with self._lock:
-            now = self.clock()
-            expires, used = self._counts.get(key, (0.0, 0))
-            if expires <= now:
-                expires, used = now + ttl, 0
-            if used + amount > limit:
-                self._counts[key] = (expires, used)
-                return Decision(False, max(limit - used, 0), expires - now)
-            self._counts[key] = (expires, used + amount)
-            return Decision(True, limit - used - amount)
-
-
 # KEYS[1] counter; ARGV: amount, limit, ttl seconds
 COUNTER_FUNCTION = """
 local function count(key, amount, limit, ttl)
@@ -241,6 +292,53 @@ class RedisCounter:
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
         allowed, remaining, wait = self.script(keys=[self.prefix + key], args=[amount, limit, ttl])
         return Decision(bool(allowed), max(int(remaining), 0), float(max(int(wait), 0)))
+
+    def remaining(self, key: str, limit: int) -> int:
+        return max(limit - int(self.client.get(self.prefix + key) or 0), 0)
+
+
+class DatabaseCounter:
+    """Per-UTC-day counters (daily quotas) in the database: one count for every process, kept over restarts.
+
+    A charge is one atomic statement (QuotaUsage.objects.spend). Each process deletes the rows
+    of days before yesterday at its first charge of a UTC day: one indexed DELETE a day per
+    process, with no scheduler needed (the embedded setup may run none). Yesterday is kept
+    for requests that straddle midnight.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        # Imported here, not at the top: the Redis limiters of this module are also used
+        # without Django set up (the spawned workers of tests/throttling/burst.py).
+        from apps.throttling.models import QuotaUsage
+
+        self.rows = QuotaUsage.objects
+        self.clock = clock
+        self._pruned_on: date | None = None
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self.clock(), UTC).date()
+
+    def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
+        """Count `amount` against `limit` for today unless it would go past it; `ttl` is the wait when refused."""
+        day = self.today()
+        if amount <= 0:
+            used = self.rows.used_on(key, day)
+            if used + amount > limit:
+                return Decision(False, max(limit - used, 0), float(ttl))
+            return Decision(True, limit - used - amount)
+        self._prune(day)
+        used = self.rows.spend(key, day, amount, limit)
+        if used is not None:
+            return Decision(True, max(limit - used, 0))
+        return Decision(False, max(limit - self.rows.used_on(key, day), 0), float(ttl))
+
+    def remaining(self, key: str, limit: int) -> int:
+        return max(limit - self.rows.used_on(key, self.today()), 0)
+
+    def _prune(self, day: date) -> None:
+        if self._pruned_on != day:
+            self._pruned_on = day
+            self.rows.prune(before=day - timedelta(days=1))
 
 
 class MemoryTokenBucket:
@@ -324,7 +422,8 @@ class RedisTokenBucket:
 
 
 class FallbackLimiters:
-    """The configured backend, degrading to per-process memory limiters while Redis fails."""
+    """The configured backend. While Redis fails, credit pools and the bucket degrade to this
+    process's memory limiters, and daily quotas to the database (never to process memory)."""
 
     LOG_EVERY_SECONDS = 60.0
     # After a Redis failure, requests skip Redis for this long instead of each waiting on it.
@@ -332,9 +431,9 @@ class FallbackLimiters:
 
     def __init__(self, backend: str):
         self.backend = backend
-        self.memory_credits = MemoryCreditLimiter()
+        self.memory_credits = MemoryCreditLimiter(max_pools=settings.RATE_LIMIT_MEMORY_MAX_POOLS)
         self.memory_bucket = MemoryTokenBucket()
-        self.memory_counter = MemoryCounter()
+        self.database_counter = DatabaseCounter()
         self.redis_credits: RedisCreditLimiter | None = None
         self.redis_bucket: RedisTokenBucket | None = None
         self.redis_counter: RedisCounter | None = None
@@ -349,14 +448,14 @@ class FallbackLimiters:
     def _redis_usable(self) -> bool:
         return self.backend == "redis" and time.monotonic() >= self._redis_down_until
 
-    def _either(self, redis_limiter, on_redis: Callable, on_memory: Callable):
-        """`on_redis(redis_limiter)` while Redis answers, else `on_memory()` (and the failure noted)."""
+    def _either(self, redis_limiter, on_redis: Callable, on_fallback: Callable):
+        """`on_redis(redis_limiter)` while Redis answers, else `on_fallback()` (and the failure noted)."""
         if redis_limiter is not None and self._redis_usable():
             try:
                 return on_redis(redis_limiter)
             except redis.RedisError as exc:
                 self._warn(exc)
-        return on_memory()
+        return on_fallback()
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
         return self._either(
@@ -370,14 +469,14 @@ class FallbackLimiters:
     ) -> tuple[Decision, Decision | None]:
         """The credit pool, then the quota (only when the pool admits): one round trip on Redis."""
 
-        def in_memory() -> tuple[Decision, Decision | None]:
+        def without_redis() -> tuple[Decision, Decision | None]:
             credit = self.memory_credits.consume(key, cost, limit)
             if not credit.allowed:
                 return credit, None
-            return credit, self.memory_counter.add_within(quota_key, cost, quota, ttl)
+            return credit, self.database_counter.add_within(quota_key, cost, quota, ttl)
 
         return self._either(
-            self.redis_credits, lambda r: r.consume_with_quota(key, cost, limit, quota_key, quota, ttl), in_memory
+            self.redis_credits, lambda r: r.consume_with_quota(key, cost, limit, quota_key, quota, ttl), without_redis
         )
 
     def take(self, load_config) -> Decision:
@@ -394,10 +493,19 @@ class FallbackLimiters:
                 self._warn(exc)
 
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
+        """A daily counter (quota): in Redis with the redis backend, else in the database."""
         return self._either(
             self.redis_counter,
             lambda r: r.add_within(key, amount, limit, ttl),
-            lambda: self.memory_counter.add_within(key, amount, limit, ttl),
+            lambda: self.database_counter.add_within(key, amount, limit, ttl),
+        )
+
+    def counter_remaining(self, key: str, limit: int) -> int:
+        """What is left of a daily counter's `limit`, read without counting anything."""
+        return self._either(
+            self.redis_counter,
+            lambda r: r.remaining(key, limit),
+            lambda: self.database_counter.remaining(key, limit),
         )
 
     def _warn(self, exc: Exception) -> None:
@@ -406,6 +514,7 @@ class FallbackLimiters:
         if now - self._last_warning >= self.LOG_EVERY_SECONDS:
             self._last_warning = now
             logger.warning(
-                "Rate limiting: Redis unavailable (%s); using this process's memory limiter until it is back.",
+                "Rate limiting: Redis unavailable (%s); using this process's memory limiter (daily quotas: "
+                "the database) until it is back.",
                 exc.__class__.__name__,
             )

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.accounts.identity import caller_of
+from apps.accounts.permissions import IsStaffCaller
 from apps.throttling import services
 
 
@@ -21,12 +22,21 @@ class RateLimitState:
 
 
 class GlobalTokenBucketThrottle(BaseThrottle):
-    """All callers together: `rate_limit` requests/s with `rate_burst`, set by staff at run time."""
+    """All callers together: `rate_limit` requests/s with `rate_burst`, set by staff at run time.
+
+    Staff callers (IsStaffCaller: staff users and tokens, admin-scoped keys) and views marked
+    `global_bucket_exempt` (GET/PATCH /config) neither take a token nor can be refused: a bucket
+    set too small must never lock out the people and the endpoint that set it. They take no token
+    rather than one that is never refused, so that a staff script cannot drain the bucket and
+    starve everyone else; staff still pay credits from their own pool (CreditThrottle).
+    """
 
     detail = "The API is receiving too many requests overall; slow down."
 
     def allow_request(self, request: Request, view) -> bool:
         if not settings.RATE_LIMIT_ENABLED:
+            return True
+        if getattr(view, "global_bucket_exempt", False) or IsStaffCaller().has_permission(request, view):
             return True
         self.decision = services.take_global_token()
         if not self.decision.allowed:

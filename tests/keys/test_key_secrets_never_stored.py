@@ -173,7 +173,6 @@ def process_memory_dump() -> str:
     current = limiters()
     names = [
         *current.memory_credits._logs,
-        *current.memory_counter._counts,
         *services._verified_imports._entries,
     ]
     return "\n".join(names)

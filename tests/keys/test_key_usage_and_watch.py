@@ -11,6 +11,7 @@ from apps.keys.choices import Scope
 from apps.keys.models import AuditEvent, KeyUsageDay
 from apps.keys.services import Actor, key_delete, key_revoke, key_rotate, key_update
 from apps.keys.usage import usage_buffer
+from keeper.api.streams import StreamSlots
 from tests.keys.helpers import bearer
 
 pytestmark = pytest.mark.django_db
@@ -342,11 +343,22 @@ def test_a_caller_over_its_stream_share_gets_a_429_with_a_time_to_retry_until_on
     assert (first.status_code, second.status_code, refused.status_code) == (200, 200, 429)
     assert refused.json()["code"] == "too_many_streams"
     assert 1 <= int(refused["Retry-After"]) <= settings.KEEPER_KEY_WATCH_SECONDS
-    # A stream frees its place when it ends, or when it is closed before it was ever read.
+    # A stream frees its place when it ends.
     read_stream(first)
-    second.close()
+    read_stream(second)
     assert views.watch_streams.count() == 0
     read_stream(as_alice.get("/keys/watch?timeout=1"))
+
+
+def test_a_stream_closed_before_it_was_read_frees_its_place():
+    slots = StreamSlots(lambda: (8, 1, 25.0))
+    never_read = slots.open("caller", iter([b"event"]))
+
+    never_read.close()
+
+    assert slots.count() == 0
+    assert list(slots.open("caller", iter([b"event"]))) == [b"event"]
+    assert slots.count() == 0
 
 
 def test_streams_of_all_callers_together_are_capped_per_process(api, as_alice, clock, settings, make_key):
@@ -357,4 +369,4 @@ def test_streams_of_all_callers_together_are_capped_per_process(api, as_alice, c
 
     assert (held.status_code, other.status_code) == (200, 429)
     assert "Too many streams" in other.json()["detail"]
-    held.close()
+    read_stream(held)

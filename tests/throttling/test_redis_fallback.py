@@ -1,4 +1,7 @@
-"""With RATE_LIMIT_BACKEND=redis and Redis down, each process limits in memory (and says so in the log)."""
+"""With RATE_LIMIT_BACKEND=redis and Redis down, each process limits in memory (and says so in the log).
+
+Daily quotas fall back to the database instead: see test_daily_quota_storage.py.
+"""
 
 import logging
 
