@@ -165,8 +165,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["keeper.api.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["keeper.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "keeper.api.schema.KeeperAutoSchema",
     "EXCEPTION_HANDLER": "keeper.api.exceptions.exception_handler",
+    # No `?format=`: responses are JSON (the key event stream is chosen by Accept), and the
+    # parameter would otherwise be a 404 for unknown formats, not the 400 of any unknown parameter.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.TokenIntrospectionAuthentication",
         "apps.keys.authentication.ApiKeyAuthentication",

@@ -56,7 +56,6 @@ class ServerDetailView(ReadOnlyAPIView):
         parameters=[
             OpenApiParameter("vendor", str, OpenApiParameter.PATH, description="Vendor id, e.g. aws."),
             OpenApiParameter("server", str, OpenApiParameter.PATH, description="Server id or API reference."),
-            OpenApiParameter("currency", str, description="Currency of the prices (default USD)."),
         ],
         responses={200: ServerSearchResultSerializer, 404: OpenApiResponse(description="Unknown server.")},
     )
@@ -92,7 +91,13 @@ class HealthcheckView(ReadOnlyAPIView):
         summary="Health check",
         description="Package versions and the loaded catalog; 503 while no catalog has ever been loaded.",
         tags=["Administrative"],
-        responses={200: HealthSerializer, 503: HealthSerializer},
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(
+                HealthSerializer,
+                description="No catalog has been loaded yet (this body), or the server is overloaded (the error body).",
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         self.query_params(request)

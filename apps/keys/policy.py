@@ -14,8 +14,8 @@ Two rules, checked on every change a service makes:
    restricted: what a request leaves out is inherited from the actor's key.
 
 State: a revoked key can only be renamed or deleted; an expired key stays expired (its expiry
-cannot be changed; rotate refuses it; make a new key). Those refusals are validation errors
-(400), the others NotAllowed (403).
+cannot be changed; rotate refuses it; make a new key). Those refusals are KeyConflict (409),
+the others NotAllowed (403).
 """
 
 import ipaddress
@@ -115,6 +115,10 @@ class NotAllowed(PermissionDenied):
     """The policy refuses a change (a 403 in the API, a message in the admin)."""
 
 
+class KeyConflict(ValidationError):
+    """The key's state (or another key) rules the change out, whoever asks: a 409 in the API."""
+
+
 @dataclass(frozen=True)
 class Ceiling:
     """The most an actor can hand out: its own credential's limits; None means unbounded."""
@@ -203,9 +207,9 @@ def check_change(actor: Actor, key: Any, change: Change, parts: list[str] | tupl
     if rule is Rule.DENY:
         raise NotAllowed("You may not change this key.")
     if key.status == KeyStatus.REVOKED and change not in AFTER_REVOCATION:
-        raise ValidationError({STATUS: f"A revoked key cannot be {_DONE[change]}; it can only be renamed or deleted."})
+        raise KeyConflict({STATUS: f"A revoked key cannot be {_DONE[change]}; it can only be renamed or deleted."})
     if key.is_expired() and change in NOT_AFTER_EXPIRY:
-        raise ValidationError({STATUS: f"An expired key cannot be {_DONE[change]}: it stays expired; issue a new key."})
+        raise KeyConflict({STATUS: f"An expired key cannot be {_DONE[change]}: it stays expired; issue a new key."})
     if rule is Rule.UNLESS_DECIDED_ABOVE:
         for part in parts:
             decider = decided_rank(key, part)

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from apps.keys import endpoints
 from apps.keys.choices import KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
 from apps.keys.services import MAX_GRACE_SECONDS
@@ -22,7 +23,9 @@ class KeySerializer(serializers.ModelSerializer):
     )
     status = serializers.SerializerMethodField(help_text="active, suspended, expired or revoked.")
     expiring_soon = serializers.SerializerMethodField(help_text="Expires within the warning window.")
-    rotation_grace_until = serializers.DateTimeField(source="previous_valid_until", read_only=True)
+    rotation_grace_until = serializers.DateTimeField(
+        source="previous_valid_until", read_only=True, allow_null=True, help_text="Until when the old secret works."
+    )
 
     class Meta:
         model = ApiKey
@@ -49,24 +52,29 @@ class IssuedKeySerializer(KeySerializer):
         read_only_fields = fields
 
 
+def _patterns(help_text: str) -> serializers.ListField:
+    child = serializers.RegexField(
+        regex=endpoints.PATTERN.pattern,
+        max_length=endpoints.MAX_PATTERN_LENGTH,
+        error_messages={"invalid": "A path pattern starts with / and has * as its only wildcard (e.g. /server/*)."},
+    )
+    return serializers.ListField(child=child, required=False, max_length=100, help_text=help_text)
+
+
 class KeyWriteSerializer(StrictSerializerMixin, serializers.Serializer):
-    """Fields a key's owner may set; expiry as `expires_in` (seconds), `expires_in_days` or `expires_at`."""
+    """Fields a key's owner may set; expiry as one of `expires_in` (seconds), `expires_in_days` or `expires_at`."""
 
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     scope = serializers.ChoiceField(choices=Scope.choices, required=False)
-    allowed_endpoints = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=100
-    )
-    blocked_endpoints = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=100
-    )
+    allowed_endpoints = _patterns("Path patterns the key may call, `*` the only wildcard; empty: all.")
+    blocked_endpoints = _patterns("Path patterns refused even if allowed.")
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=100)
     credits_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     daily_quota = serializers.IntegerField(min_value=1, max_value=1_000_000_000, required=False, allow_null=True)
     expires_in = serializers.IntegerField(min_value=60, max_value=MAX_EXPIRY_SECONDS, required=False)
     expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Must be in the future.")
     organization = serializers.SlugField(required=False, allow_null=True, help_text="Organization slug.")
 
     def validate(self, attrs: dict) -> dict:
@@ -82,9 +90,13 @@ class KeyWriteSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class KeyCreateSerializer(KeyWriteSerializer):
-    key = serializers.CharField(
-        min_length=16, max_length=256, required=False, write_only=True,
-        help_text="Import a key value you already use (hashed with scrypt). Omit to generate one.",
+    key = serializers.RegexField(
+        regex=r"^[!-~]{16,256}$", required=False, write_only=True,
+        error_messages={"invalid": "An imported key is 16 to 256 printable ASCII characters, without spaces."},
+        help_text=(
+            "Import a key value you already use (16 to 256 printable ASCII characters, not starting with "
+            "keeper_; hashed with scrypt). Omit to generate one."
+        ),
     )  # fmt: skip
     owner = serializers.CharField(required=False, help_text="Admins only: the owner's user name.")
 
@@ -132,7 +144,7 @@ class ScopeSerializer(serializers.Serializer):
 
 
 class UsageQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+    days = serializers.IntegerField(min_value=1, max_value=366, default=30, help_text="Days to cover (1 to 366).")
 
 
 class UsageDaySerializer(serializers.Serializer):

@@ -22,7 +22,7 @@ from apps.keys import endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
-from apps.keys.policy import Actor
+from apps.keys.policy import Actor, KeyConflict
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def key_create(
             )
             _audit(key, AuditAction.CREATE, actor, changes={k: [None, _json_value(v)] for k, v in fields.items()})
     except IntegrityError:
-        raise ValidationError({"name": f"You already have a key named {name!r}."}) from None
+        raise KeyConflict({"name": f"You already have a key named {name!r}."}) from None
     return IssuedKey(key, value)
 
 
@@ -222,7 +222,7 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
             key.save(update_fields=[*fields, "updated_at"])
             _audit(key, AuditAction.UPDATE, actor, changes=diff)
     except IntegrityError:
-        raise ValidationError({"name": "Another key of this owner has that name."}) from None
+        raise KeyConflict({"name": "Another key of this owner has that name."}) from None
     return key
 
 
@@ -230,7 +230,7 @@ def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKe
     """A new secret for the same key (id, settings, history); the old one works for `grace_seconds`."""
     policy.check_change(actor, key, policy.Change.ROTATE)
     if key.hash_kind != HashKind.HMAC:
-        raise ValidationError({"key": "Imported keys cannot be rotated; issue a new key instead."})
+        raise KeyConflict({"key": "Imported keys cannot be rotated; issue a new key instead."})
     if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ValidationError({"grace_period_seconds": f"Must be between 0 and {MAX_GRACE_SECONDS}."})
     value = key_secrets.new_key(key.key_id)
@@ -274,14 +274,14 @@ def key_revoke(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
 
 def key_suspend(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
     if key.status != KeyStatus.ACTIVE:
-        raise ValidationError({"status": f"Only active keys can be suspended (this one is {key.status})."})
+        raise KeyConflict({"status": f"Only active keys can be suspended (this one is {key.status})."})
     rank = policy.check_change(actor, key, policy.Change.SUSPEND)
     return _set_status(key, KeyStatus.SUSPENDED, AuditAction.SUSPEND, actor, rank, reason)
 
 
 def key_reactivate(key: ApiKey, *, actor: Actor) -> ApiKey:
     if key.status != KeyStatus.SUSPENDED:
-        raise ValidationError({"status": f"Only suspended keys can be reactivated (this one is {key.status})."})
+        raise KeyConflict({"status": f"Only suspended keys can be reactivated (this one is {key.status})."})
     rank = policy.check_change(actor, key, policy.Change.REACTIVATE, [policy.STATUS])
     return _set_status(key, KeyStatus.ACTIVE, AuditAction.REACTIVATE, actor, rank)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer
@@ -24,6 +24,7 @@ from apps.keys import services
 from apps.keys.choices import SCOPE_RANK, KeyStatus, Scope
 from apps.keys.filters import KeyFilterSet
 from apps.keys.models import ApiKey, AuditEvent
+from apps.keys.policy import KeyConflict
 from apps.keys.selectors import KeyManager, key_manager, usage_summary
 from apps.keys.serializers import (
     AuditEventSerializer,
@@ -41,13 +42,22 @@ from apps.keys.serializers import (
 )
 from apps.throttling import services as throttling
 from keeper.api.filters import StrictFilterBackend
-from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView
+from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView, validated_query
 from keeper.api.pagination import LimitPagePagination
 from keeper.api.renderers import ORJSONRenderer
 from keeper.api.streams import StreamSlots
 
 
-def _django_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The key's state does not allow this."
+    default_code = "conflict"
+
+
+def _django_errors(exc: DjangoValidationError) -> exceptions.APIException:
+    """A service's refusal: 409 when the key's state rules it out, else 400 naming the fields."""
+    if isinstance(exc, KeyConflict):
+        return Conflict(" ".join(exc.messages))
     return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
@@ -76,6 +86,8 @@ class KeyManagementMixin(KeeperViewMixin):
 @extend_schema(tags=["API keys"])
 class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
     serializer_class = KeySerializer
+    # 404: an owner or organization named in the body that does not exist; 409: the key's state, or a taken name.
+    write_error_codes = ["404", "409"]
     filter_backends = [StrictFilterBackend]
     filterset_class = KeyFilterSet
     pagination_class = LimitPagePagination
@@ -89,6 +101,8 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
         return self.manager.keys()
 
     def get_object(self) -> ApiKey:
+        # Detail routes take no query parameters: one given is a typo, not to be ignored.
+        validated_query(serializers.Serializer, self.request)
         key = self.get_queryset().filter(key_id=self.kwargs["id"]).first()
         if key is None:
             raise exceptions.NotFound(f"No key {self.kwargs['id']} among the keys you can see.")
@@ -179,16 +193,14 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
         key = services.key_revoke(key, actor=self.manager.actor, reason=serializer.validated_data.get("reason", ""))
         return Response(KeySerializer(key).data)
 
-    @extend_schema(
-        summary="A key's usage",
-        parameters=[OpenApiParameter("days", int, description="Days to cover (default 30, at most 366).")],
-        responses=UsageSerializer,
-    )
+    @extend_schema(summary="A key's usage", parameters=[UsageQuerySerializer], responses=UsageSerializer)
     @action(detail=True, methods=["get"])
     def usage(self, request: Request, id: str) -> Response:
+        days = validated_query(UsageQuerySerializer, request)["days"]
         self.require(Scope.READ)
-        key = self.get_object()
-        days = _usage_days(request)
+        key = self.get_queryset().filter(key_id=id).first()
+        if key is None:
+            raise exceptions.NotFound(f"No key {id} among the keys you can see.")
         return Response(usage_summary(ApiKey.objects.filter(pk=key.pk), days))
 
     def _owner(self, username: str | None):
@@ -199,7 +211,7 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
             raise exceptions.PermissionDenied("Only staff may create keys for someone else.")
         owner = get_user_model().objects.filter(username=username).first()
         if owner is None:
-            raise exceptions.ValidationError({"owner": [f"No user {username!r}."]})
+            raise exceptions.NotFound(f"No user {username!r}.")
         return owner
 
     def _organization(self, slug: str | None) -> Organization | None:
@@ -207,17 +219,8 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
             return None
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
-            raise exceptions.ValidationError({"organization": [f"No organization {slug!r}."]})
+            raise exceptions.NotFound(f"No organization {slug!r}.")
         return organization
-
-
-def _usage_days(request: Request) -> int:
-    query = UsageQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    unknown = set(request.query_params) - {"days"}
-    if unknown:
-        raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in sorted(unknown)})
-    return query.validated_data["days"]
 
 
 class KeyUsageView(KeyManagementMixin, ReadOnlyAPIView):

@@ -8,13 +8,19 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.core.validators import ProhibitNullCharactersValidator
+from django.core.validators import MaxValueValidator, ProhibitNullCharactersValidator
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 from drf_spectacular.drainage import set_override
 from rest_framework.exceptions import ValidationError
 
+from keeper.api.serializers import BLANK_MESSAGE
+
 MAX_VALUE_LENGTH = 200
+# Numbers above this are refused. It is far above any catalog value, and small enough that the
+# integers near it are exact as floats: django-filter's own cap, 1e50, let 10**50 + 1 through
+# (it compares equal to the float 1e50), so "at most" meant one thing to the API, another to OpenAPI.
+MAX_NUMBER = 10**15
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -31,13 +37,22 @@ class StrictBooleanField(forms.Field):
 
 
 class DocumentedType:
-    """Documents the parameter's own type in OpenAPI, not the model column's (GB given, MiB stored)."""
+    """Documents the parameter's own type and bounds in OpenAPI, not the model column's (GB given, MiB stored)."""
 
     openapi_type = "string"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        set_override(self, "field", {"type": self.openapi_type, "description": str(self.label or "")})
+        schema: dict[str, Any] = {"type": self.openapi_type, "description": str(self.label or "")}
+        if self.extra.get("min_value") is not None:
+            schema["minimum"] = self.extra["min_value"]
+        # Number filters also refuse values above get_max_validator(), whatever their max_value.
+        validator = self.get_max_validator() if hasattr(self, "get_max_validator") else None
+        maxima = [self.extra.get("max_value"), getattr(validator, "limit_value", None)]
+        maxima = [bound for bound in maxima if bound is not None]
+        if maxima:
+            schema["maximum"] = min(maxima)
+        set_override(self, "field", schema)
 
 
 class BooleanFilter(DocumentedType, django_filters.BooleanFilter):
@@ -51,12 +66,26 @@ class BooleanFilter(DocumentedType, django_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
-class IntegerFilter(DocumentedType, django_filters.NumberFilter):
+class NumberFilter(DocumentedType, django_filters.NumberFilter):
+    """A number within ±MAX_NUMBER, unless narrower bounds are given.
+
+    The lower bound matters too: -1e308 GB scaled to MiB is -inf, which no column can be compared with.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_NUMBER)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self) -> MaxValueValidator:
+        return MaxValueValidator(MAX_NUMBER)
+
+
+class IntegerFilter(NumberFilter):
     field_class = forms.IntegerField
     openapi_type = "integer"
 
 
-class FloatFilter(DocumentedType, django_filters.NumberFilter):
+class FloatFilter(NumberFilter):
     field_class = forms.FloatField
     openapi_type = "number"
 
@@ -107,6 +136,10 @@ class MultipleValueFilter(django_filters.MultipleChoiceFilter):
     def __init__(self, *args, **kwargs):
         self.field_class = EnumMultipleChoiceField if "choices" in kwargs else FreeMultipleChoiceField
         super().__init__(*args, **kwargs)
+        if "choices" not in kwargs:
+            # The limit FreeMultipleChoiceField applies, not the model column's max_length.
+            schema = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "description": str(self.label or "")}
+            set_override(self, "field", schema)
 
     def filter(self, qs, value):
         if not value:
@@ -136,10 +169,31 @@ class StrictFilterSet(FilterSet):
             return []
         return sorted(set(self.data) - set(self.filters) - set(self.extra_parameters))
 
+    def blank_parameters(self) -> list[str]:
+        """Numbers, booleans and choices given without a value (`?order_by=`).
+
+        A form field takes an empty value for "not given"; here it is refused, as the Spare
+        Cores API refuses it and as the OpenAPI types say (an empty string is no number, no
+        boolean, no member of an enumeration). Free text may be empty: it then filters nothing.
+        """
+        if self.data is None:
+            return []
+        return sorted(
+            name
+            for name, field in self.form.fields.items()
+            if name in self.data
+            and not isinstance(field, (forms.CharField, FreeMultipleChoiceField))
+            and "" in _values(self.data, name)
+        )
+
     @property
     def params(self) -> dict[str, Any]:
         """The validated values, for parameters that shape the response rather than filter it."""
         return self.form.cleaned_data
+
+
+def _values(data: Any, name: str) -> list[str]:
+    return data.getlist(name) if hasattr(data, "getlist") else [data[name]]
 
 
 class StrictFilterBackend(DjangoFilterBackend):
@@ -154,6 +208,7 @@ class StrictFilterBackend(DjangoFilterBackend):
             errors.update({name: [str(m) for m in messages] for name, messages in filterset.errors.items()})
         if isinstance(filterset, StrictFilterSet):
             errors.update({name: ["Unknown query parameter."] for name in filterset.unknown_parameters()})
+            errors.update({name: [BLANK_MESSAGE] for name in filterset.blank_parameters()})
         paginator = getattr(view, "paginator", None)
         if paginator is not None and hasattr(paginator, "parameter_errors"):
             errors.update(paginator.parameter_errors(request.query_params))

@@ -7,6 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from keeper.api.filters import StrictFilterBackend
+from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
 
 
 class KeeperViewMixin:
@@ -37,6 +38,18 @@ class KeeperViewMixin:
                 raise exceptions.Throttled(wait=max(throttle.wait(), 1), detail=getattr(throttle, "detail", None))
 
 
+def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The query string read by `serializer_class`; malformed, blank or unknown parameters are a 400 naming them."""
+    serializer = serializer_class(data=request.query_params)
+    errors = {} if serializer.is_valid() else dict(serializer.errors)
+    errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(serializer, request.query_params)})
+    unknown = [name for name in request.query_params if name not in serializer.fields]
+    errors.update({name: ["Unknown query parameter."] for name in unknown})
+    if errors:
+        raise ValidationError(errors)
+    return serializer.validated_data
+
+
 class ReadOnlyAPIView(KeeperViewMixin, views.APIView):
     """An endpoint without a FilterSet; its query parameters come from `query_serializer_class`."""
 
@@ -44,14 +57,7 @@ class ReadOnlyAPIView(KeeperViewMixin, views.APIView):
 
     def query_params(self, request: Request) -> dict[str, Any]:
         """The validated query parameters; malformed or unknown ones are a 400 naming them."""
-        serializer = self.query_serializer_class(data=request.query_params)
-        errors = {} if serializer.is_valid() else dict(serializer.errors)
-        errors.update(
-            {name: ["Unknown query parameter."] for name in request.query_params if name not in serializer.fields}
-        )
-        if errors:
-            raise ValidationError(errors)
-        return serializer.validated_data
+        return validated_query(self.query_serializer_class, request)
 
 
 class ReadOnlyListAPIView(KeeperViewMixin, generics.GenericAPIView):

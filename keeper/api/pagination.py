@@ -9,6 +9,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
+
 MAX_LIMIT = 10_000
 MAX_PAGE = 1_000_000
 
@@ -34,18 +36,23 @@ class LimitPagePagination(BasePagination):
     parameters = frozenset({"limit", "page", "add_total_count_header"})
 
     def parameter_errors(self, query_params: Any) -> dict[str, list[str]]:
+        return self._validated(query_params)[1]
+
+    def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         params = LimitPageParameters(data=query_params)
-        return {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
+        errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
+        errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
+        return ({} if errors else dict(params.validated_data)), errors
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
         if not queryset.ordered:
             raise AssertionError("LimitPagePagination needs an ordered queryset")
-        params = LimitPageParameters(data=request.query_params)
-        if not params.is_valid():
-            raise ValidationError(params.errors)
-        limit = params.validated_data.get("limit", self.default_limit)
-        page = params.validated_data.get("page", 1)
-        self.total_count = queryset.count() if params.validated_data["add_total_count_header"] else None
+        params, errors = self._validated(request.query_params)
+        if errors:
+            raise ValidationError(errors)
+        limit = params.get("limit", self.default_limit)
+        page = params.get("page", 1)
+        self.total_count = queryset.count() if params["add_total_count_header"] else None
         if limit == -1:
             return queryset
         start = (page - 1) * limit
@@ -65,7 +72,14 @@ class LimitPagePagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": f"Rows per page (default {self.default_limit}, at most {MAX_LIMIT}); -1: all rows.",
-                "schema": {"type": "integer", "minimum": -1, "maximum": MAX_LIMIT, "default": self.default_limit},
+                # 0 is refused (validate_limit): "not" is how OpenAPI 3.0 leaves one value out of a range.
+                "schema": {
+                    "type": "integer",
+                    "minimum": -1,
+                    "maximum": MAX_LIMIT,
+                    "not": {"enum": [0]},
+                    "default": self.default_limit,
+                },
             },
             {
                 "name": "page",

@@ -147,3 +147,88 @@ def test_the_documentation_pages_are_html(db, api, path):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert b"openapi.json" in response.content
+
+
+def operations(schema: dict) -> dict[str, dict]:
+    return {
+        f"{method.upper()} {path}": operation
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def test_every_operation_documents_its_errors_with_the_error_body(schema):
+    undocumented = {}
+    for name, operation in operations(schema).items():
+        expected = {"400", "401", "403", "429"} | ({"404"} if "{" in name else set())
+        missing = sorted(
+            code
+            for code in expected
+            if operation["responses"].get(code, {}).get("content", {}).get("application/json", {}).get("schema")
+            != {"$ref": "#/components/schemas/Error"}
+        )
+        if missing:
+            undocumented[name] = missing
+
+    assert undocumented == {}
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"detail", "code"}
+
+
+def test_an_operation_s_own_error_body_is_documented_beside_the_shared_one(schema):
+    # /healthcheck answers 503 with its health report, but the server's connection limit answers with an Error.
+    body = operations(schema)["GET /healthcheck"]["responses"]["503"]["content"]["application/json"]["schema"]
+
+    assert body == {"anyOf": [{"$ref": "#/components/schemas/Health"}, {"$ref": "#/components/schemas/Error"}]}
+
+
+def test_a_429_documents_retry_after(schema):
+    assert operations(schema)["GET /servers"]["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+
+
+def test_vendor_and_compliance_framework_list_the_catalog_values(loaded_catalog, schema):
+    servers = servers_parameters(schema)
+    regions = {parameter["name"]: parameter for parameter in schema["paths"]["/regions"]["get"]["parameters"]}
+
+    assert servers["vendor"]["schema"]["items"]["enum"] == ["aws", "gcp", "hcloud"]
+    assert regions["vendor"]["schema"]["items"]["enum"] == ["aws", "gcp", "hcloud"]
+    assert servers["compliance_framework"]["schema"]["items"]["enum"] == ["hipaa", "iso27001"]
+
+
+def test_vendor_takes_no_value_while_the_catalog_is_empty(schema):
+    # An empty enum is not valid OpenAPI; "no item at all" says the same.
+    assert servers_parameters(schema)["vendor"]["schema"]["maxItems"] == 0
+
+
+def test_currency_is_an_enumeration_everywhere(schema):
+    detail = {p["name"]: p for p in schema["paths"]["/server/{vendor}/{server}"]["get"]["parameters"]}
+
+    assert {"USD", "EUR"} <= set(servers_parameters(schema)["currency"]["schema"]["enum"])
+    assert {"USD", "EUR"} <= set(detail["currency"]["schema"]["enum"])
+
+
+def test_numbers_document_the_bounds_the_api_applies(schema):
+    parameters = servers_parameters(schema)
+
+    def bounds(name: str) -> tuple[float, float]:
+        return parameters[name]["schema"]["minimum"], parameters[name]["schema"]["maximum"]
+
+    assert bounds("vcpus_max") == (1, 256)
+    assert bounds("gpu_min") == (-(10**15), 10**15)
+    assert bounds("limit") == (-1, 10_000)
+    assert parameters["limit"]["schema"]["not"] == {"enum": [0]}
+
+
+def test_free_text_documents_its_length_and_refuses_nul(schema):
+    parameters = servers_parameters(schema)
+
+    assert parameters["partial_name_or_id"]["schema"]["maxLength"] == 200
+    assert parameters["cpu_family"]["schema"]["items"]["maxLength"] == 200
+    assert parameters["cpu_family"]["schema"]["items"]["pattern"] == r"^[^\x00]*$"
+
+
+def test_no_format_parameter_is_documented(schema):
+    documented = {
+        parameter["name"] for operation in operations(schema).values() for parameter in operation.get("parameters", [])
+    }
+
+    assert "format" not in documented

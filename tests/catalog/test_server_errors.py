@@ -253,3 +253,48 @@ def test_writes_are_a_json_405(loaded_catalog, http, method):
     response = getattr(http, method)("/servers", {}, format="json")
 
     assert_error(response, 405)
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    ["order_by", "order_dir", "currency", "best_price_allocation", "vcpus_min", "memory_min", "hw_virt", "only_active"],
+)
+def test_a_number_boolean_or_choice_given_empty_is_a_400(loaded_catalog, http, parameter):
+    # The OpenAPI types (integer, number, boolean, enum) have no empty value; the Spare Cores API refuses it too.
+    assert_error(http.get(f"/servers?{parameter}="), 400, parameter)
+
+
+@pytest.mark.parametrize("parameter", ["partial_name_or_id", "cpu_family"])
+def test_free_text_given_empty_is_accepted(loaded_catalog, http, parameter):
+    assert http.get(f"/servers?{parameter}=").status_code == 200
+
+
+@pytest.mark.parametrize("parameter", ["cpu_l3_cache_min", "memory_min", "gpu_memory_min"])
+def test_a_huge_negative_number_in_a_scaled_unit_is_a_400_not_a_500(loaded_catalog, http, parameter):
+    # -1e308 GB is -inf MiB once scaled, which could not be compared with an integer column.
+    assert_error(http.get("/servers", {parameter: "-1e308"}), 400, parameter)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [("cpu_l2_cache_total_min", str(10**50 + 1)), ("cpu_l2_cache_total_min", "1e16"), ("gpu_min", "1e16")],
+)
+def test_numbers_above_the_documented_maximum_are_a_400(loaded_catalog, http, parameter, value):
+    # 10**50 + 1 used to pass django-filter's cap of 1e50, to which it compares equal as a float.
+    assert_error(http.get("/servers", {parameter: value}), 400, parameter)
+
+
+def test_format_is_an_unknown_parameter_like_any_other(loaded_catalog, http):
+    # With DRF's ?format= override on, an unknown format was a 404, a known one a 400 further on.
+    assert_error(http.get("/servers", {"format": "xml"}), 400, "format")
+    assert_error(http.get("/stats", {"format": "json"}), 400, "format")
+
+
+@pytest.mark.parametrize("parameter", ["limit", "page", "add_total_count_header"])
+def test_paging_parameters_given_empty_are_a_400(loaded_catalog, http, parameter):
+    # DRF reads an empty query parameter as not given: `?page=` was page 1.
+    assert_error(http.get(f"/servers?{parameter}="), 400, parameter)
+
+
+def test_a_query_serializer_parameter_given_empty_is_a_400(loaded_catalog, http):
+    assert_error(http.get("/server/aws/m5.large?currency="), 400, "currency")

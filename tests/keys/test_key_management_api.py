@@ -167,20 +167,19 @@ def test_the_name_is_unique_per_owner(as_alice, make_key, bob):
     second = create(as_alice, name="ci")
 
     assert first.status_code == 201
-    assert second.status_code == 400
-    assert second.json()["code"] == "invalid"
-    assert list(second.json()["errors"]) == ["name"]
+    assert second.status_code == 409
+    assert second.json() == {"detail": "You already have a key named 'ci'.", "code": "conflict"}
     assert ApiKey.objects.filter(name="ci").count() == 2
 
 
-def test_renaming_onto_another_keys_name_is_a_400(as_alice, make_key):
+def test_renaming_onto_another_keys_name_is_a_409(as_alice, make_key):
     make_key(name="one")
     two = make_key(name="two")
 
     response = as_alice.patch(f"/keys/{two.api_key.key_id}", {"name": "one"}, format="json")
 
-    assert response.status_code == 400
-    assert list(response.json()["errors"]) == ["name"]
+    assert response.status_code == 409
+    assert response.json()["detail"] == "Another key of this owner has that name."
 
 
 @pytest.mark.parametrize(
@@ -198,7 +197,6 @@ def test_renaming_onto_another_keys_name_is_a_400(as_alice, make_key):
         pytest.param({"credits_per_minute": 0}, "credits_per_minute", id="zero-credits"),
         pytest.param({"daily_quota": -1}, "daily_quota", id="negative-quota"),
         pytest.param({"colour": "blue"}, "colour", id="unknown-field"),
-        pytest.param({"organization": "nowhere"}, "organization", id="unknown-organization"),
     ],
 )
 def test_invalid_settings_are_a_400_naming_the_field(as_alice, body, field):
@@ -486,8 +484,8 @@ def test_a_revoked_key_cannot_be_rotated_or_reactivated(as_alice, make_key):
     rotate = as_alice.post(f"{path}/rotate", {}, format="json")
     reactivate = as_alice.patch(path, {"status": "active"}, format="json")
 
-    assert rotate.status_code == 400
-    assert list(rotate.json()["errors"]) == ["status"]
+    assert rotate.status_code == 409
+    assert rotate.json()["detail"] == "A revoked key cannot be rotated; it can only be renamed or deleted."
     assert reactivate.json()["status"] == "revoked"
     assert ApiKey.objects.get(pk=issued.api_key.pk).status == KeyStatus.REVOKED
 
@@ -497,8 +495,15 @@ def test_an_imported_key_cannot_be_rotated(as_alice, make_key):
 
     response = as_alice.post(f"/keys/{issued.api_key.key_id}/rotate", {}, format="json")
 
-    assert response.status_code == 400
-    assert list(response.json()["errors"]) == ["key"]
+    assert response.status_code == 409
+    assert response.json()["detail"] == "Imported keys cannot be rotated; issue a new key instead."
+
+
+def test_an_unknown_organization_is_a_404(as_alice):
+    response = create(as_alice, name="bad", organization="nowhere")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No organization 'nowhere'.", "code": "not_found"}
 
 
 # --- Scopes: nobody hands out more than they have ---------------------------------
@@ -624,7 +629,7 @@ def test_an_admin_key_may_create_a_key_for_someone_else_but_others_may_not(api, 
 
     assert (for_bob.status_code, for_bob.json()["owner"]) == (201, "bob")
     assert refused.status_code == 403
-    assert (nobody.status_code, list(nobody.json()["errors"])) == (400, ["owner"])
+    assert (nobody.status_code, nobody.json()["detail"]) == (404, "No user 'nobody'.")
 
 
 @pytest.mark.parametrize(

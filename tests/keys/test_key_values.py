@@ -31,9 +31,9 @@ def _mistyped(value: str) -> str:
     [
         (_mistyped(key_secrets.new_key(key_secrets.new_key_id())), "a Keeper key with a wrong checksum"),
         (key_secrets.new_key(key_secrets.new_key_id()), "Keeper-generated keys cannot be imported"),
-        ("schlüssel-mit-umlaut-0123", "only printable ASCII characters"),
-        ("a key with spaces in it 0123", "only printable ASCII characters"),
-        ("short-0123", "at least 16 characters"),
+        ("schlüssel-mit-umlaut-0123", "16 to 256 printable ASCII characters, without spaces"),
+        ("a key with spaces in it 0123", "16 to 256 printable ASCII characters, without spaces"),
+        ("short-0123", "16 to 256 printable ASCII characters, without spaces"),
     ],
     ids=["bad-checksum", "generated", "non-ascii", "spaces", "short"],
 )
