@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.catalog import views
+from apps.catalog.views import catalog as views
 
 urlpatterns = [
     path("servers", views.ServerSearchView.as_view(), name="servers"),

@@ -5,10 +5,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.catalog import selectors
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
 from apps.catalog.models import Region, Server
+from apps.catalog.selectors import catalog as selectors
 from apps.catalog.serializers import (
     TABLE_SERIALIZERS,
     HealthSerializer,
