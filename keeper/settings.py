@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -58,6 +59,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CORS first, so every answer carries it (errors and 429s too); then gzip over the final headers.
+    "corsheaders.middleware.CorsMiddleware",
+    "keeper.api.middleware.CompressMiddleware",
+    "keeper.api.middleware.CacheControlMiddleware",
     "keeper.api.middleware.RejectNullBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -135,6 +140,11 @@ CACHES["catalog"] = (
 )
 # Seconds a rendered catalog response is reused while the catalog is unchanged; 0 turns it off.
 KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = env_int("KEEPER_CATALOG_RESPONSE_CACHE_SECONDS", 3600, minimum=0)
+# How stale each process's idea of the catalog version may be (the syncing process knows at once).
+KEEPER_CATALOG_VERSION_TTL_SECONDS = env_float("KEEPER_CATALOG_VERSION_TTL_SECONDS", 1.0, minimum=0.0)
+# Cache-Control max-age of catalog answers, and of price answers (prices change more often).
+KEEPER_CATALOG_MAX_AGE_SECONDS = env_int("KEEPER_CATALOG_MAX_AGE_SECONDS", 600, minimum=0)
+KEEPER_PRICES_MAX_AGE_SECONDS = env_int("KEEPER_PRICES_MAX_AGE_SECONDS", 120, minimum=0)
 # Larger responses (e.g. limit=-1 over many servers) are served but not kept.
 KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES = env_int("KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES", 2_000_000, minimum=0)
 
@@ -173,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.TokenIntrospectionAuthentication",
         "apps.keys.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.accounts.authentication.SessionCookieAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -182,6 +192,16 @@ REST_FRAMEWORK = {
         "apps.keys.throttles.DailyQuotaThrottle",
     ],
 }
+
+# --- CORS: any origin may read the API (no cookies are sent cross-origin) ------
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match", "x-api-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = [
+    "X-Total-Count", "X-RateLimit-Limit", "X-RateLimit-Cost", "X-RateLimit-Remaining", "Retry-After", "ETag",
+]  # fmt: skip
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --- Serving: what one caller (or one slow socket) may hold -------------------
 # Read by the gunicorn worker (keeper/server.py) before a request reaches Django.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.services import catalog_sync
 from tests.catalog.upstream import sample_catalog
 
@@ -33,3 +34,9 @@ def loaded_catalog(db, tmp_path: Path):
     """The sample upstream catalog, synced through the real import code."""
     path = sample_catalog().save(tmp_path / "catalog.db")
     return catalog_sync(source=str(path))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog_version() -> None:
+    """Each test reads the catalog version anew (processes remember it for up to a second)."""
+    forget_catalog_state()

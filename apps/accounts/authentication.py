@@ -76,3 +76,16 @@ class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Always answer 401 (not 403) to anonymous callers of protected endpoints.
         return 'Bearer realm="keeper"'
+
+
+class SessionCookieAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication, consulted only when the request carries a session cookie.
+
+    Reading the session marks it accessed, which makes Django add `Vary: Cookie` to every answer,
+    and shared caches then keep one copy per cookie. A request without the cookie has no session.
+    """
+
+    def authenticate(self, request: Request):
+        if settings.SESSION_COOKIE_NAME not in request._request.COOKIES:
+            return None
+        return super().authenticate(request)

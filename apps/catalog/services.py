@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.catalog import choices
 from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
 from apps.catalog.models import SyncRun
+from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.sources import CatalogSource, open_catalog_source
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def catalog_sync(
         run.finished_at = timezone.now()
         run.save()
         logger.error("Catalog sync #%s failed: %s", run.pk, run.error)
+        forget_catalog_state()
         raise
+    forget_catalog_state()
     logger.info("Catalog sync #%s %s (%s, hash %s)", run.pk, run.status, run.source, run.data_hash[:12])
     if run.status == choices.SyncStatus.SUCCEEDED and connection.vendor == "postgresql":
         _vacuum_catalog()

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.gzip import GZipMiddleware
 
 from keeper.api.exceptions import error_body
 
@@ -22,3 +23,37 @@ class RejectNullBytesMiddleware:
             errors = {name: ["Null characters are not allowed."] for name in bad}
             return JsonResponse(error_body("Invalid input: null characters.", "invalid", errors), status=400)
         return self.get_response(request)
+
+
+class CacheControlMiddleware:
+    """Every answer says how it may be cached: per caller and errors never (`private, no-store`).
+
+    Catalog views set their own public or private max-age (apps/catalog/caching.py); an answer
+    without a Cache-Control of its own is per caller (keys, /me, /config, AI) and is not stored.
+    """
+
+    NO_STORE = "private, no-store"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code >= 400 or not response.has_header("Cache-Control"):
+            response["Cache-Control"] = self.NO_STORE
+            response.headers.pop("ETag", None)
+        return response
+
+
+class CompressMiddleware(GZipMiddleware):
+    """gzip for bodies of 200 bytes or more when the client accepts it; never for streams or per-caller answers.
+
+    Streams (server-sent events) must reach the client event by event. Per-caller answers can hold a
+    secret next to text the caller chose (a new key and its name): compressing those would let an
+    observer of sizes guess the secret (BREACH), while they are small and rare anyway.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.streaming or "no-store" in response.get("Cache-Control", ""):
+            return response
+        return super().process_response(request, response)

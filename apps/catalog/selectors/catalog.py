@@ -5,9 +5,14 @@ renderer: on `/servers?limit=-1` this is several times faster than a nested
 ModelSerializer (see bench/bench_api.py).
 """
 
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Model, Q, QuerySet
 
 from apps.catalog import choices
@@ -119,7 +124,9 @@ def catalog_stats() -> dict[str, Any]:
     }
 
 
+@cache
 def _package_version(name: str) -> str | None:
+    # Package metadata is read from disk: once per process (it changes only with a deployment).
     try:
         return version(name)
     except PackageNotFoundError:
@@ -142,8 +149,7 @@ def health() -> dict[str, Any]:
     }
 
 
-def catalog_version() -> str | None:
-    """Identifies the catalog being served (the last loaded sync), or None before the first."""
+def _read_catalog_version() -> str | None:
     run = (
         SyncRun.objects.filter(status=choices.SyncStatus.SUCCEEDED)
         .order_by("-started_at", "-id")
@@ -151,3 +157,40 @@ def catalog_version() -> str | None:
         .first()
     )
     return f"{run[0]}:{run[1]}" if run else None
+
+
+class _Memo:
+    """A value re-read at most every KEEPER_CATALOG_VERSION_TTL_SECONDS in each process.
+
+    The catalog changes only when a sync lands: asking the database on every request cost a query
+    for every cached answer. The process that syncs forgets at once (catalog_sync calls forget());
+    the others see a new catalog within the TTL.
+    """
+
+    def __init__(self, read: Callable[[], Any]):
+        self._read = read
+        self._value: Any = None
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        if time.monotonic() - self._read_at >= settings.KEEPER_CATALOG_VERSION_TTL_SECONDS:
+            with self._lock:
+                self._value = self._read()
+                self._read_at = time.monotonic()
+        return self._value
+
+    def forget(self) -> None:
+        self._read_at = float("-inf")
+
+
+catalog_version = _Memo(_read_catalog_version)
+catalog_version.__doc__ = "Identifies the catalog being served (the last loaded sync), or None before the first."
+# /healthcheck is polled by load balancers: answer from the same short memo.
+cached_health = _Memo(health)
+
+
+def forget_catalog_state() -> None:
+    """After a sync in this process: the next request reads the new version (other processes within the TTL)."""
+    catalog_version.forget()
+    cached_health.forget()

@@ -101,7 +101,7 @@ class HealthcheckView(ReadOnlyAPIView):
     )
     def get(self, request: Request) -> Response:
         self.query_params(request)
-        health = selectors.health()
+        health = selectors.cached_health()
         status = 200 if health["database_hash"] else ServiceUnavailable.status_code
         return Response(health, status=status)
 

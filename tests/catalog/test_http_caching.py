@@ -1,0 +1,126 @@
+"""HTTP behaviour clients and CDNs rely on: Cache-Control by kind of answer, ETag and 304, gzip, CORS, Vary."""
+
+import gzip
+
+import pytest
+
+from apps.catalog.services import catalog_sync
+from tests.catalog.upstream import sample_catalog
+
+
+def test_catalog_answers_are_public_for_a_while_with_an_etag(loaded_catalog, api, settings):
+    response = api.get("/servers", {"vcpus_min": 2})
+
+    assert response.status_code == 200
+    max_age = settings.KEEPER_CATALOG_MAX_AGE_SECONDS
+    assert response["Cache-Control"] == f"public, max-age={max_age}, stale-while-revalidate={max_age * 6}"
+    assert response["ETag"].startswith('W/"')
+
+
+def test_a_matching_if_none_match_is_a_304_without_a_body(loaded_catalog, api):
+    etag = api.get("/regions")["ETag"]
+
+    response = api.get("/regions", HTTP_IF_NONE_MATCH=etag)
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert response["Cache-Control"].startswith("public")
+
+
+def test_the_etag_follows_the_request_and_the_catalog(loaded_catalog, api, tmp_path):
+    first = api.get("/servers", {"vcpus_min": 2})["ETag"]
+    other_query = api.get("/servers", {"vcpus_min": 4})["ETag"]
+    catalog = sample_catalog()
+    catalog.server("aws", "brand-new", vcpus=4)
+    catalog.price("aws", "brand-new", price=0.001)
+    catalog_sync(source=str(catalog.save(tmp_path / "newer.db")))
+
+    after_sync = api.get("/servers", {"vcpus_min": 2}, HTTP_IF_NONE_MATCH=first)
+
+    assert len({first, other_query}) == 2
+    assert after_sync.status_code == 200
+    assert after_sync["ETag"] != first
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/servers?vcpus_min=0", 400), ("/server/aws/nope", 404), ("/nowhere", 404), ("/me", 401), ("/keys", 401)],
+)
+def test_errors_are_never_stored(loaded_catalog, api, path, status):
+    response = api.get(path)
+
+    assert response.status_code == status
+    assert response["Cache-Control"] == "private, no-store"
+    assert not response.has_header("ETag")
+
+
+def test_answers_per_caller_and_the_healthcheck_are_not_stored(loaded_catalog, api):
+    assert api.get("/healthcheck")["Cache-Control"] == "private, no-store"
+    assert api.get("/openapi.json")["Cache-Control"] == "private, no-store"
+
+
+def test_bodies_over_a_few_hundred_bytes_are_gzipped_for_clients_that_accept_it(loaded_catalog, api):
+    plain = api.get("/servers", {"limit": 5})
+    zipped = api.get("/servers", {"limit": 5}, HTTP_ACCEPT_ENCODING="gzip, br")
+
+    assert not plain.has_header("Content-Encoding")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.content) == plain.content
+    assert "Accept-Encoding" in zipped["Vary"]
+
+
+def test_small_and_per_caller_answers_are_not_gzipped(loaded_catalog, api):
+    small = api.get("/servers", {"vcpus_min": 256}, HTTP_ACCEPT_ENCODING="gzip")  # []
+    error = api.get("/servers", {"colour": "red" * 100}, HTTP_ACCEPT_ENCODING="gzip")
+
+    assert small.content == b"[]" and not small.has_header("Content-Encoding")
+    assert error.status_code == 400 and not error.has_header("Content-Encoding")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/servers?limit=2", 200), ("/servers?vcpus_min=0", 400)])
+def test_any_origin_may_read_the_api_and_see_its_headers(loaded_catalog, api, path, status):
+    response = api.get(path, HTTP_ORIGIN="https://app.example")
+
+    assert response.status_code == status
+    assert response["Access-Control-Allow-Origin"] == "*"
+    exposed = {name.strip().lower() for name in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-total-count", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-cost"} <= exposed
+
+
+def test_a_preflight_allows_the_key_headers_for_reads(loaded_catalog, api):
+    response = api.options(
+        "/servers",
+        HTTP_ORIGIN="https://app.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, x-api-key",
+    )
+
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    allowed = {name.strip().lower() for name in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "x-api-key"} <= allowed
+    assert "GET" in response["Access-Control-Allow-Methods"]
+
+
+def test_a_rate_limited_answer_carries_cors_too(loaded_catalog, api, settings):
+    settings.RATE_LIMIT_ENABLED = True
+    settings.RATE_LIMIT_CREDITS_PER_MINUTE = 1
+    from apps.throttling.services import reset_limiters
+
+    reset_limiters()
+    try:
+        answers = [api.get("/regions", HTTP_ORIGIN="https://app.example") for _ in range(3)]
+    finally:
+        reset_limiters()
+
+    refused = answers[-1]
+    assert refused.status_code == 429
+    assert refused["Access-Control-Allow-Origin"] == "*"
+    assert refused["Cache-Control"] == "private, no-store"
+
+
+def test_api_answers_do_not_vary_on_a_cookie_they_never_read(loaded_catalog, api):
+    response = api.get("/servers", {"limit": 2})
+
+    assert "cookie" not in response.get("Vary", "").lower()
