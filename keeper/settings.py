@@ -214,6 +214,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = KEEPER_MAX_REQUEST_BODY_BYTES
 KEEPER_STREAMS_PER_PROCESS = env_int("KEEPER_STREAMS_PER_PROCESS", 8, minimum=1)
 KEEPER_STREAMS_PER_CALLER = env_int("KEEPER_STREAMS_PER_CALLER", 2, minimum=1)
 
+# --- AI assist (/ai/assist_*_filters): an OpenAI-compatible chat completions API --
+# Unset key: those endpoints answer 503. The key is sent only as a bearer header, never logged.
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = (env_str("OPENAI_BASE_URL", "https://api.openai.com/v1") or "").rstrip("/")
+if not OPENAI_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"OPENAI_BASE_URL must be an http(s) URL, got {OPENAI_BASE_URL!r}")
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+# The whole call (connect, wait, download). A worker serves nothing else meanwhile, and gunicorn
+# restarts a worker silent for 30 s, so the call must end well before that.
+OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 15.0, minimum=0.1)
+if OPENAI_TIMEOUT_SECONDS > 25:
+    raise ImproperlyConfigured(f"OPENAI_TIMEOUT_SECONDS must be <= 25, got {OPENAI_TIMEOUT_SECONDS:g}")
+
 # --- Who is calling: OAuth 2.0 token introspection (RFC 7662) -------------------
 # Names as in the Spare Cores API, so operators keep their configuration.
 AUTH_TOKEN_INTROSPECTION_URL = env_str("AUTH_TOKEN_INTROSPECTION_URL")

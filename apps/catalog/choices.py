@@ -1,36 +1,38 @@
 """Enumerations of the sparecores-crawler schema.
 
-Upstream stores the upper-case member *names* (``ACTIVE``, ``X86_64``,
-``ONDEMAND``), so those are the stored values; labels are the upstream values.
+Upstream's SQLite files store the upper-case member *names* (``ACTIVE``, ``X86_64``), while its
+API answers with the *values* (``active``, ``x86_64``). Keeper stores the values, so every answer
+spells them as the Spare Cores API does with no per-row mapping; the importer translates names
+to values as it copies (UPSTREAM_NAMES), and filters accept either spelling.
 """
 
 from django.db import models
 
 
 class Status(models.TextChoices):
-    ACTIVE = "ACTIVE", "active"
-    INACTIVE = "INACTIVE", "inactive"
+    ACTIVE = "active", "active"
+    INACTIVE = "inactive", "inactive"
 
 
 class CpuAllocation(models.TextChoices):
-    SHARED = "SHARED", "Shared"
-    BURSTABLE = "BURSTABLE", "Burstable"
-    DEDICATED = "DEDICATED", "Dedicated"
+    SHARED = "Shared", "Shared"
+    BURSTABLE = "Burstable", "Burstable"
+    DEDICATED = "Dedicated", "Dedicated"
 
 
 class CpuArchitecture(models.TextChoices):
-    ARM64 = "ARM64", "arm64"
-    ARM64_MAC = "ARM64_MAC", "arm64_mac"
-    I386 = "I386", "i386"
-    X86_64 = "X86_64", "x86_64"
-    X86_64_MAC = "X86_64_MAC", "x86_64_mac"
+    ARM64 = "arm64", "arm64"
+    ARM64_MAC = "arm64_mac", "arm64_mac"
+    I386 = "i386", "i386"
+    X86_64 = "x86_64", "x86_64"
+    X86_64_MAC = "x86_64_mac", "x86_64_mac"
 
 
 class StorageType(models.TextChoices):
-    HDD = "HDD", "hdd"
-    SSD = "SSD", "ssd"
-    NVME_SSD = "NVME_SSD", "nvme ssd"
-    NETWORK = "NETWORK", "network"
+    HDD = "hdd", "hdd"
+    SSD = "ssd", "ssd"
+    NVME_SSD = "nvme ssd", "nvme ssd"
+    NETWORK = "network", "network"
 
 
 class DdrGeneration(models.TextChoices):
@@ -46,28 +48,28 @@ class AcceleratorType(models.TextChoices):
 
 
 class Allocation(models.TextChoices):
-    ONDEMAND = "ONDEMAND", "ondemand"
-    RESERVED = "RESERVED", "reserved"
-    SPOT = "SPOT", "spot"
+    ONDEMAND = "ondemand", "ondemand"
+    RESERVED = "reserved", "reserved"
+    SPOT = "spot", "spot"
 
 
 class PriceUnit(models.TextChoices):
-    YEAR = "YEAR", "year"
-    MONTH = "MONTH", "month"
-    HOUR = "HOUR", "hour"
-    GIB = "GIB", "GiB"
+    YEAR = "year", "year"
+    MONTH = "month", "month"
+    HOUR = "hour", "hour"
+    GIB = "GiB", "GiB"
     GB = "GB", "GB"
-    GB_MONTH = "GB_MONTH", "GB/month"
+    GB_MONTH = "GB/month", "GB/month"
 
 
 class TrafficDirection(models.TextChoices):
-    IN = "IN", "inbound"
-    OUT = "OUT", "outbound"
+    IN = "inbound", "inbound"
+    OUT = "outbound", "outbound"
 
 
 class ResourceType(models.TextChoices):
-    SERVER = "SERVER", "server"
-    DATABASE = "DATABASE", "database"
+    SERVER = "server", "server"
+    DATABASE = "database", "database"
 
 
 class BestPriceAllocation(models.TextChoices):
@@ -84,3 +86,34 @@ class SyncStatus(models.TextChoices):
     SUCCEEDED = "SUCCEEDED", "succeeded"
     SKIPPED = "SKIPPED", "skipped (unchanged)"
     FAILED = "FAILED", "failed"
+
+
+# The catalog's enumerations, whose upstream member names the importer turns into values.
+CATALOG_ENUMS: tuple[type[models.TextChoices], ...] = (
+    Status,
+    CpuAllocation,
+    CpuArchitecture,
+    StorageType,
+    DdrGeneration,
+    AcceleratorType,
+    Allocation,
+    PriceUnit,
+    TrafficDirection,
+    ResourceType,
+)
+
+
+def upstream_names(values: list[str] | set[str]) -> dict[str, str]:
+    """{upstream member name: stored value} of the catalog enumeration with exactly these values."""
+    for enum in CATALOG_ENUMS:
+        if set(enum.values) == set(values):
+            return {member.name: member.value for member in enum}
+    raise LookupError(f"No catalog enumeration has the values {sorted(values)}")
+
+
+def spellings(enum_values: list[str]) -> dict[str, str]:
+    """Every accepted spelling (value, member name; any case) of an enumeration's values -> the value."""
+    names = upstream_names(enum_values)
+    accepted = {value.lower(): value for value in enum_values}
+    accepted.update({name.lower(): value for name, value in names.items()})
+    return accepted

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, models
@@ -26,6 +27,7 @@ from apps.catalog.models import (
     Server,
     ServerDescription,
     ServerPrice,
+    ServerRegionPrice,
     Storage,
     StoragePrice,
     TrafficPrice,
@@ -33,7 +35,7 @@ from apps.catalog.models import (
     VendorComplianceLink,
     Zone,
 )
-from apps.catalog.pricing import exchange_rate, monthly_price
+from apps.catalog.pricing import exchange_rate, monthly_price, usd_sql
 
 SUPPORTED_SCHEMA_VERSIONS = {"37c49fd74cce": "sparecores-crawler 0.10"}
 SCORE_BENCHMARK = "stress_ng:bestn"
@@ -129,10 +131,12 @@ class ServerFigures:
 
     def derived(self) -> tuple:
         score_per_price = None
-        if self.score is not None and self.min_price:
-            score_per_price = round(self.score / self.min_price, 4)
+        min_price = _round(self.min_price, 4)
+        if self.score is not None and min_price:
+            # Per the price as published (rounded to 4 digits), as the Spare Cores API computes it.
+            score_per_price = round(self.score / min_price, 4)
         return (
-            _round(self.min_price, 4),
+            min_price,
             _round(self.min_price_spot, 4),
             _round(self.min_price_ondemand, 4),
             _round(self.min_price_ondemand_monthly, 2),
@@ -143,7 +147,11 @@ class ServerFigures:
 
 
 def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+    """Half away from zero on the number as printed (0.00675 -> 0.0068), as SQL's ROUND and the Spare Cores
+    API round; Python's round() works on the binary value and gives 0.0067."""
+    if value is None:
+        return None
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 @dataclass
@@ -168,17 +176,40 @@ class CatalogImporter:
             started = time.perf_counter()
             result.rows[table] = self._copy_table(table, model)
             result.seconds[table] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        self._derive_region_prices()
+        # Timed like a table, not counted as one: the rows are upstream's, the derived table Keeper's.
+        result.seconds["server_region_price (derived)"] = round(time.perf_counter() - started, 3)
         return result
 
     def _delete_all(self) -> None:
         with connection.cursor() as cursor:
+            cursor.execute(f'DELETE FROM "{ServerRegionPrice._meta.db_table}"')
             for _table, model in reversed(TABLES):
                 cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
+
+    def _derive_region_prices(self) -> None:
+        """Each server's cheapest active hourly prices per region, in USD, by one INSERT ... SELECT."""
+        prices, regions = ServerPrice._meta.db_table, Region._meta.db_table
+        usd, monthly = usd_sql("p.price", "p.currency"), usd_sql("p.price_monthly", "p.currency")
+        spot, ondemand = choices.Allocation.SPOT, choices.Allocation.ONDEMAND
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{ServerRegionPrice._meta.db_table}" (vendor_id, server_id, region_id, country_id, '
+                "min_price, min_price_spot, min_price_ondemand, min_price_ondemand_monthly) "
+                f"SELECT p.vendor_id, p.server_id, p.region_id, MAX(r.country_id), MIN({usd}), "
+                f"MIN(CASE WHEN p.allocation = '{spot}' THEN {usd} END), "
+                f"MIN(CASE WHEN p.allocation = '{ondemand}' THEN {usd} END), "
+                f"MIN(CASE WHEN p.allocation = '{ondemand}' THEN {monthly} END) "
+                f'FROM "{prices}" p LEFT JOIN "{regions}" r ON r.vendor_id = p.vendor_id AND r.region_id = p.region_id '
+                f"WHERE p.status = '{choices.Status.ACTIVE}' AND p.unit = '{choices.PriceUnit.HOUR}' "
+                "GROUP BY p.vendor_id, p.server_id, p.region_id"
+            )
 
     def _copy_table(self, table: str, model: type[models.Model]) -> int:
         columns = upstream_columns(model)
         total = self.source.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-        select = ", ".join(f'"{c}"' for c in columns)
+        select = ", ".join(_upstream_value_sql(model, c) for c in columns)
         rows: Iterable[tuple] = self.source.execute(f'SELECT {select} FROM "{table}"')
         rows = self._convert(model, columns, rows)
         if model is ServerPrice:
@@ -297,6 +328,16 @@ class CatalogImporter:
                     count += len(batch)
         report(table, count, total)
         return count
+
+
+def _upstream_value_sql(model: type[models.Model], column: str) -> str:
+    """The source column as Keeper stores it: an enumeration's member names read as its values."""
+    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    if not field.choices:
+        return f'"{column}"'
+    names = choices.upstream_names([value for value, _ in field.choices])
+    cases = " ".join(f"WHEN '{name}' THEN '{value}'" for name, value in names.items())
+    return f'CASE "{column}" {cases} ELSE "{column}" END'
 
 
 def _to_bool(value: Any) -> bool | None:

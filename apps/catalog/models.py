@@ -389,7 +389,16 @@ class ServerPrice(PriceRow):
                 fields=["vendor", "region_id", "zone_id", "server_id", "allocation"], name="uniq_server_price"
             )
         ]
-        indexes = [models.Index(fields=["vendor", "server_id"], name="server_price_server")]
+        indexes = [
+            # One server's prices in region, zone and allocation order (/server/{vendor}/{server}/prices):
+            # with the order in the index, SQLite's planner picks it over the unique constraint's.
+            models.Index(
+                fields=["vendor", "server_id", "region_id", "zone_id", "allocation"], name="server_price_server"
+            ),
+            # /server_prices sorts by price (then id, so that pages are stable): its first pages are read
+            # from this index without sorting the whole table.
+            models.Index(fields=["price", "id"], name="server_price_price"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.vendor_id}/{self.region_id}/{self.zone_id}/{self.server_id}/{self.allocation}"
@@ -429,7 +438,7 @@ class TrafficPrice(PriceRow):
 
     vendor = _vendor("traffic_prices")
     region_id = models.CharField(**ID, help_text="Region id.")
-    direction = models.CharField(max_length=3, choices=choices.TrafficDirection.choices, help_text="Direction.")
+    direction = models.CharField(max_length=8, choices=choices.TrafficDirection.choices, help_text="Direction.")
     region = models.ForeignObject(
         Region,
         on_delete=models.DO_NOTHING,
@@ -520,10 +529,61 @@ class BenchmarkScore(CatalogRow):
                 fields=["vendor", "benchmark", "resource_type", "resource_id", "config"], name="uniq_benchmark_score"
             )
         ]
-        indexes = [models.Index(fields=["vendor", "resource_id"], name="benchmark_score_resource")]
+        indexes = [
+            # One server's scores (/server/{vendor}/{server}/benchmarks): every filtered column, so that
+            # SQLite's planner (without statistics) prefers it to the wider indexes below.
+            models.Index(fields=["vendor", "resource_id", "resource_type", "status"], name="benchmark_score_resource"),
+            # /benchmark_score_stats and /benchmark_configs (apps/catalog/selectors/benchmarks.py): each
+            # histogram bin is a range count on the first; the servers per benchmark (and a server's
+            # best score of a benchmark) are read from the second alone; the third lets the distinct
+            # configurations be found with one seek each.
+            models.Index(fields=["status", "benchmark", "score"], name="benchmark_score_histogram"),
+            models.Index(
+                fields=["status", "resource_type", "benchmark", "vendor", "resource_id", "score"],
+                name="benchmark_score_servers",
+            ),
+            models.Index(fields=["status", "benchmark", "config", "id"], name="benchmark_score_configs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.vendor_id}/{self.resource_id}/{self.benchmark_id}"
+
+
+REGION_PRICES = ["min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly"]
+
+
+class ServerRegionPrice(models.Model):
+    """A server's cheapest active hourly prices in one region, in USD: derived at sync time from ServerPrice.
+
+    Searches restricted to regions or countries rank servers by these; reading a few thousand of
+    them beats converting and grouping the tens of thousands of prices behind them per request.
+    Not rounded: the search rounds the minimum it takes over the regions asked for.
+    """
+
+    vendor_id = models.CharField(**ID)
+    server_id = models.CharField(**ID)
+    region_id = models.CharField(**ID)
+    country_id = models.CharField(max_length=2, **TEXT)
+    min_price = models.FloatField(null=True)
+    min_price_spot = models.FloatField(null=True)
+    min_price_ondemand = models.FloatField(null=True)
+    min_price_ondemand_monthly = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["vendor_id", "server_id", "region_id"]
+        # Covering: a search by country or region reads its prices from the index alone.
+        indexes = [
+            models.Index(
+                fields=["country_id", "vendor_id", "server_id", *REGION_PRICES], name="server_region_price_country"
+            ),
+            models.Index(
+                fields=["region_id", "vendor_id", "server_id", *REGION_PRICES], name="server_region_price_region"
+            ),
+            models.Index(fields=["vendor_id", "region_id"], name="server_region_price_vendor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.server_id} in {self.region_id}"
 
 
 class SyncRun(models.Model):

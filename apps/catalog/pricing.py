@@ -52,3 +52,19 @@ def exchange_rate(from_currency: str, to_currency: str) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(f"No exchange rate from {from_currency} to {to_currency}")
     return rate
+
+
+@lru_cache(maxsize=1)
+def _usd_rate_case() -> str:
+    branches = " ".join(
+        f"WHEN '{code}' THEN {exchange_rate(code, 'USD')!r}" for code in sorted(known_currencies()) if code.isalpha()
+    )
+    return f"CASE {{currency}} {branches} ELSE NULL END"
+
+
+def usd_sql(price: str, currency: str) -> str:
+    """SQL for `price` (in the currency named by the expression `currency`) in USD, at the bundled rates.
+
+    The rates are constants of the process, so the database converts without a table of them.
+    """
+    return f"({price}) * ({_usd_rate_case().format(currency=currency)})"

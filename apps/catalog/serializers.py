@@ -90,6 +90,23 @@ class ServerSerializer(VendorOwnedSerializer):
         fields = table_columns(Server)
 
 
+class PriceBreakdownSerializer(serializers.Serializer):
+    """The parts of a server's prices, in `currency`: the compute price, then monthly traffic and extra storage."""
+
+    compute_min_price = serializers.FloatField(allow_null=True, help_text="Cheapest hourly compute price.")
+    compute_min_price_spot = serializers.FloatField(allow_null=True)
+    compute_min_price_ondemand = serializers.FloatField(allow_null=True)
+    compute_min_price_ondemand_monthly = serializers.FloatField(allow_null=True)
+    traffic_inbound_hourly = serializers.FloatField(allow_null=True, help_text="monthly_inbound_traffic, per hour.")
+    traffic_inbound_monthly = serializers.FloatField(allow_null=True)
+    traffic_outbound_hourly = serializers.FloatField(allow_null=True)
+    traffic_outbound_monthly = serializers.FloatField(allow_null=True)
+    traffic_hourly = serializers.FloatField(allow_null=True)
+    traffic_monthly = serializers.FloatField(allow_null=True)
+    extra_storage_hourly = serializers.FloatField(allow_null=True, help_text="extra_storage_size, per hour.")
+    extra_storage_monthly = serializers.FloatField(allow_null=True)
+
+
 class ServerSearchResultSerializer(ServerSerializer):
     """A `/servers` row: the server, its vendor, its stress-ng scores and cheapest prices."""
 
@@ -106,6 +123,13 @@ class ServerSearchResultSerializer(ServerSerializer):
         allow_null=True, help_text="Cheapest on-demand price for 730 hours (tier caps applied)."
     )
     score_per_price = serializers.FloatField(allow_null=True, help_text="`score` per USD/hour of the cheapest price.")
+    selected_benchmark_score = serializers.FloatField(
+        allow_null=True, help_text="The server's best score of benchmark_id (null without it)."
+    )
+    selected_benchmark_score_per_price = serializers.FloatField(
+        allow_null=True, help_text="selected_benchmark_score per USD/hour of min_price."
+    )
+    price_breakdown = PriceBreakdownSerializer(help_text="What min_price and its siblings are made of.")
 
     class Meta(ServerSerializer.Meta):
         fields = [
@@ -119,6 +143,9 @@ class ServerSearchResultSerializer(ServerSerializer):
             "min_price_ondemand",
             "min_price_ondemand_monthly",
             "score_per_price",
+            "selected_benchmark_score",
+            "selected_benchmark_score_per_price",
+            "price_breakdown",
         ]
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.catalog import choices
 from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
-from apps.catalog.models import SyncRun
+from apps.catalog.models import ServerPrice, ServerRegionPrice, SyncRun
 from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.sources import CatalogSource, open_catalog_source
 
@@ -43,7 +43,7 @@ def catalog_sync(
             run.source = catalog.label
             run.data_hash = catalog.data_hash
             last = SyncRun.objects.last_loaded()
-            if not force and last is not None and last.data_hash == catalog.data_hash:
+            if not force and last is not None and last.data_hash == catalog.data_hash and not _derived_missing():
                 run.status = choices.SyncStatus.SKIPPED
                 run.schema_version = last.schema_version
             else:
@@ -65,6 +65,11 @@ def catalog_sync(
     if run.status == choices.SyncStatus.SUCCEEDED and connection.vendor == "postgresql":
         _vacuum_catalog()
     return run
+
+
+def _derived_missing() -> bool:
+    """A catalog loaded before Keeper derived its per-region prices (an upgrade): load it again."""
+    return ServerPrice.objects.exists() and not ServerRegionPrice.objects.exists()
 
 
 def _vacuum_catalog() -> None:

@@ -38,6 +38,13 @@ class LimitPagePagination(BasePagination):
     def parameter_errors(self, query_params: Any) -> dict[str, list[str]]:
         return self._validated(query_params)[1]
 
+    def page_of(self, request: Request) -> tuple[int, int, bool]:
+        """(limit, page, add_total_count_header) of a request whose parameters were validated."""
+        params, errors = self._validated(request.query_params)
+        if errors:
+            raise ValidationError(errors)
+        return params.get("limit", self.default_limit), params.get("page", 1), params["add_total_count_header"]
+
     def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         params = LimitPageParameters(data=query_params)
         errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}

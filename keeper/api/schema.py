@@ -168,7 +168,10 @@ def _accepted_values(filter_field: filters.Filter) -> list[str] | None:
             return None
     choices = filter_field.extra.get("choices")
     if callable(choices):
-        return sorted(str(value) for value, _ in choices())
+        try:
+            return sorted(str(value) for value, _ in choices())
+        except DatabaseError:
+            return None  # as above: catalog-driven choices before `migrate`
     return None
 
 
@@ -194,4 +197,17 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "X-API-Key",
             "description": "A Keeper API key (also accepted as `Authorization: Bearer keeper_...`).",
+        }
+
+
+class SessionCookieScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.accounts.authentication.SessionCookieAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "The session of a user signed in to the admin.",
         }

@@ -15,6 +15,9 @@ DERIVED = [
     "min_price_ondemand",
     "min_price_ondemand_monthly",
     "score_per_price",
+    "selected_benchmark_score",
+    "selected_benchmark_score_per_price",
+    "price_breakdown",
 ]
 
 
@@ -196,6 +199,22 @@ def test_a_server_without_active_prices_has_no_prices(sync_upstream, get_servers
         "min_price_ondemand": None,
         "min_price_ondemand_monthly": None,
         "score_per_price": None,
+        "selected_benchmark_score": None,
+        "selected_benchmark_score_per_price": None,
+        "price_breakdown": {
+            "compute_min_price": None,
+            "compute_min_price_spot": None,
+            "compute_min_price_ondemand": None,
+            "compute_min_price_ondemand_monthly": None,
+            "traffic_inbound_hourly": None,
+            "traffic_inbound_monthly": None,
+            "traffic_outbound_hourly": None,
+            "traffic_outbound_monthly": None,
+            "traffic_hourly": None,
+            "traffic_monthly": None,
+            "extra_storage_hourly": None,
+            "extra_storage_monthly": None,
+        },
     }
 
 

@@ -194,6 +194,56 @@ class UpstreamCatalog:
         values.update(fields)
         self.insert("storage", **values)
 
+    def storage_price(
+        self,
+        vendor_id: str,
+        storage_id: str,
+        *,
+        price: float,
+        region_id: str = "r1",
+        currency: str = "USD",
+        tiers: list[dict] | None = None,
+        status: str = "ACTIVE",
+    ) -> None:
+        self.insert(
+            "storage_price",
+            vendor_id=vendor_id,
+            region_id=region_id,
+            storage_id=storage_id,
+            unit="GB_MONTH",
+            price=price,
+            price_upfront=0,
+            price_tiered=_json(tiers or []),
+            currency=currency,
+            status=status,
+            observed_at=OBSERVED,
+        )
+
+    def traffic_price(
+        self,
+        vendor_id: str,
+        *,
+        price: float,
+        direction: str = "OUT",
+        region_id: str = "r1",
+        currency: str = "USD",
+        tiers: list[dict] | None = None,
+        status: str = "ACTIVE",
+    ) -> None:
+        self.insert(
+            "traffic_price",
+            vendor_id=vendor_id,
+            region_id=region_id,
+            direction=direction,
+            unit="GB_MONTH",
+            price=price,
+            price_upfront=0,
+            price_tiered=_json(tiers or []),
+            currency=currency,
+            status=status,
+            observed_at=OBSERVED,
+        )
+
     def columns(self, table: str) -> list[str]:
         """The upstream table's column names, in order."""
         return [row[1] for row in self.db.execute(f'PRAGMA table_info("{table}")')]

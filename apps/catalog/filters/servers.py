@@ -1,12 +1,14 @@
 """FilterSets of the catalog endpoints: the Spare Cores API's parameter names, units and defaults."""
 
 import django_filters
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 
 from apps.catalog import choices
-from apps.catalog.models import ComplianceFramework, Region, Server, Vendor, VendorComplianceLink
+from apps.catalog.filters.places import PlaceFilterSet
+from apps.catalog.models import Benchmark, ComplianceFramework, Region, Server, Vendor
 from apps.catalog.pricing import known_currencies
 from keeper.api.filters import (
+    MAX_VALUE_LENGTH,
     BooleanFilter,
     FloatFilter,
     IntegerFilter,
@@ -21,13 +23,8 @@ KIB_PER_MIB = 1024
 
 PRICE_ORDERINGS = ["min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly"]
 DERIVED_ORDERINGS = [*PRICE_ORDERINGS, "score", "score1", "score_per_price"]
-# The price column that `best_price_allocation` reports as `price`.
-PRICE_BY_ALLOCATION = {
-    choices.BestPriceAllocation.ANY: "min_price",
-    choices.BestPriceAllocation.SPOT_ONLY: "min_price_spot",
-    choices.BestPriceAllocation.ONDEMAND_ONLY: "min_price_ondemand",
-    choices.BestPriceAllocation.MONTHLY: "min_price_ondemand_monthly",
-}
+BENCHMARK_ORDERINGS = ["selected_benchmark_score", "selected_benchmark_score_per_price"]
+NEEDS_BENCHMARK = ("benchmark_score_min", "benchmark_score_per_price_min")
 
 
 def _server_columns() -> list[str]:
@@ -47,14 +44,21 @@ def currency_choices() -> list[tuple[str, str]]:
     return [(code, code) for code in sorted(known_currencies())]
 
 
-class ServerFilterSet(StrictFilterSet):
-    """Parameters of `GET /servers`."""
+def _benchmarks(request) -> QuerySet:
+    return Benchmark.objects.all()
+
+
+class ServerFilterSet(PlaceFilterSet):
+    """Parameters of `GET /servers`; apps/catalog/search.py turns them into its one SQL statement."""
 
     defaults = {"vcpus_min": "1", "only_active": "true"}
     extra_parameters = LimitPagePagination.parameters
+    # The places restrict the prices a server is ranked by, not the servers: search.py reads them.
+    place_lookup_prefix = None
+    limit_anonymous_places = True
 
     partial_name_or_id = django_filters.CharFilter(
-        method="filter_partial_name_or_id",
+        method="keep",
         max_length=200,
         label="Freetext, case-insensitive search on the server_id, name, api_reference or display_name.",
     )
@@ -127,7 +131,7 @@ class ServerFilterSet(StrictFilterSet):
         field_name="network_speed_max", lookup_expr="gte", label="Minimum maximum network speed, in Gbps."
     )
     only_active = BooleanFilter(
-        method="filter_only_active",
+        method="keep",
         label="Only active servers with at least one active price (default true).",
     )
     vendor = django_filters.ModelMultipleChoiceFilter(
@@ -136,7 +140,7 @@ class ServerFilterSet(StrictFilterSet):
     compliance_framework = django_filters.ModelMultipleChoiceFilter(
         queryset=_frameworks,
         to_field_name="compliance_framework_id",
-        method="filter_compliance_framework",
+        method="keep",
         label="Compliance framework implemented by the vendor, e.g. hipaa.",
     )
     storage_size = FloatFilter(field_name="storage_size", lookup_expr="gte", label="Minimum built-in storage, in GB.")
@@ -173,6 +177,58 @@ class ServerFilterSet(StrictFilterSet):
         lookup_expr="gte",
         label="Minimum stress-ng CPU score per USD/hour of the cheapest price.",
     )
+    network_storage_speed_baseline_min = FloatFilter(
+        field_name="network_storage_speed_baseline",
+        lookup_expr="gte",
+        label="Minimum baseline network speed to block storage, in Gbps.",
+    )
+    network_storage_speed_max_min = FloatFilter(
+        field_name="network_storage_speed_max",
+        lookup_expr="gte",
+        label="Minimum maximum network speed to block storage, in Gbps.",
+    )
+    benchmark_id = django_filters.ModelChoiceFilter(
+        queryset=_benchmarks,
+        to_field_name="benchmark_id",
+        method="keep",
+        label=(
+            "Benchmark whose best score (per server) is returned as selected_benchmark_score, e.g. "
+            "stress_ng:bestn; needed by benchmark_score_min, benchmark_score_per_price_min and the "
+            "selected_benchmark_score orderings."
+        ),
+    )
+    benchmark_config = django_filters.CharFilter(
+        method="keep",
+        max_length=MAX_VALUE_LENGTH,
+        label='Only scores of this benchmark configuration, as JSON text, e.g. {"cores": 1}.',
+    )
+    benchmark_score_min = FloatFilter(method="keep", label="Minimum score of the selected benchmark.")
+    benchmark_score_per_price_min = FloatFilter(
+        method="keep", label="Minimum score of the selected benchmark per USD/hour of min_price."
+    )
+    monthly_inbound_traffic = FloatFilter(
+        method="keep",
+        min_value=0,
+        label="Monthly inbound traffic, in GB: its cheapest price per vendor is added to every price.",
+    )
+    monthly_outbound_traffic = FloatFilter(
+        method="keep",
+        min_value=0,
+        label="Monthly outbound traffic, in GB: its cheapest price per vendor is added to every price.",
+    )
+    extra_storage_size = FloatFilter(
+        method="keep",
+        min_value=0,
+        label=(
+            "Block storage needed beyond the built-in storage, in GB: the vendor's cheapest such storage "
+            "is added to every price (servers of vendors without one are left out)."
+        ),
+    )
+    extra_storage_type = MultipleValueFilter(
+        method="keep",
+        choices=choices.StorageType.choices,
+        label="Types of the extra storage: hdd, ssd, nvme ssd, network.",
+    )
     currency = django_filters.ChoiceFilter(
         choices=currency_choices,
         method="keep",
@@ -181,7 +237,7 @@ class ServerFilterSet(StrictFilterSet):
     )
     best_price_allocation = django_filters.ChoiceFilter(
         choices=choices.BestPriceAllocation.choices,
-        method="filter_best_price_allocation",
+        method="keep",
         empty_label=None,
         label=(
             "Which cheapest price is reported as `price`: ANY (default), SPOT_ONLY, ONDEMAND_ONLY, or MONTHLY "
@@ -189,13 +245,13 @@ class ServerFilterSet(StrictFilterSet):
         ),
     )
     order_by = django_filters.ChoiceFilter(
-        choices=[(name, name) for name in [*DERIVED_ORDERINGS, "price", *_server_columns()]],
+        choices=[(name, name) for name in [*DERIVED_ORDERINGS, *BENCHMARK_ORDERINGS, "price", *_server_columns()]],
         method="keep",
         empty_label=None,
         label=(
             "Sort by min_price (default), min_price_spot, min_price_ondemand, min_price_ondemand_monthly, "
-            "price, score, score1, score_per_price or any server column. Servers without a value for "
-            "a derived column are left out."
+            "price, score, score1, score_per_price, selected_benchmark_score, selected_benchmark_score_per_price "
+            "(with benchmark_id) or any server column. Servers without a value for a derived column are left out."
         ),
     )
     order_dir = django_filters.ChoiceFilter(
@@ -210,44 +266,20 @@ class ServerFilterSet(StrictFilterSet):
         fields: list[str] = []
 
     def keep(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
-        """Parameters that shape the response (read in the view), not the rows."""
+        """Every parameter is read by apps/catalog/search.py, which builds the statement; none filters a queryset."""
         return queryset
 
-    def filter_partial_name_or_id(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.search(value)
-
-    def filter_only_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        return queryset.active() if value else queryset
-
-    def filter_compliance_framework(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
-        if not value:
-            return queryset
-        vendors = VendorComplianceLink.objects.filter(compliance_framework__in=value).values("vendor_id")
-        return queryset.filter(vendor_id__in=vendors)
-
-    def filter_best_price_allocation(self, queryset: QuerySet, name: str, value: str | None) -> QuerySet:
-        if not value:
-            return queryset
-        return queryset.filter(**{f"{PRICE_BY_ALLOCATION[value]}__isnull": False})
-
-    @property
-    def price_column(self) -> str:
-        return PRICE_BY_ALLOCATION[self.params.get("best_price_allocation") or choices.BestPriceAllocation.ANY]
-
-    @property
-    def qs(self) -> QuerySet:
-        queryset = super().qs
-        order_by = self.params.get("order_by") or "min_price"
-        column = self.price_column if order_by == "price" else order_by
-        descending = self.params.get("order_dir") == "desc"
-        if column in DERIVED_ORDERINGS:
-            # As upstream: ordering by a derived value hides servers that lack it. With no NULLs
-            # left, a plain ORDER BY lets PostgreSQL walk the (status, column) index either way.
-            queryset = queryset.filter(**{f"{column}__isnull": False})
-            key = F(column).desc() if descending else F(column).asc()
-        else:
-            key = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
-        return queryset.order_by(key, "vendor_id", "server_id")
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid and not self.form.cleaned_data.get("benchmark_id"):
+            message = "benchmark_id is required with this parameter."
+            for name in NEEDS_BENCHMARK:
+                if self.form.cleaned_data.get(name) is not None:
+                    self.form.add_error(name, message)
+            order_by = self.form.cleaned_data.get("order_by")
+            if order_by in BENCHMARK_ORDERINGS:
+                self.form.add_error("order_by", f"benchmark_id is required to order by {order_by}.")
+        return valid and not self.form.errors
 
 
 class RegionFilterSet(StrictFilterSet):

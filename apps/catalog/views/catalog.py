@@ -5,10 +5,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.catalog import search
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
 from apps.catalog.models import Region, Server
 from apps.catalog.selectors import catalog as selectors
+from apps.catalog.selectors import tables as table_selectors
 from apps.catalog.serializers import (
     TABLE_SERIALIZERS,
     HealthSerializer,
@@ -16,7 +18,9 @@ from apps.catalog.serializers import (
     ServerSearchResultSerializer,
     StatsSerializer,
 )
+from apps.catalog.serializers_details import StatsParameters
 from keeper.api.exceptions import ServiceUnavailable
+from keeper.api.filters import StrictFilterBackend
 from keeper.api.generics import ReadOnlyAPIView, ReadOnlyListAPIView
 from keeper.api.pagination import LimitPagePagination
 
@@ -34,12 +38,10 @@ class ServerSearchView(ReadOnlyListAPIView):
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        servers = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        params = self.filterset.params
-        rows = selectors.server_rows(
-            servers, currency=params.get("currency") or "USD", price_column=self.filterset.price_column
-        )
-        return self.get_paginated_response(rows)
+        filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
+        limit, page, count = self.paginator.page_of(request)
+        rows, total = search.search_servers(filterset.params, filterset.places, limit=limit, page=page, count=count)
+        return Response(rows, headers={} if total is None else {"X-Total-Count": str(total)})
 
 
 class CurrencyParameters(serializers.Serializer):
@@ -62,7 +64,7 @@ class ServerDetailView(ReadOnlyAPIView):
     @cached_catalog_response
     def get(self, request: Request, vendor: str, server: str) -> Response:
         params = self.query_params(request)
-        row = selectors.server_by_reference(vendor, server, currency=params["currency"])
+        row = search.server_by_reference(vendor, server, currency=params["currency"])
         if row is None:
             raise NotFound(f"Server {server!r} of vendor {vendor!r} not found (by server id or API reference).")
         return Response(row)
@@ -79,11 +81,13 @@ class RegionListView(ReadOnlyListAPIView):
 
 
 class StatsView(ReadOnlyAPIView):
+    query_serializer_class = StatsParameters
+
     @extend_schema(summary="Catalog statistics", tags=["Administrative"], responses=StatsSerializer)
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        self.query_params(request)
-        return Response(selectors.catalog_stats())
+        params = self.query_params(request)
+        return Response(table_selectors.catalog_stats(vendor=params.get("vendor"), only_active=params["only_active"]))
 
 
 class HealthcheckView(ReadOnlyAPIView):

@@ -1,0 +1,228 @@
+"""Where a price is: the `regions`, `vendor_regions` and `countries` filters, shared by every search.
+
+Public API (everything else here is private):
+
+- `PlaceFilterSet`: a StrictFilterSet declaring the three filters. Subclass it (instead of
+  StrictFilterSet) to get them, labelled for the docs and validated against the loaded catalog
+  (an unknown region, a malformed or unknown `vendor~region`, an unknown country: 400 naming the
+  parameter). Two class attributes choose what it does with them:
+  - `place_lookup_prefix` (default `""`): `""` means the FilterSet's rows are prices (ServerPrice,
+    StoragePrice, TrafficPrice) and `places.q()` is applied to them; `None` means "do not filter,
+    I read `self.places` myself" (e.g. `/servers`, which restricts a price subquery, not the
+    servers). Another value is a lookup path to a single-valued relation holding the price columns.
+  - `limit_anonymous_places` (default False): apply the upstream rule that anonymous callers give
+    at most MAX_ANONYMOUS_COUNTRIES country and MAX_ANONYMOUS_REGIONS regions per search (400
+    naming the limit; any authenticated caller is exempt). Upstream applies it to `/servers` only.
+  After validation, `filterset.places` is the validated `Places`.
+- `Places`: the validated values, with `q(prefix="")`, the condition on price rows (any model with
+  `vendor_id`, `region_id` and a `region` relation), and `bool(places)` (any given).
+- `place_limit_errors(places, user)`: the anonymous-caller rule on its own ({parameter: [message]}).
+- `regions_filter()`, `vendor_regions_filter()`, `countries_filter()`: the declarations alone, for a
+  FilterSet that needs other names or a subset (`/table/server_prices` calls its regions `region`);
+  `Places.pairs(values)` turns validated `vendor~region` values into pairs.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Concat
+from drf_spectacular.drainage import set_override
+
+from apps.accounts.identity import caller_of
+from apps.catalog.models import Country, Region
+from keeper.api.filters import MAX_VALUE_LENGTH, StrictFilterSet
+
+MAX_ANONYMOUS_COUNTRIES = 1
+MAX_ANONYMOUS_REGIONS = 3
+VENDOR_REGION_SEPARATOR = "~"
+
+
+@dataclass(frozen=True)
+class Places:
+    """Validated place filters; each given one narrows the search (they combine with AND)."""
+
+    regions: tuple[str, ...] = ()
+    vendor_regions: tuple[tuple[str, str], ...] = ()
+    countries: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.regions or self.vendor_regions or self.countries)
+
+    def q(self, prefix: str = "") -> Q:
+        """The condition on price rows (`prefix` leads from the queried model to them, e.g. "prices__")."""
+        condition = Q()
+        if self.regions:
+            condition &= Q(**{f"{prefix}region_id__in": self.regions})
+        if self.vendor_regions:
+            pairs = Q()
+            for vendor_id, region_id in self.vendor_regions:
+                pairs |= Q(**{f"{prefix}vendor_id": vendor_id, f"{prefix}region_id": region_id})
+            condition &= pairs
+        if self.countries:
+            condition &= Q(**{f"{prefix}region__country_id__in": self.countries})
+        return condition
+
+    @staticmethod
+    def pairs(values: Iterable[str] | None) -> tuple[tuple[str, str], ...]:
+        """Validated `vendor~region` values as (vendor_id, region_id) pairs."""
+        return tuple(tuple(item.split(VENDOR_REGION_SEPARATOR, 1)) for item in values or ())  # type: ignore[misc]
+
+    def region_count(self) -> int:
+        """Distinct region ids named by `regions` and `vendor_regions` together (what the anonymous limit counts)."""
+        return len(set(self.regions) | {region_id for _, region_id in self.vendor_regions})
+
+
+def place_limit_errors(places: Places, user: Any) -> dict[str, list[str]]:
+    """The upstream rule for anonymous callers: at most 1 country and 3 regions (regions and
+    vendor_regions counted together, by region id) per search. Authenticated callers are exempt."""
+    if caller_of(user) is not None:
+        return {}
+    errors: dict[str, list[str]] = {}
+    if places.region_count() > MAX_ANONYMOUS_REGIONS:
+        message = f"Max {MAX_ANONYMOUS_REGIONS} regions can be queried at a time without authentication."
+        for name in ("regions", "vendor_regions"):
+            if getattr(places, name):
+                errors[name] = [message]
+    if len(places.countries) > MAX_ANONYMOUS_COUNTRIES:
+        errors["countries"] = [
+            f"Max {MAX_ANONYMOUS_COUNTRIES} country can be queried at a time without authentication."
+        ]
+    return errors
+
+
+def _region_ids() -> QuerySet:
+    return Region.objects.annotate(value=F("region_id"))
+
+
+def _vendor_regions() -> QuerySet:
+    return Region.objects.annotate(
+        value=Concat("vendor_id", Value(VENDOR_REGION_SEPARATOR), "region_id", output_field=CharField())
+    )
+
+
+def _countries() -> QuerySet:
+    return Country.objects.annotate(value=F("country_id"))
+
+
+class CatalogValuesField(forms.MultipleChoiceField):
+    """Repeated values that must exist in the loaded catalog, all checked in one query.
+
+    `values` is a queryset annotated with `value`, the accepted spelling of each row.
+    """
+
+    def __init__(self, *args: Any, values: Callable[[], QuerySet], value_format: str = "", **kwargs: Any):
+        self.values = values
+        self.value_format = value_format
+        # Given by ModelMultipleChoiceFilter (for the OpenAPI enum); `values` is what validates.
+        kwargs.pop("queryset", None)
+        kwargs.pop("to_field_name", None)
+        super().__init__(*args, **kwargs)
+
+    def validate(self, value: list[str]) -> None:
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        for item in value:
+            if "\x00" in item or len(item) > MAX_VALUE_LENGTH:
+                raise forms.ValidationError(f"Not a valid value: {item[:MAX_VALUE_LENGTH]!r}.", code="invalid_choice")
+            if self.value_format and self.value_format not in item:
+                raise forms.ValidationError(
+                    f"Invalid format: {item!r}; expected vendor_id{self.value_format}region_id.", code="invalid"
+                )
+        if not value:
+            return
+        known = set(self.values().filter(value__in=set(value)).values_list("value", flat=True))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise forms.ValidationError(f"Not in the catalog: {', '.join(unknown)}.", code="invalid_choice")
+
+
+class CatalogValuesFilter(django_filters.ModelMultipleChoiceFilter):
+    """A repeatable parameter whose values come from the catalog; it does not filter by itself
+    (PlaceFilterSet applies all three together).
+
+    A ModelMultipleChoiceFilter so that the OpenAPI document lists the loaded catalog's values as
+    an enum (keeper.api.schema.StrictFilterExtension reads `queryset` and `to_field_name`).
+    """
+
+    field_class = CatalogValuesField
+
+    def __init__(self, *args: Any, values: Callable[[], QuerySet], value_format: str = "", **kwargs: Any):
+        super().__init__(
+            *args,
+            queryset=lambda request: values().order_by("value").distinct(),
+            to_field_name="value",
+            distinct=False,
+            values=values,
+            value_format=value_format,
+            **kwargs,
+        )
+        set_override(self, "field", {"type": "string", "description": str(self.label or "")})
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        return qs
+
+
+def regions_filter() -> CatalogValuesFilter:
+    """A repeatable region id parameter, validated against the catalog (for a FilterSet that names it otherwise)."""
+    return CatalogValuesFilter(
+        values=_region_ids,
+        label=(
+            "Region id, e.g. us-east-1 (repeatable). Region ids are not unique across vendors: a region "
+            "id may match regions of several vendors; vendor_regions is more precise."
+        ),
+    )
+
+
+def vendor_regions_filter() -> CatalogValuesFilter:
+    """A repeatable `vendor~region` parameter, validated against the catalog."""
+    return CatalogValuesFilter(
+        values=_vendor_regions,
+        value_format=VENDOR_REGION_SEPARATOR,
+        label="Vendor id and region id separated by a tilde, e.g. aws~us-east-1 (repeatable).",
+    )
+
+
+def countries_filter() -> CatalogValuesFilter:
+    """A repeatable country code parameter, validated against the catalog."""
+    return CatalogValuesFilter(
+        values=_countries, label="Country of the region, ISO 3166-1 alpha-2 code, e.g. US (repeatable)."
+    )
+
+
+class PlaceFilterSet(StrictFilterSet):
+    """A FilterSet with the `regions`, `vendor_regions` and `countries` filters (see the module docstring)."""
+
+    place_lookup_prefix: str | None = ""
+    limit_anonymous_places: bool = False
+
+    regions = regions_filter()
+    vendor_regions = vendor_regions_filter()
+    countries = countries_filter()
+
+    @property
+    def places(self) -> Places:
+        data = self.form.cleaned_data
+        return Places(
+            regions=tuple(data.get("regions") or ()),
+            vendor_regions=Places.pairs(data.get("vendor_regions")),
+            countries=tuple(data.get("countries") or ()),
+        )
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid and self.limit_anonymous_places and self.request is not None:
+            for name, messages in place_limit_errors(self.places, self.request.user).items():
+                for message in messages:
+                    self.form.add_error(name, message)
+        return valid and not self.form.errors
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        places = self.places
+        if places and self.place_lookup_prefix is not None:
+            queryset = queryset.filter(places.q(self.place_lookup_prefix))
+        return queryset

@@ -1,0 +1,164 @@
+"""FilterSets of one server's resources: `/server/{vendor}/{server}/prices` and
+`/server/{vendor}/{server}/similar_servers/{by}/{num}`, with the Spare Cores API's parameter names.
+
+Both take `countries` and `vendor_regions` (the prices' places) with upstream's limit for anonymous
+callers (at most 1 country and 3 regions per request, 400 naming the parameter), and `currency`.
+"""
+
+import json
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django_filters.fields import ChoiceField
+
+from apps.catalog import choices
+from apps.catalog.filters.places import Places, countries_filter, place_limit_errors, vendor_regions_filter
+from apps.catalog.filters.servers import currency_choices
+from apps.catalog.search import BEST_PRICE_COLUMN
+from apps.catalog.models import Benchmark, Region, Server, ServerPrice
+from keeper.api.filters import StrictFilterSet
+
+
+def _region_ids() -> list[tuple[str, str]]:
+    return [(region, region) for region in Region.objects.order_by("region_id").values_list("region_id", flat=True)]
+
+
+def _benchmark_ids() -> list[tuple[str, str]]:
+    return [(benchmark, benchmark) for benchmark in Benchmark.objects.values_list("benchmark_id", flat=True)]
+
+
+class CatalogChoiceField(ChoiceField):
+    """One value that must exist in the loaded catalog: checked with one query, only when given.
+
+    `choices` is a callable (read again for the OpenAPI enum whenever the schema is generated).
+    """
+
+    def valid_value(self, value: Any) -> bool:
+        return any(str(value) == str(known) for known, _ in self.choices)
+
+
+class CatalogChoiceFilter(django_filters.ChoiceFilter):
+    field_class = CatalogChoiceField
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("empty_label", None)
+        kwargs.setdefault("method", "keep")
+        super().__init__(*args, **kwargs)
+
+
+class JSONObjectField(forms.CharField):
+    """A JSON object given as text, e.g. `{"cores": 1}`; anything else is a 400."""
+
+    def to_python(self, value: Any) -> dict[str, Any] | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise forms.ValidationError('Must be a JSON object, e.g. {"cores": 1}.', code="invalid") from None
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError('Must be a JSON object, e.g. {"cores": 1}.', code="invalid")
+        return parsed
+
+
+class JSONObjectFilter(django_filters.CharFilter):
+    field_class = JSONObjectField
+
+
+class ServerPlacesFilterSet(StrictFilterSet):
+    """`countries`, `vendor_regions` and `currency`, with upstream's limit for anonymous callers."""
+
+    defaults = {"currency": "USD"}
+
+    countries = countries_filter()
+    vendor_regions = vendor_regions_filter()
+    currency = django_filters.ChoiceFilter(
+        choices=currency_choices,
+        method="keep",
+        empty_label=None,
+        label="Currency of the returned prices (default USD); converted at bundled ECB rates.",
+    )
+
+    def keep(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        """Parameters that shape the response (read in the view), not the rows."""
+        return queryset
+
+    @property
+    def places(self) -> Places:
+        data = self.form.cleaned_data
+        return Places(
+            vendor_regions=Places.pairs(data.get("vendor_regions")),
+            countries=tuple(data.get("countries") or ()),
+        )
+
+    @property
+    def currency_code(self) -> str:
+        return self.params.get("currency") or "USD"
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid and self.request is not None:
+            for name, messages in place_limit_errors(self.places, self.request.user).items():
+                for message in messages:
+                    self.form.add_error(name, message)
+        return valid and not self.form.errors
+
+
+class ServerPricesFilterSet(ServerPlacesFilterSet):
+    """Parameters of `GET /server/{vendor}/{server}/prices`: the server's active prices, as stored upstream."""
+
+    class Meta:
+        model = ServerPrice
+        fields: list[str] = []
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset).filter(status=choices.Status.ACTIVE)
+        places = self.places
+        return queryset.filter(places.q()) if places else queryset
+
+
+class SimilarServersFilterSet(ServerPlacesFilterSet):
+    """Parameters of `GET /server/{vendor}/{server}/similar_servers/{by}/{num}` (they shape the ranking)."""
+
+    defaults = {**ServerPlacesFilterSet.defaults, "best_price_allocation": choices.BestPriceAllocation.ANY}
+
+    server_region = CatalogChoiceFilter(
+        choices=_region_ids,
+        label=(
+            "Region of the given server whose prices make its score per price, for the *_per_price "
+            "rankings (default: its cheapest price anywhere)."
+        ),
+    )
+    best_price_allocation = django_filters.ChoiceFilter(
+        choices=choices.BestPriceAllocation.choices,
+        method="keep",
+        empty_label=None,
+        label=(
+            "Which cheapest price the *_per_price rankings and `score_per_price` divide by: ANY (default), "
+            "SPOT_ONLY, ONDEMAND_ONLY, or MONTHLY (on-demand for 730 hours)."
+        ),
+    )
+    benchmark_id = CatalogChoiceFilter(
+        choices=_benchmark_ids,
+        label=(
+            "Benchmark whose (best) score ranks the benchmark_score kinds and is reported as "
+            "`selected_benchmark_score`; needs an authenticated caller."
+        ),
+    )
+    benchmark_config = JSONObjectFilter(
+        method="keep",
+        max_length=1000,
+        label='Only the scores of this benchmark configuration, as a JSON object, e.g. {"cores": 1}.',
+    )
+
+    class Meta:
+        model = Server
+        fields: list[str] = []
+
+    @property
+    def price_column(self) -> str:
+        """The server column (and live-price column) the *_per_price values divide by."""
+        return BEST_PRICE_COLUMN[self.params.get("best_price_allocation") or choices.BestPriceAllocation.ANY]

@@ -1,0 +1,348 @@
+"""Benchmark reads: `/benchmark_configs`, `/benchmark_score_stats` and the coverage report of `/debug`.
+
+Everything that scales with the number of scores is counted in SQL, over indexes of
+benchmark_score (migration 0005): the distinct configurations of each benchmark are read with
+a loose index scan (one index seek per configuration, not a pass over the scores), each
+histogram bin is an index range count, and the servers per benchmark are counted in one pass
+over a covering index. Python only shapes the few resulting rows.
+"""
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, Case, CharField, Count, ExpressionWrapper, Q, Value, When
+
+from apps.catalog import choices
+from apps.catalog.models import Benchmark, BenchmarkScore, Server
+
+# Upstream's display order of benchmarks and their configurations (sc-keeper's
+# get_sort_key_for_benchmark_configs): category, then a few headline benchmarks, single-core
+# before multi-core, the LLM models from small to large, then tokens, algorithm and size.
+CATEGORY_ORDER = (
+    "stress-ng",
+    "Geekbench",
+    "Passmark",
+    "Memory bandwidth",
+    "OpenSSL",
+    "Compression algos",
+    "Static web server",
+    "Redis",
+    "LLM inference speed",
+    "Other",
+)
+HEADLINE_BENCHMARKS = (
+    "geekbench:score",
+    "passmark:cpu_mark",
+    "passmark:memory_mark",
+    "llm_speed:prompt_processing",
+    "llm_speed:text_generation",
+)
+LLM_MODEL_ORDER = (
+    "SmolLM-135M.Q4_K_M.gguf",
+    "qwen1_5-0_5b-chat-q4_k_m.gguf",
+    "gemma-2b.Q4_K_M.gguf",
+    "llama-7b.Q4_K_M.gguf",
+    "phi-4-q4.gguf",
+    "Llama-3.3-70B-Instruct-Q4_K_M.gguf",
+)
+SINGLE_CORE = ("single", "Single-Core Performance", 1)
+SIZE_KEYS = ("size", "size_kb", "block_size", "threads")
+HISTOGRAM_BINS = 20
+
+_SCORES = BenchmarkScore._meta.db_table
+_BENCHMARKS = Benchmark._meta.db_table
+
+
+def _position(value: Any, order: tuple) -> int:
+    try:
+        return order.index(value)
+    except (ValueError, TypeError):
+        return len(order)
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def benchmark_order(benchmark_id: str, config: Any, category: str | None = None) -> tuple:
+    """The sort key of a benchmark configuration in upstream's display order (without its tie-break)."""
+    config = config if isinstance(config, dict) else {}
+    cores = config.get("cores", "")
+    single_core = not isinstance(cores, (dict, list)) and cores in SINGLE_CORE
+    size = 0
+    for key in SIZE_KEYS:
+        if key in config and _integer(config[key]) is not None:
+            size = _integer(config[key])
+    model = config.get("model")
+    tokens = _integer(config["tokens"]) if "tokens" in config else None
+    return (
+        _position(category or "Other", CATEGORY_ORDER),
+        _position(benchmark_id, HEADLINE_BENCHMARKS),
+        0 if single_core else 1,
+        _position(model, LLM_MODEL_ORDER) if isinstance(model, str) else len(LLM_MODEL_ORDER),
+        tokens or 0,
+        str(config.get("algo", "")),
+        size,
+    )
+
+
+def config_text(config: Any) -> str:
+    """A configuration as upstream's database stores it (and `benchmark_config` takes it back)."""
+    return json.dumps(config)
+
+
+def _decoded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def distinct_configs() -> list[tuple[str, Any, int]]:
+    """(benchmark_id, config, id of its first active score) of every configuration with active scores.
+
+    A loose index scan over (status, benchmark_id, config): from each benchmark's smallest
+    configuration, one seek to the next larger one, so the work grows with the number of
+    configurations (about a hundred), not with the number of scores.
+    """
+    first = f"SELECT s.config FROM {_SCORES} s WHERE s.status = %s AND s.benchmark_id = {{benchmark}}"
+    sql = f"""
+        WITH RECURSIVE configs(benchmark_id, config) AS (
+            SELECT b.benchmark_id, ({first.format(benchmark="b.benchmark_id")} ORDER BY s.config LIMIT 1)
+            FROM {_BENCHMARKS} b
+            UNION ALL
+            SELECT c.benchmark_id,
+                ({first.format(benchmark="c.benchmark_id")} AND s.config > c.config ORDER BY s.config LIMIT 1)
+            FROM configs c WHERE c.config IS NOT NULL
+        )
+        SELECT c.benchmark_id, c.config,
+            (SELECT MIN(s.id) FROM {_SCORES} s
+             WHERE s.status = %s AND s.benchmark_id = c.benchmark_id AND s.config = c.config)
+        FROM configs c WHERE c.config IS NOT NULL
+    """
+    active = choices.Status.ACTIVE
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [active, active, active])
+        return [(benchmark_id, _decoded(config), first_id) for benchmark_id, config, first_id in cursor.fetchall()]
+
+
+def benchmark_config_rows() -> list[dict[str, Any]]:
+    """`/benchmark_configs`: each benchmark configuration with active scores, and its category.
+
+    Of the stress-ng category only the summary scores (`stress_ng:best*`) are listed. Upstream's
+    display order; ties in the order keep the benchmark id, then the configurations in the order
+    they were first scored.
+    """
+    categories = dict(Benchmark.objects.values_list("benchmark_id", "category"))
+    rows = []
+    for benchmark_id, config, first_id in distinct_configs():
+        category = categories.get(benchmark_id)
+        if category == "stress-ng" and not benchmark_id.startswith("stress_ng:best"):
+            continue
+        key = (*benchmark_order(benchmark_id, config, category), benchmark_id, first_id)
+        rows.append((key, {"benchmark_id": benchmark_id, "config": config_text(config), "category": category}))
+    rows.sort(key=lambda item: item[0])
+    return [row for _, row in rows]
+
+
+def _histogram_counts() -> dict[str, dict[str, Any]]:
+    """Per benchmark with active scores: the lowest and highest score and the count in each bin.
+
+    The bins split [lowest, highest] into HISTOGRAM_BINS equal ranges (widened by 5% of the value
+    on each side, or by 1 around 0, when all scores are equal); each bin is one index range count.
+    """
+    scores = f"FROM {_SCORES} s WHERE s.status = %s AND s.benchmark_id = e.benchmark_id AND s.score >= e.low"
+    of_benchmark = f"FROM {_SCORES} s WHERE s.status = %s AND s.benchmark_id = b.benchmark_id"
+    sql = f"""
+        WITH RECURSIVE bins(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM bins WHERE i < %s),
+        bounds AS MATERIALIZED (
+            SELECT benchmark_id, lo, hi, CASE WHEN hi > lo THEN 0.0 WHEN lo = 0 THEN 1.0 ELSE ABS(lo) * 0.05 END AS pad
+            FROM (
+                SELECT b.benchmark_id,
+                    (SELECT MIN(s.score) {of_benchmark}) AS lo,
+                    (SELECT MAX(s.score) {of_benchmark}) AS hi
+                FROM {_BENCHMARKS} b
+            ) extremes
+            WHERE lo IS NOT NULL
+        ),
+        edges AS MATERIALIZED (
+            SELECT benchmark_id, lo, hi, i,
+                (lo - pad) + i * (((hi + pad) - (lo - pad)) / %s) AS low,
+                (lo - pad) + (i + 1) * (((hi + pad) - (lo - pad)) / %s) AS high
+            FROM bounds, bins
+        )
+        SELECT e.benchmark_id, e.lo, e.hi, e.i,
+            CASE WHEN e.i = %s
+                THEN (SELECT COUNT(*) {scores} AND s.score <= e.hi)
+                ELSE (SELECT COUNT(*) {scores} AND s.score < e.high)
+            END
+        FROM edges e
+    """
+    active = choices.Status.ACTIVE
+    last = HISTOGRAM_BINS - 1
+    params = [last, active, active, float(HISTOGRAM_BINS), float(HISTOGRAM_BINS), last, active, active]
+    found: dict[str, dict[str, Any]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for benchmark_id, lo, hi, bin_index, count in cursor.fetchall():
+            entry = found.setdefault(benchmark_id, {"lo": lo, "hi": hi, "counts": [0] * HISTOGRAM_BINS})
+            entry["counts"][bin_index] = count
+    return found
+
+
+def _breakpoints(lo: float, hi: float) -> list[float]:
+    # The same arithmetic as the bins' edges in _histogram_counts (and as upstream's breakpoints).
+    if lo == hi:
+        pad = abs(lo) * 0.05 if lo != 0 else 1.0
+        lo, hi = lo - pad, hi + pad
+    step = (hi - lo) / HISTOGRAM_BINS
+    return [lo + i * step for i in range(HISTOGRAM_BINS + 1)]
+
+
+def _servers_per_benchmark() -> dict[str, int]:
+    """Distinct servers with an active score, per benchmark (one pass over a covering index)."""
+    per_vendor = (
+        BenchmarkScore.objects.filter(status=choices.Status.ACTIVE, resource_type=choices.ResourceType.SERVER)
+        .values_list("benchmark_id", "vendor_id")
+        .annotate(servers=Count("resource_id", distinct=True))
+        .order_by()
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for benchmark_id, _, servers in per_vendor:
+        totals[benchmark_id] += servers
+    return totals
+
+
+def _example_key(value: Any) -> tuple:
+    # Upstream's order of example values: numbers (and numeric strings) by value, then strings.
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    if isinstance(value, str):
+        try:
+            return (0, float(value), value)
+        except ValueError:
+            return (2, 0.0, value)
+    return (3, 0.0, json.dumps(value))
+
+
+def _config_examples() -> dict[str, dict[str, list[Any]]]:
+    """{benchmark_id: {config key: the distinct values it takes in active scores}} (nulls left out)."""
+    seen: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for benchmark_id, config, _ in distinct_configs():
+        if not isinstance(config, dict):
+            continue
+        for key, value in config.items():
+            if value is not None:
+                identity = value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
+                seen[benchmark_id][key].setdefault(identity, value)
+    return {
+        benchmark_id: {key: sorted(values.values(), key=_example_key) for key, values in keys.items()}
+        for benchmark_id, keys in seen.items()
+    }
+
+
+STATS_BENCHMARK_COLUMNS = (
+    "benchmark_id",
+    "name",
+    "description",
+    "framework",
+    "measurement",
+    "unit",
+    "higher_is_better",
+    "status",
+    "config_fields",
+)
+
+
+def benchmark_score_stats() -> list[dict[str, Any]]:
+    """`/benchmark_score_stats`: per benchmark, its description, counts of active scores and of
+    servers scored, its configuration fields with the values seen, and a histogram of the scores."""
+    histograms = _histogram_counts()
+    servers = _servers_per_benchmark()
+    examples = _config_examples()
+    rows = []
+    for values in Benchmark.objects.values_list(*STATS_BENCHMARK_COLUMNS):
+        row = dict(zip(STATS_BENCHMARK_COLUMNS, values))
+        benchmark_id = row["benchmark_id"]
+        # Upstream spells the status by its member name here (ACTIVE), unlike its other rows.
+        row["status"] = choices.Status(row["status"]).name
+        fields = row.pop("config_fields")
+        seen = examples.get(benchmark_id, {})
+        row["configs"] = {
+            key: {"description": description, "examples": seen.get(key, [])}
+            for key, description in (fields.items() if isinstance(fields, dict) else ())
+        }
+        histogram = histograms.get(benchmark_id)
+        row["count"] = sum(histogram["counts"]) if histogram else 0
+        row["count_servers"] = servers.get(benchmark_id, 0)
+        row["histogram"] = (
+            {"breakpoints": _breakpoints(histogram["lo"], histogram["hi"]), "counts": histogram["counts"]}
+            if histogram
+            else None
+        )
+        rows.append(row)
+    # Code-point order of the ids, as upstream's SQLite sorts them (a PostgreSQL collation may not).
+    rows.sort(key=lambda row: row["benchmark_id"])
+    return rows
+
+
+def benchmark_family(benchmark_id: str) -> str:
+    """The family of a benchmark: its id up to the first colon (`geekbench:score` -> `geekbench`)."""
+    return benchmark_id.split(":", 1)[0]
+
+
+def benchmark_coverage() -> dict[str, Any]:
+    """`/debug`: which servers have hardware information, a price and scores of each benchmark family,
+    and per vendor how many active, priced servers are evaluated or still missing scores."""
+    families_of: dict[str, list[str]] = defaultdict(list)
+    for benchmark_id in sorted({benchmark_id for benchmark_id, _, _ in distinct_configs()}):
+        families_of[benchmark_family(benchmark_id)].append(benchmark_id)
+    families = sorted(families_of)
+    scored: set[tuple[str, str, str]] = set()
+    if families:
+        family = Case(
+            *(When(benchmark_id__in=ids, then=Value(name)) for name, ids in families_of.items()),
+            output_field=CharField(),
+        )
+        scored = set(
+            BenchmarkScore.objects.filter(status=choices.Status.ACTIVE, resource_type=choices.ResourceType.SERVER)
+            .annotate(family=family)
+            .values_list("vendor_id", "resource_id", "family")
+            .distinct()
+            .order_by()
+        )
+    has_hw_info = ExpressionWrapper(~Q(cpu_flags=[]), output_field=BooleanField())
+    servers = []
+    vendors: dict[str, dict[str, Any]] = {}
+    for vendor_id, server_id, api_reference, status, hw_info, min_price in (
+        Server.objects.annotate(has_hw_info=has_hw_info)
+        .order_by("vendor_id", "server_id")
+        .values_list("vendor_id", "server_id", "api_reference", "status", "has_hw_info", "min_price")
+    ):
+        benchmarks = {name: (vendor_id, server_id, name) in scored for name in families}
+        has_benchmarks = any(benchmarks.values())
+        has_price = bool(min_price)
+        servers.append(
+            {
+                "vendor_id": vendor_id,
+                "server_id": server_id,
+                "api_reference": api_reference,
+                "status": status,
+                "has_hw_info": bool(hw_info),
+                "has_price": has_price,
+                "has_benchmarks": has_benchmarks,
+                "benchmarks": benchmarks,
+            }
+        )
+        counts = vendors.setdefault(
+            vendor_id, {"vendor_id": vendor_id, "all": 0, "active": 0, "evaluated": 0, "missing": 0, "inactive": 0}
+        )
+        counts["all"] += 1
+        if status == choices.Status.ACTIVE and has_price:
+            counts["active"] += 1
+            counts["evaluated" if has_benchmarks else "missing"] += 1
+        else:
+            counts["inactive"] += 1
+    return {"vendors": list(vendors.values()), "servers": servers, "benchmark_families": families}

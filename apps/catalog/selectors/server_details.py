@@ -1,0 +1,469 @@
+"""One server's resources as the Spare Cores API returns them: its prices, benchmark scores and
+descriptions (`/server/{vendor}/{server}/...`), and the servers most similar to it.
+
+Rows come straight from the cursor in the format of the `/servers` rows (apps/catalog/search.py):
+JSON columns as their text, embedded in the answer as they are (orjson.Fragment, no parsing),
+timestamps as ISO text. The statements are spelled once per database (SQL text cached) and bound
+per request; building and compiling querysets cost more than running these small queries.
+
+A server is named by its id or its API reference; the id wins when both match (as for
+`/server/{vendor}/{server}`). The name is resolved first with one indexed lookup; the rows are
+then read by constant keys, which SQLite's planner (without ANALYZE statistics) serves from the
+(vendor, server) indexes of migration 0007.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.db.models import Model
+
+from apps.catalog import choices
+from apps.catalog.filters.places import Places
+from apps.catalog.models import (
+    BenchmarkScore,
+    Region,
+    Server,
+    ServerDescription,
+    ServerPrice,
+    ServerRegionPrice,
+    Vendor,
+)
+from apps.catalog.pricing import exchange_rate
+from apps.catalog.search import BREAKDOWN, _output_column, _round, _table
+from apps.catalog.selectors.benchmarks import benchmark_order
+from apps.catalog.selectors.catalog import SERVER_COLUMNS, VENDOR_COLUMNS, table_columns
+from apps.catalog.selectors.prices import (
+    MONTHLY_PRICE_DIGITS,
+    SERVER_PRICE_COLUMNS,
+    SERVER_PRICE_DIGITS,
+    _convert_price_row,
+)
+
+BENCHMARK_SCORE_COLUMNS = tuple(table_columns(BenchmarkScore))
+DESCRIPTION_COLUMNS = tuple(table_columns(ServerDescription))
+PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly")
+PRICE_DIGITS = {column: MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS for column in PRICE_COLUMNS}
+SIMILARITY_KINDS = ("family", "specs", "score", "score_per_price", "benchmark_score", "benchmark_score_per_price")
+MAX_SIMILAR_SERVERS = 100
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- rows from the cursor ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """How a model's columns are selected and read back into a row (a dict) for the orjson renderer."""
+
+    model: type[Model]
+    columns: tuple[str, ...]
+
+    @lru_cache(maxsize=None)  # noqa: B019 - a handful of module-level formats, each cached for good
+    def kinds(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Positions of the JSON columns (embedded as text) and of the booleans (SQLite answers 0 or 1)."""
+        by_column = {field.column: field.get_internal_type() for field in self.model._meta.concrete_fields}
+        json_at = tuple(i for i, column in enumerate(self.columns) if by_column[column] == "JSONField")
+        bool_at = tuple(i for i, column in enumerate(self.columns) if by_column[column] == "BooleanField")
+        return json_at, bool_at
+
+    def select(self, alias: str) -> str:
+        return ", ".join(_output_column(alias, self.model, column) for column in self.columns)
+
+    def read(self, values: Sequence[Any], *, parse: Sequence[str] = ()) -> dict[str, Any]:
+        """A row of `values` (in `columns` order); JSON columns in `parse` decoded, the others embedded."""
+        json_at, bool_at = self.kinds()
+        record = list(values)
+        for index in json_at:
+            if record[index] is not None:
+                text = record[index]
+                record[index] = json.loads(text) if self.columns[index] in parse else orjson.Fragment(text)
+        for index in bool_at:
+            if record[index] is not None:
+                record[index] = bool(record[index])
+        return dict(zip(self.columns, record))
+
+
+PRICE_ROW = RowFormat(ServerPrice, tuple(SERVER_PRICE_COLUMNS))
+SCORE_ROW = RowFormat(BenchmarkScore, BENCHMARK_SCORE_COLUMNS)
+DESCRIPTION_ROW = RowFormat(ServerDescription, DESCRIPTION_COLUMNS)
+SERVER_ROW = RowFormat(Server, tuple(SERVER_COLUMNS))
+VENDOR_ROW = RowFormat(Vendor, tuple(VENDOR_COLUMNS))
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _place_condition(alias: str, places: Places, *, country: str) -> tuple[str, list[Any]]:
+    """The condition on price rows (`alias` has vendor_id and region_id) for `places`; `country` is
+    the SQL of the rows' country code."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if places.regions:
+        parts.append(f"{alias}.region_id IN ({_placeholders(len(places.regions))})")
+        params += places.regions
+    if places.vendor_regions:
+        pairs = " OR ".join([f"({alias}.vendor_id = %s AND {alias}.region_id = %s)"] * len(places.vendor_regions))
+        parts.append(f"({pairs})")
+        params += [item for pair in places.vendor_regions for item in pair]
+    if places.countries:
+        parts.append(f"{country} IN ({_placeholders(len(places.countries))})")
+        params += places.countries
+    return " AND ".join(parts) or "1 = 1", params
+
+
+# --- the named server -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _named_sql(columns: tuple[str, ...], postgres: bool) -> str:
+    # An OR of two indexed lookups (id, API reference), not vendor_id = %s AND (... OR ...): SQLite
+    # serves this one from two index searches, the other from a scan of the vendor's servers.
+    return (
+        f"SELECT {', '.join(columns)} FROM {_table(Server)} "
+        "WHERE (vendor_id = %s AND server_id = %s) OR (vendor_id = %s AND api_reference = %s)"
+    )
+
+
+def _named(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
+    """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
+    rows = [dict(zip(columns, values)) for values in _fetch(_named_sql(columns, _postgres()), [vendor_id, server] * 2)]
+    rows.sort(key=lambda row: (row["server_id"] != server, row["server_id"]))
+    return rows[0] if rows else None
+
+
+def server_id_of(vendor_id: str, server: str) -> str | None:
+    """The id of the vendor's server named `server` by id or API reference, or None."""
+    found = _named(vendor_id, server, ("server_id",))
+    return found["server_id"] if found else None
+
+
+# --- prices, scores, descriptions -------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _prices_sql(places: Places, postgres: bool) -> str:
+    country = (
+        f"(SELECT r.country_id FROM {_table(Region)} r WHERE r.vendor_id = p.vendor_id AND r.region_id = p.region_id)"
+    )
+    condition, _ = _place_condition("p", places, country=country)
+    return (
+        f"SELECT {PRICE_ROW.select('p')} FROM {_table(ServerPrice)} p "
+        f"WHERE p.vendor_id = %s AND p.server_id = %s AND p.status = %s AND {condition} "
+        "ORDER BY p.region_id, p.zone_id, p.allocation"
+    )
+
+
+def server_price_rows(
+    *, vendor_id: str, server: str, places: Places = Places(), currency: str = "USD"
+) -> list[dict[str, Any]] | None:
+    """The server's active prices in `places`, in `currency`; None for an unknown server.
+
+    Ordered as upstream's primary key reads them: by region, zone and allocation.
+    """
+    server_id = server_id_of(vendor_id, server)
+    if server_id is None:
+        return None
+    _, place_params = _place_condition("p", places, country="")
+    sql = _prices_sql(Places(len(places.regions) * ("",), len(places.vendor_regions) * (("", ""),), len(places.countries) * ("",)), _postgres())
+    rows = []
+    for values in _fetch(sql, [vendor_id, server_id, choices.Status.ACTIVE, *place_params]):
+        row = PRICE_ROW.read(values, parse=() if values[PRICE_ROW.columns.index("currency")] == currency else ("price_tiered",))
+        # Only rows in another currency are converted (upstream's Python rounding, digit for digit).
+        _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
+        rows.append(row)
+    return rows
+
+
+@lru_cache(maxsize=2)
+def _scores_sql(postgres: bool) -> str:
+    return (
+        f"SELECT {SCORE_ROW.select('b')} FROM {_table(BenchmarkScore)} b "
+        "WHERE b.vendor_id = %s AND b.resource_id = %s AND b.resource_type = %s AND b.status = %s"
+    )
+
+
+def server_benchmark_rows(*, vendor_id: str, server: str) -> list[dict[str, Any]] | None:
+    """The server's active benchmark scores in upstream's display order; None for an unknown server."""
+    server_id = server_id_of(vendor_id, server)
+    if server_id is None:
+        return None
+    params = [vendor_id, server_id, choices.ResourceType.SERVER, choices.Status.ACTIVE]
+    config_at = SCORE_ROW.columns.index("config")
+    keyed = []
+    for values in _fetch(_scores_sql(_postgres()), params):
+        row = SCORE_ROW.read(values)
+        text = values[config_at]
+        # Upstream sorts these rows without their category, so every one ranks as "Other"; ties keep
+        # the order of its primary key: the benchmark id, then the configuration's JSON text.
+        keyed.append(((*benchmark_order(row["benchmark_id"], json.loads(text)), row["benchmark_id"], text), row))
+    keyed.sort(key=lambda item: item[0])
+    return [row for _, row in keyed]
+
+
+@dataclass(frozen=True)
+class DescriptionLookup:
+    """A server's description, or why there is none."""
+
+    row: dict[str, Any] | None
+    server_found: bool
+
+
+@lru_cache(maxsize=2)
+def _description_sql(postgres: bool) -> str:
+    return (
+        f"SELECT {DESCRIPTION_ROW.select('d')} FROM {_table(ServerDescription)} d "
+        "WHERE d.vendor_id = %s AND d.server_id = %s"
+    )
+
+
+def server_description_row(*, vendor_id: str, server: str) -> DescriptionLookup:
+    server_id = server_id_of(vendor_id, server)
+    if server_id is None:
+        return DescriptionLookup(row=None, server_found=False)
+    found = _fetch(_description_sql(_postgres()), [vendor_id, server_id])
+    return DescriptionLookup(row=DESCRIPTION_ROW.read(found[0]) if found else None, server_found=True)
+
+
+# --- similar servers --------------------------------------------------------------------------
+
+TARGET_COLUMNS = (
+    "id",
+    "vendor_id",
+    "server_id",
+    "family",
+    "vcpus",
+    "accelerator_count",
+    "memory_amount",
+    "score",
+    *PRICE_COLUMNS,
+)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How to rank the servers similar to one (the validated path and query parameters)."""
+
+    by: str
+    num: int
+    places: Places = Places()
+    price_column: str = "min_price"
+    server_region: str | None = None
+    benchmark_id: str | None = None
+    benchmark_config: dict[str, Any] | None = None
+    currency: str = "USD"
+
+    @property
+    def per_price(self) -> bool:
+        return self.by.endswith("_per_price")
+
+    @property
+    def by_benchmark(self) -> bool:
+        return self.by.startswith("benchmark_score")
+
+
+def similar_server_rows(*, vendor_id: str, server: str, similarity: Similarity) -> list[dict[str, Any]] | None:
+    """The `num` active servers most similar to the given one (itself excluded), as `/servers` rows;
+    None for an unknown server.
+
+    The ranking is upstream's, ties in the order upstream's query reads them:
+    - family: the same vendor and family, by vCPUs, accelerators, memory;
+    - specs: by the distance in accelerators, then vCPUs, then memory;
+    - score: by the distance in stress-ng score (servers with a price only);
+    - score_per_price: by the distance in score per price (`best_price_allocation`'s price, in
+      `server_region` for the given server when set);
+    - benchmark_score, benchmark_score_per_price: the same with `benchmark_id`'s best score.
+    With `countries` or `vendor_regions`, only servers with a price there are ranked, and their
+    prices are the cheapest there.
+    """
+    target = _named(vendor_id, server, TARGET_COLUMNS)
+    if target is None:
+        return None
+    return _Ranking(target, similarity).rows()
+
+
+def _benchmark_scores_sql(config: bool) -> str:
+    """Per server, its best active score of a benchmark (in one configuration, when `config`)."""
+    if not config:
+        matches = ""
+    elif _postgres():
+        matches = " AND b.config = CAST(%s AS jsonb)"
+    else:
+        matches = " AND json(b.config) = json(%s)"
+    return (
+        f"SELECT b.vendor_id, b.resource_id, MAX(b.score) AS score FROM {_table(BenchmarkScore)} b "
+        f"WHERE b.status = %s AND b.resource_type = %s AND b.benchmark_id = %s{matches} "
+        "GROUP BY b.vendor_id, b.resource_id"
+    )
+
+
+def _benchmark_params(similarity: Similarity) -> list[Any]:
+    params = [choices.Status.ACTIVE, choices.ResourceType.SERVER, similarity.benchmark_id]
+    return params if similarity.benchmark_config is None else [*params, json.dumps(similarity.benchmark_config)]
+
+
+def _live_prices_sql(places: Places) -> tuple[str, list[Any]]:
+    """Per server, its cheapest active hourly prices (USD) in `places`, rounded as upstream's."""
+    condition, params = _place_condition("p", places, country="p.country_id")
+    minima = ", ".join(f"{_round(f'MIN(p.{column})', PRICE_DIGITS[column])} AS {column}" for column in PRICE_COLUMNS)
+    sql = (
+        f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p "
+        f"WHERE {condition} GROUP BY p.vendor_id, p.server_id"
+    )
+    return sql, params
+
+
+class _Ranking:
+    """Builds and runs the one query that ranks the servers and reads their rows."""
+
+    def __init__(self, target: dict[str, Any], similarity: Similarity):
+        self.target = target
+        self.similarity = similarity
+        self.live = bool(similarity.places)
+        self.where: list[str] = ["s.status = %s", "s.id <> %s"]
+        self.where_params: list[Any] = [choices.Status.ACTIVE, target["id"]]
+        source = "lp" if self.live else "s"
+        self.price_sql = {column: f"{source}.{column}" for column in PRICE_COLUMNS}
+
+    def rows(self) -> list[dict[str, Any]]:
+        order = self._order()
+        if order is None:
+            return []
+        similarity = self.similarity
+        benchmark = "bs.score" if similarity.benchmark_id else "NULL"
+        columns = [SERVER_ROW.select("s"), VENDOR_ROW.select("v"), *self.price_sql.values(), benchmark]
+        sql = [
+            f"SELECT {', '.join(columns)} FROM {_table(Server)} s JOIN {_table(Vendor)} v ON v.vendor_id = s.vendor_id"
+        ]
+        params: list[Any] = []
+        if self.live:
+            live_sql, live_params = _live_prices_sql(similarity.places)
+            sql.append(f"JOIN ({live_sql}) lp ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id")
+            params += live_params
+        if similarity.benchmark_id:
+            join = "JOIN" if similarity.by_benchmark else "LEFT JOIN"
+            scores_sql = _benchmark_scores_sql(similarity.benchmark_config is not None)
+            sql.append(f"{join} ({scores_sql}) bs ON bs.vendor_id = s.vendor_id AND bs.resource_id = s.server_id")
+            params += _benchmark_params(similarity)
+        order_sql, order_params = order
+        sql.append("WHERE " + " AND ".join(self.where))
+        sql.append(f"ORDER BY {order_sql}, {self._tie_break()} LIMIT %s")
+        params += [*self.where_params, *order_params, similarity.num]
+        return [self._row(values) for values in _fetch(" ".join(sql), params)]
+
+    def _row(self, values: tuple) -> list[dict[str, Any]]:
+        """A `/servers` row with the ranking's prices, upstream's `score_per_price` and the selected benchmark."""
+        servers, vendors = len(SERVER_COLUMNS), len(VENDOR_COLUMNS)
+        row = SERVER_ROW.read(values[:servers])
+        row["vendor"] = VENDOR_ROW.read(values[servers : servers + vendors])
+        prices = dict(zip(PRICE_COLUMNS, values[servers + vendors : servers + vendors + len(PRICE_COLUMNS)]))
+        benchmark_score = values[-1]
+        # The per-price figures divide by best_price_allocation's price in USD, before any conversion.
+        divisor = prices[self.similarity.price_column]
+        rate = exchange_rate("USD", self.similarity.currency)
+        row["score"] = self.target_score_of(values)
+        row.update(
+            {
+                column: round(value * rate, PRICE_DIGITS[column]) if value and rate != 1.0 else value
+                for column, value in prices.items()
+            }
+        )
+        row["score_per_price"] = _per(row["score"], divisor)
+        row["selected_benchmark_score"] = benchmark_score
+        row["selected_benchmark_score_per_price"] = _per(benchmark_score, divisor)
+        # As upstream: `price` is the cheapest price of any allocation; nothing is broken down here.
+        row["price"] = row["min_price"]
+        row["price_breakdown"] = dict.fromkeys(name for name, _ in BREAKDOWN)
+        return row
+
+    def target_score_of(self, values: tuple) -> float | None:
+        return values[SERVER_COLUMNS.index("score")] if "score" in SERVER_COLUMNS else None
+
+    def _tie_break(self) -> str:
+        """Equally similar servers in the order upstream's query reads them: the catalog's row order,
+        or with live prices the (vendor, server) order of the grouped prices (code-point order)."""
+        if not self.live:
+            return "s.id"
+        binary = ' COLLATE "C"' if _postgres() else ""
+        return f"s.vendor_id{binary}, s.server_id{binary}"
+
+    def _order(self) -> tuple[str, list[Any]] | None:
+        """The ORDER BY expression and its parameters; None when the given server has no baseline."""
+        target, by = self.target, self.similarity.by
+        if by == "family":
+            if target["family"] is None:
+                return None
+            self._filter("s.vendor_id = %s AND s.family = %s", target["vendor_id"], target["family"])
+            return "s.vcpus, s.accelerator_count, s.memory_amount", []
+        if by == "specs":
+            distance = (
+                "ABS(s.accelerator_count - %s) * 10000000.0 + ABS(s.vcpus - %s) * 10000.0"
+                " + ABS(s.memory_amount - %s) / 1000.0"
+            )
+            return distance, [float(target["accelerator_count"]), target["vcpus"], target["memory_amount"]]
+        value, baseline = self._value_and_baseline()
+        if baseline is None:
+            return None
+        return f"ABS({value} - %s)", [baseline]
+
+    def _filter(self, condition: str, *params: Any) -> None:
+        self.where.append(condition)
+        self.where_params.extend(params)
+
+    def _value_and_baseline(self) -> tuple[str, float | None]:
+        """The ranked value of each server (SQL) and the given server's own value."""
+        similarity, target = self.similarity, self.target
+        if similarity.by_benchmark:
+            score_sql, own_score = "bs.score", self._own_benchmark_score()
+        else:
+            # As upstream: servers without any price have no stress-ng score to compare.
+            self._filter("s.score IS NOT NULL AND s.min_price IS NOT NULL")
+            score_sql, own_score = "s.score", target["score"] if target["min_price"] is not None else None
+        if not similarity.per_price:
+            return score_sql, own_score
+        price_sql = self.price_sql[similarity.price_column]
+        # A zero price has no score per price (upstream ranks those first, dividing by zero).
+        self._filter(f"{price_sql} > 0")
+        own_price = self._own_price()
+        baseline = round(own_score / own_price, 4) if own_score is not None and own_price else None
+        if similarity.by_benchmark and not self.live:
+            # Upstream compares the unrounded benchmark score per price here (and the rounded one elsewhere).
+            return f"{score_sql} / {price_sql}", baseline
+        return _round(f"{score_sql} / {price_sql}", 4), baseline
+
+    def _own_benchmark_score(self) -> float | None:
+        similarity, target = self.similarity, self.target
+        sql = f"SELECT score FROM ({_benchmark_scores_sql(similarity.benchmark_config is not None)}) own"
+        sql += " WHERE vendor_id = %s AND resource_id = %s"
+        found = _fetch(sql, [*_benchmark_params(similarity), target["vendor_id"], target["server_id"]])
+        return found[0][0] if found else None
+
+    def _own_price(self) -> float | None:
+        """The given server's price of `best_price_allocation`, in USD: in `server_region` when set."""
+        similarity, target = self.similarity, self.target
+        if similarity.server_region is None:
+            return target[similarity.price_column]
+        column = similarity.price_column
+        sql = (
+            f"SELECT {_round(f'MIN({column})', PRICE_DIGITS[column])} FROM {_table(ServerRegionPrice)} "
+            "WHERE vendor_id = %s AND server_id = %s AND region_id = %s"
+        )
+        return _fetch(sql, [target["vendor_id"], target["server_id"], similarity.server_region])[0][0]
+
+
+def _per(value: float | None, price: float | None) -> float | None:
+    return round(value / price, 4) if value is not None and price else None

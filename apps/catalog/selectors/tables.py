@@ -1,0 +1,144 @@
+"""Table reads of the Administrative and Table dumps endpoints: `/table/server/select`,
+`/table/server/meta` and `/stats`."""
+
+import re
+from typing import Any
+
+from django.db.models import Model
+
+from apps.catalog import choices
+from apps.catalog.models import Benchmark, BenchmarkScore, Region, Server, ServerPrice, SyncRun, Vendor, Zone
+from apps.catalog.selectors.catalog import table_columns
+
+SERVER_COLUMNS = table_columns(Server)
+
+
+def server_column_rows(columns: list[str]) -> list[dict[str, Any]]:
+    """Every server with the given columns only, keys in the order asked (a repeated column once)."""
+    wanted = list(dict.fromkeys(columns))
+    return list(Server.objects.order_by(*Server._meta.ordering).values(*wanted))
+
+
+# --- /table/server/meta -----------------------------------------------------------------------
+
+# A column's category, as upstream groups them: by name, else by the first matching prefix.
+CATEGORY_BY_NAME = {
+    **dict.fromkeys(
+        (
+            "vendor_id",
+            "server_id",
+            "name",
+            "api_reference",
+            "api_reference_object",
+            "display_name",
+            "description",
+            "family",
+            "series",
+            "status",
+            "observed_at",
+            "hw_virt",
+            "average_time_to_start",
+        ),
+        "meta",
+    ),
+    **dict.fromkeys(("vcpus", "hypervisor", "ecpus", "scalability"), "cpu"),
+    **dict.fromkeys(("ipv4", "inbound_traffic", "outbound_traffic"), "network"),
+    "compatible_storage_ids": "storage",
+}
+CATEGORY_BY_PREFIX = (
+    ("cpu", "cpu"),
+    ("memory", "memory"),
+    # Upstream calls the accelerator columns (its gpu_* columns) the "gpu" category.
+    ("accelerator", "gpu"),
+    ("storage", "storage"),
+    ("network", "network"),
+)
+# Words spelled otherwise than in title case in the column names.
+SPELLINGS = {
+    "id": "ID",
+    "ids": "IDs",
+    "api": "API",
+    "cpu": "CPU",
+    "cpus": "CPUs",
+    "vcpus": "vCPUs",
+    "ecc": "ECC",
+    "ipv4": "IPv4",
+}
+# "Memory, in MiB." -> MiB; "Free inbound traffic, in GB per month." -> GB/month
+UNIT_PATTERN = re.compile(r",\s+in\s+([^,.]+)\.?$")
+
+
+def column_category(column: str) -> str:
+    if column in CATEGORY_BY_NAME:
+        return CATEGORY_BY_NAME[column]
+    for prefix, category in CATEGORY_BY_PREFIX:
+        if column.startswith(prefix):
+            return category
+    raise LookupError(f"No category for the server column {column!r}")
+
+
+def column_name(column: str) -> str:
+    """A human-friendly name: `cpu_l1d_cache_total` -> `CPU L1D Cache Total`."""
+    return " ".join(SPELLINGS.get(word, word.title()) for word in column.split("_"))
+
+
+def column_unit(help_text: str) -> str | None:
+    """The unit a help text ends with (`..., in GHz.`), or None."""
+    match = UNIT_PATTERN.search(help_text)
+    return match.group(1).replace(" per ", "/") if match else None
+
+
+def server_table_meta() -> dict[str, Any]:
+    """The server table's name and description, and each column's name, description, category and unit,
+    from the model's docstring and help texts."""
+    fields = {field.column: field for field in Server._meta.concrete_fields}
+    rows = []
+    for column in SERVER_COLUMNS:
+        help_text = str(fields[column].help_text)
+        rows.append(
+            {
+                "id": column,
+                "name": column_name(column),
+                "description": help_text,
+                "category": column_category(column),
+                "unit": column_unit(help_text),
+            }
+        )
+    description = (Server.__doc__ or "").strip().splitlines()[0]
+    return {"table": {"name": "server", "description": description}, "fields": rows}
+
+
+# --- /stats -----------------------------------------------------------------------------------
+
+
+def catalog_stats(*, vendor: list[str] | None = None, only_active: bool = False) -> dict[str, Any]:
+    """Row counts of the catalog tables, of the given vendors only (benchmarks belong to none) and of
+    active rows only when asked, and when the catalog was last synced.
+
+    Unfiltered, the counts are the ones the last sync recorded (the catalog only changes by a
+    sync), so the large price and score tables are not counted again on every request.
+    """
+    last = SyncRun.objects.last_loaded()
+    recorded = last.rows if last is not None and not vendor and not only_active else {}
+
+    def count(model: type[Model], table: str | None = None, *, has_vendor: bool = True, active: bool = False) -> int:
+        if table is not None and isinstance(recorded.get(table), int):
+            return recorded[table]
+        rows = model.objects.all()
+        if vendor and has_vendor:
+            rows = rows.filter(vendor_id__in=vendor)
+        if only_active or active:
+            rows = rows.filter(status=choices.Status.ACTIVE)
+        return rows.count()
+
+    return {
+        "vendors": count(Vendor, "vendor"),
+        "regions": count(Region, "region"),
+        "zones": count(Zone, "zone"),
+        "servers": count(Server, "server"),
+        "active_servers": count(Server, active=True),
+        "server_prices": count(ServerPrice, "server_price"),
+        "benchmarks": count(Benchmark, "benchmark", has_vendor=False),
+        "benchmark_scores": count(BenchmarkScore, "benchmark_score"),
+        "last_synced_at": last.finished_at if last else None,
+    }

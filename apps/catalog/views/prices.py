@@ -1,0 +1,176 @@
+"""Price searches: `/server_prices`, `/storage_prices`, `/traffic_prices`, and the `/table/server_prices` dump."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import HttpResponse
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.permissions import IsAuthenticatedCaller
+from apps.catalog.caching import cached_catalog_response
+from apps.catalog.filters.prices import (
+    ServerPriceFilterSet,
+    ServerPriceTableFilterSet,
+    StoragePriceFilterSet,
+    TrafficPriceFilterSet,
+)
+from apps.catalog.models import ServerPrice, StoragePrice, TrafficPrice
+from apps.catalog.selectors import prices as selectors
+from apps.catalog.serializers_prices import (
+    ServerPriceRowSerializer,
+    ServerPriceTableRowSerializer,
+    StoragePriceRowSerializer,
+    TrafficPriceRowSerializer,
+)
+from keeper.api.generics import ReadOnlyListAPIView
+from keeper.api.pagination import LimitPagePagination, LimitPageParameters
+from keeper.api.renderers import ORJSONRenderer
+from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
+
+SERVER_PRICES_MAX_LIMIT = 250
+
+
+class ServerPriceLimitParameters(LimitPageParameters):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=SERVER_PRICES_MAX_LIMIT)
+
+
+class ServerPricePagination(LimitPagePagination):
+    """`limit` 1 to 250 (default 25): upstream caps this search, whose rows are large."""
+
+    def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        params = ServerPriceLimitParameters(data=query_params)
+        errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
+        errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
+        return ({} if errors else dict(params.validated_data)), errors
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == "limit":
+                parameter["description"] = (
+                    f"Rows per page (default {self.default_limit}, 1 to {SERVER_PRICES_MAX_LIMIT})."
+                )
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": SERVER_PRICES_MAX_LIMIT,
+                    "default": self.default_limit,
+                }
+        return parameters
+
+
+class UnitPricePagination(LimitPagePagination):
+    default_limit = 10
+
+
+class ServerPriceSearchView(ReadOnlyListAPIView):
+    queryset = ServerPrice.objects.all()
+    filterset_class = ServerPriceFilterSet
+    pagination_class = ServerPricePagination
+
+    @extend_schema(
+        operation_id="search_server_prices",
+        summary="Search server prices",
+        description=(
+            "One row per price (server, zone, allocation) with its vendor, region (and country), zone and "
+            "server; ordered by price by default."
+        ),
+        tags=["Query Resources"],
+        responses=ServerPriceRowSerializer(many=True),
+    )
+    @cached_catalog_response
+    def get(self, request: Request) -> Response:
+        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = selectors.server_price_rows(prices, currency=self.filterset.currency_code)
+        return self.get_paginated_response(rows)
+
+
+class StoragePriceSearchView(ReadOnlyListAPIView):
+    queryset = StoragePrice.objects.all()
+    filterset_class = StoragePriceFilterSet
+    pagination_class = UnitPricePagination
+
+    @extend_schema(
+        operation_id="search_storage_prices",
+        summary="Search storage prices",
+        description="Active block storage prices with their region (and country), vendor and storage.",
+        tags=["Query Resources"],
+        responses=StoragePriceRowSerializer(many=True),
+    )
+    @cached_catalog_response
+    def get(self, request: Request) -> Response:
+        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = selectors.storage_price_rows(prices, currency=self.filterset.currency_code)
+        return self.get_paginated_response(rows)
+
+
+class TrafficPriceSearchView(ReadOnlyListAPIView):
+    queryset = TrafficPrice.objects.all()
+    filterset_class = TrafficPriceFilterSet
+    pagination_class = UnitPricePagination
+
+    @extend_schema(
+        operation_id="search_traffic_prices",
+        summary="Search traffic prices",
+        description=(
+            "Active network traffic prices with their region (and country) and vendor, and the cost of "
+            "`monthly_traffic` GB under the price tiers."
+        ),
+        tags=["Query Resources"],
+        responses=TrafficPriceRowSerializer(many=True),
+    )
+    @cached_catalog_response
+    def get(self, request: Request) -> Response:
+        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        params = self.filterset.params
+        rows = selectors.traffic_price_rows(
+            prices, currency=self.filterset.currency_code, monthly_traffic=params["monthly_traffic"]
+        )
+        return self.get_paginated_response(rows)
+
+
+def _json_array(chunks: Iterator[list[dict[str, Any]]]) -> bytes:
+    """One JSON array from chunks of rows, rendered chunk by chunk: only the bytes are kept, not the dicts."""
+    renderer = ORJSONRenderer()
+    body = bytearray(b"[")
+    for chunk in chunks:
+        if len(body) > 1:
+            body += b","
+        body += renderer.render(chunk)[1:-1]
+    body += b"]"
+    return bytes(body)
+
+
+class ServerPriceTableView(ReadOnlyListAPIView):
+    """The server price table. Hundreds of thousands of rows: rendered in chunks in the request
+    (a streamed body would run its queries in the server's stream threads), never cached (too large)."""
+
+    queryset = ServerPrice.objects.all()
+    filterset_class = ServerPriceTableFilterSet
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="table_server_prices",
+        summary="Table dump: server_prices",
+        description="The server prices without their relations, for authenticated callers.",
+        tags=["Table dumps"],
+        responses=ServerPriceTableRowSerializer(many=True),
+    )
+    def get(self, request: Request) -> HttpResponse:
+        prices = self.filter_queryset(self.get_queryset())
+        currency = self.filterset.params.get("currency") or None
+        body = _json_array(selectors.server_price_table_chunks(prices, currency=currency))
+        return HttpResponse(body, content_type=ORJSONRenderer.media_type)
+
+
+def price_urls() -> list:
+    return [
+        path("server_prices", ServerPriceSearchView.as_view(), name="server-prices"),
+        path("storage_prices", StoragePriceSearchView.as_view(), name="storage-prices"),
+        path("traffic_prices", TrafficPriceSearchView.as_view(), name="traffic-prices"),
+        path("table/server_prices", ServerPriceTableView.as_view(), name="table-server-prices"),
+    ]
