@@ -31,6 +31,9 @@ REQUESTS = [
     ("/servers", {"vendor": ["vendor0", "vendor1"]}, 2),  # + validating the vendor ids
     ("/servers", {"vendor": "vendor0", "limit": -1, "add_total_count_header": "true"}, 3),
     ("/servers", {"compliance_framework": "hipaa"}, 2),  # + validating the framework id
+    ("/servers", {"countries": "US", "limit": -1}, 2),  # + validating the country
+    ("/servers", {"vendor_regions": "vendor0~r1", "regions": "r1"}, 3),  # + validating each kind of place
+    ("/servers", {"benchmark_id": "stress_ng:bestn", "order_by": "selected_benchmark_score"}, 2),
     ("/regions", {}, 1),
     ("/regions", {"vendor": ["vendor0", "vendor1"]}, 2),
     ("/server/vendor0/server1", {}, 1),
