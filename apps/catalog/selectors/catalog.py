@@ -29,11 +29,6 @@ from apps.catalog.models import (
     Vendor,
     Zone,
 )
-from apps.catalog.pricing import exchange_rate
-
-PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand")
-MONTHLY_COLUMNS = ("min_price_ondemand_monthly",)
-SCORE_COLUMNS = ("score", "score1", "score_per_price")
 
 TABLE_MODELS: dict[str, type[Model]] = {
     "country": Country,
@@ -69,34 +64,6 @@ def _with_vendor(rows: QuerySet, columns: list[str]) -> list[dict[str, Any]]:
         row["vendor"] = dict(zip(VENDOR_COLUMNS, values[width:]))
         result.append(row)
     return result
-
-
-def server_rows(queryset: QuerySet, *, currency: str = "USD", price_column: str = "min_price") -> list[dict[str, Any]]:
-    """`/servers` rows: server columns, vendor, scores and prices in `currency`.
-
-    `price_column` is the price reported as `price` (see best_price_allocation).
-    """
-    rate = exchange_rate("USD", currency)
-    derived = [*PRICE_COLUMNS, *MONTHLY_COLUMNS, *SCORE_COLUMNS]
-    rows = _with_vendor(queryset, [*SERVER_COLUMNS, *derived])
-    for row in rows:
-        for column in PRICE_COLUMNS:
-            if row[column] is not None and rate != 1.0:
-                row[column] = round(row[column] * rate, 4)
-        for column in MONTHLY_COLUMNS:
-            if row[column] is not None and rate != 1.0:
-                row[column] = round(row[column] * rate, 2)
-        row["price"] = row[price_column]
-    return rows
-
-
-def server_by_reference(vendor_id: str, server: str, *, currency: str = "USD") -> dict[str, Any] | None:
-    """One server by id or API reference; the id wins when both match different servers."""
-    queryset = Server.objects.by_reference(vendor_id, server)
-    rows = server_rows(queryset, currency=currency)
-    if not rows:
-        return None
-    return next((row for row in rows if row["server_id"] == server), rows[0])
 
 
 def region_rows(queryset: QuerySet) -> list[dict[str, Any]]:
