@@ -600,12 +600,14 @@ def catalog_of_size(vendors: int, servers_per_vendor: int) -> UpstreamCatalog:
 
 
 # The page's price ids, then their rows with vendor, region, country, zone and server joined; one
-# more per validated parameter (vendor, compliance framework, each place filter) and for the count.
+# more per validated parameter (vendor, compliance framework, each place filter), for the count, and
+# for counting the matching servers when the search narrows them.
 QUERIES = [
     ({}, 2),
     ({"limit": 250, "currency": "EUR"}, 2),
     ({"vcpus_min": 2, "order_by": "score_per_price"}, 2),
     ({"add_total_count_header": "true"}, 3),
+    ({"memory_min": 1}, 3),  # + counting the matching servers (see ServerPriceFilterSet.joins_servers)
     ({"vendor": ["v0", "v1"]}, 3),
     ({"compliance_framework": "hipaa"}, 3),
     ({"regions": "r1", "vendor_regions": "v0~r1", "countries": "US"}, 5),
@@ -626,8 +628,31 @@ def test_queries_per_request_are_pinned_whatever_the_page_size(
     assert response.json()
 
 
-def test_an_empty_page_costs_only_the_page_query(sync_upstream, api, django_assert_num_queries, own_queries):
+def test_an_empty_page_reads_no_rows(sync_upstream, api, django_assert_num_queries, own_queries):
     sync_upstream(priced({"s": {}}))
 
-    with django_assert_num_queries(1):
+    # The count that chooses how to apply the server conditions, then the (empty) page of ids.
+    with django_assert_num_queries(2):
         assert api.get("/server_prices", {"vcpus_min": 200}).json() == []
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["cheap-small", "big"]),
+        ({"vcpus_min": 2}, ["big"]),
+        ({"vcpus_min": 1, "memory_min": 0.5}, ["cheap-small", "big"]),
+    ],
+)
+def test_server_conditions_give_the_same_rows_joined_or_checked_per_price(sync_upstream, get_prices, params, expected):
+    # Broad searches check each price's server (EXISTS), narrow ones join the servers: same answer.
+    catalog = priced({})
+    catalog.server("v", "cheap-small", vcpus=1, memory_amount=1024)
+    catalog.price("v", "cheap-small", price=0.01)
+    catalog.server("v", "big", vcpus=8, memory_amount=32768)
+    catalog.price("v", "big", price=0.5)
+    catalog.server("v", "retired", vcpus=8, status="INACTIVE")
+    catalog.price("v", "retired", price=0.02)
+    sync_upstream(catalog)
+
+    assert [row["server_id"] for row in get_prices(**params)] == expected

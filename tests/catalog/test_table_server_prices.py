@@ -1,11 +1,14 @@
 """GET /table/server_prices: the bulk dump, for authenticated callers only."""
 
+import orjson
 import pytest
 from django.contrib.auth.models import User
 
+from apps.catalog.models import ServerPrice
 from apps.catalog.pricing import exchange_rate
 from apps.catalog.selectors import prices as selectors
 from apps.catalog.serializers_prices import ServerPriceTableRowSerializer
+from keeper.api.renderers import ORJSONRenderer
 from tests.catalog.upstream import UpstreamCatalog
 
 
@@ -107,3 +110,20 @@ def test_a_large_table_is_read_in_chunks_in_one_query_per_chunk(
 
     assert len(found) == 30
     assert len({(row["server_id"], row["region_id"]) for row in found}) == 30
+
+
+def test_rows_read_exactly_as_the_orm_reads_them(sync_upstream, signed_in):
+    # The dump reads the cursor itself (JSON passed through, timestamps marked UTC): same values.
+    catalog = table_catalog()
+    tiers = [{"lower": 0, "upper": 672, "price": 0.0063}, {"lower": 672, "upper": "Infinity", "price": 0}]
+    catalog.price("b", "t", price=0.0063, currency="EUR", region_id="r1", zone_id="r1z2", tiers=tiers)
+    sync_upstream(catalog)
+
+    expected = orjson.loads(
+        ORJSONRenderer().render(
+            list(ServerPrice.objects.filter(status="active").order_by("id").values(*selectors.SERVER_PRICE_COLUMNS))
+        )
+    )
+
+    assert rows(signed_in) == expected
+    assert any(row["price_tiered"] == tiers for row in expected)

@@ -221,7 +221,11 @@ class PlaceFilterSet(StrictFilterSet):
         return valid and not self.form.errors
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = super().filter_queryset(queryset)
+        return self.apply_places(super().filter_queryset(queryset))
+
+    def apply_places(self, queryset: QuerySet) -> QuerySet:
+        """`queryset` narrowed to the places given (per `place_lookup_prefix`); for subclasses that
+        override `filter_queryset`."""
         places = self.places
         if places and self.place_lookup_prefix is not None:
             queryset = queryset.filter(places.q(self.place_lookup_prefix))

@@ -8,9 +8,11 @@ from the catalog (real dumps have such gaps): the row then says `"country": null
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import F, FloatField, Model, QuerySet, Value
 from django.db.models.expressions import Col, RawSQL
@@ -311,12 +313,48 @@ TABLE_CHUNK_ROWS = 5000
 
 
 def server_price_table_chunks(queryset: QuerySet, *, currency: str | None = None) -> Iterator[list[dict[str, Any]]]:
-    """`/table/server_prices`: the price rows alone, in chunks (the whole table does not fit in memory as dicts)."""
+    """`/table/server_prices`: the price rows alone, in chunks (the whole table does not fit in memory as dicts).
+
+    Read on the cursor rather than through values_list(): on SQLite the ORM parses every row's
+    tiers (JSON) and re-parses its timestamp, 80% of the time of a 430,000-row dump (8.5 s, now
+    1.7 s); here the tiers' JSON text goes to orjson as it is, and a naive timestamp is marked UTC.
+    Conversion to another currency needs the values, and takes the ORM's path.
+    """
+    if currency:
+        yield from _converted_table_chunks(queryset, currency)
+        return
+    sql, params = queryset.values_list(*SERVER_PRICE_COLUMNS).query.sql_with_params()
+    tiers = SERVER_PRICE_COLUMNS.index("price_tiered")
+    observed = SERVER_PRICE_COLUMNS.index("observed_at")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while records := cursor.fetchmany(TABLE_CHUNK_ROWS):
+            chunk = []
+            for record in records:
+                values = list(record)
+                if isinstance(values[tiers], str):
+                    values[tiers] = orjson.Fragment(values[tiers])
+                stamp = values[observed]
+                if isinstance(stamp, datetime) and stamp.tzinfo is None:  # SQLite: naive, in UTC
+                    values[observed] = stamp.replace(tzinfo=UTC)
+                elif isinstance(stamp, str):
+                    values[observed] = _iso_utc(stamp)
+                chunk.append(dict(zip(SERVER_PRICE_COLUMNS, values)))
+            yield chunk
+
+
+def _iso_utc(stored: str) -> str:
+    """SQLite's stored UTC timestamp ("2026-06-01 00:00:00.000000") as orjson writes the datetime."""
+    if stored.endswith(".000000"):
+        stored = stored[:-7]
+    return stored.replace(" ", "T", 1) + "+00:00"
+
+
+def _converted_table_chunks(queryset: QuerySet, currency: str) -> Iterator[list[dict[str, Any]]]:
     chunk: list[dict[str, Any]] = []
     for values in queryset.values_list(*SERVER_PRICE_COLUMNS).iterator(chunk_size=TABLE_CHUNK_ROWS):
         row = dict(zip(SERVER_PRICE_COLUMNS, values))
-        if currency:
-            _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
+        _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
         chunk.append(row)
         if len(chunk) == TABLE_CHUNK_ROWS:
             yield chunk
