@@ -313,6 +313,26 @@ class Server(CatalogRow):
             models.Index(fields=["status", "min_price"], name="server_status_min_price"),
             models.Index(fields=["status", "score_per_price"], name="server_status_score_price"),
             models.Index(fields=["vendor", "api_reference"], name="server_api_reference"),
+            # /server/{vendor}/{server}/similar_servers ranks every active server by these columns: read
+            # from this index alone, not from the wide rows (family first, so /servers' vendor filters
+            # keep their own plans).
+            models.Index(
+                fields=[
+                    "status",
+                    "family",
+                    "vendor",
+                    "vcpus",
+                    "accelerator_count",
+                    "memory_amount",
+                    "score",
+                    "min_price",
+                    "min_price_spot",
+                    "min_price_ondemand",
+                    "min_price_ondemand_monthly",
+                    "server_id",
+                ],
+                name="server_similarity",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,17 +7,24 @@ exactly these fields.
 
 from typing import Any
 
+from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
-from apps.catalog.models import BenchmarkScore, ServerDescription, Vendor
+from apps.catalog.choices import Status
+from apps.catalog.models import Benchmark, BenchmarkScore, ServerDescription, Vendor
 from apps.catalog.selectors.benchmarks import HISTOGRAM_BINS
 from apps.catalog.selectors.catalog import table_columns
 from apps.catalog.selectors.server_details import MAX_SIMILAR_SERVERS, SIMILARITY_KINDS
 from apps.catalog.selectors.tables import SERVER_COLUMNS
-from apps.catalog.serializers import CatalogRowSerializer, ServerSearchResultSerializer, VendorOwnedSerializer
+from apps.catalog.serializers import (
+    CatalogRowSerializer,
+    PriceBreakdownSerializer,
+    ServerSearchResultSerializer,
+    VendorOwnedSerializer,
+)
 from apps.catalog.serializers_prices import ServerPriceTableRowSerializer
 
 # --- query and path parameters ----------------------------------------------------------------
@@ -43,12 +50,15 @@ class VendorIdsFieldExtension(OpenApiSerializerFieldExtension):
     target_class = VendorIdsField
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        values = sorted(Vendor.objects.values_list("vendor_id", flat=True))
-        item = {**build_basic_type(OpenApiTypes.STR), "enum": values} if values else build_basic_type(OpenApiTypes.STR)
-        schema = build_array_type(item)
+        try:
+            values = sorted(Vendor.objects.values_list("vendor_id", flat=True))
+        except DatabaseError:
+            # `manage.py spectacular` may run before `migrate` (CI does): the values are unknown then.
+            return build_array_type(build_basic_type(OpenApiTypes.STR))
         if not values:
-            schema["maxItems"] = 0
-        return schema
+            # No value is accepted while there are none (an empty catalog), and "enum" may not be empty.
+            return {**build_array_type(build_basic_type(OpenApiTypes.STR)), "maxItems": 0}
+        return build_array_type({**build_basic_type(OpenApiTypes.STR), "enum": values})
 
 
 class StatsParameters(serializers.Serializer):
@@ -117,18 +127,24 @@ class SimilarServerSerializer(ServerSearchResultSerializer):
         allow_null=True, help_text="`score` per USD/hour of best_price_allocation's cheapest price."
     )
     selected_benchmark_score = serializers.FloatField(
-        allow_null=True, help_text="The best score of `benchmark_id` (in `benchmark_config`), when asked for."
+        allow_null=True, help_text="The best score of `benchmark_id` (in `benchmark_config`); null without it."
     )
     selected_benchmark_score_per_price = serializers.FloatField(
         allow_null=True, help_text="`selected_benchmark_score` per USD/hour of best_price_allocation's price."
     )
+    price_breakdown = PriceBreakdownSerializer(help_text="Not broken down here: every part is null, as upstream.")
 
     class Meta(ServerSearchResultSerializer.Meta):
-        fields = [
-            *ServerSearchResultSerializer.Meta.fields,
-            "selected_benchmark_score",
-            "selected_benchmark_score_per_price",
-        ]
+        fields = list(
+            dict.fromkeys(
+                [
+                    *ServerSearchResultSerializer.Meta.fields,
+                    "selected_benchmark_score",
+                    "selected_benchmark_score_per_price",
+                    "price_breakdown",
+                ]
+            )
+        )
 
 
 class BenchmarkConfigSerializer(serializers.Serializer):
@@ -164,13 +180,14 @@ class BenchmarkScoreStatsSerializer(CatalogRowSerializer):
     configs = serializers.DictField(
         child=BenchmarkConfigFieldSerializer(), help_text="The benchmark's configuration fields, by name."
     )
+    status = serializers.ChoiceField(
+        choices=[member.name for member in Status], help_text="Spelled by its name here (ACTIVE), as upstream does."
+    )
     count = serializers.IntegerField(help_text="Active scores of the benchmark.")
     count_servers = serializers.IntegerField(help_text="Distinct servers with an active score.")
     histogram = BenchmarkHistogramSerializer(allow_null=True, help_text="Null without active scores.")
 
     class Meta:
-        from apps.catalog.models import Benchmark
-
         model = Benchmark
         fields = [
             "benchmark_id",

@@ -16,8 +16,8 @@ from django_filters.fields import ChoiceField
 from apps.catalog import choices
 from apps.catalog.filters.places import Places, countries_filter, place_limit_errors, vendor_regions_filter
 from apps.catalog.filters.servers import currency_choices
-from apps.catalog.search import BEST_PRICE_COLUMN
 from apps.catalog.models import Benchmark, Region, Server, ServerPrice
+from apps.catalog.search import BEST_PRICE_COLUMN
 from keeper.api.filters import StrictFilterSet
 
 
@@ -49,19 +49,22 @@ class CatalogChoiceFilter(django_filters.ChoiceFilter):
 
 
 class JSONObjectField(forms.CharField):
-    """A JSON object given as text, e.g. `{"cores": 1}`; anything else is a 400."""
+    """A configuration as JSON text, e.g. `{"cores": 1}`: decoded when it is a JSON object.
 
-    def to_python(self, value: Any) -> dict[str, Any] | None:
+    Other text is kept as it is: like upstream, which compares the text, it then matches no
+    configuration (upstream's configurations are all JSON objects), where a 400 would refuse
+    what the parameter's schema (any string) allows.
+    """
+
+    def to_python(self, value: Any) -> dict[str, Any] | str | None:
         text = super().to_python(value)
         if not text:
             return None
         try:
             parsed = json.loads(text)
         except ValueError:
-            raise forms.ValidationError('Must be a JSON object, e.g. {"cores": 1}.', code="invalid") from None
-        if not isinstance(parsed, dict):
-            raise forms.ValidationError('Must be a JSON object, e.g. {"cores": 1}.', code="invalid")
-        return parsed
+            return text
+        return parsed if isinstance(parsed, dict) else text
 
 
 class JSONObjectFilter(django_filters.CharFilter):
@@ -83,7 +86,7 @@ class ServerPlacesFilterSet(StrictFilterSet):
     )
 
     def keep(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
-        """Parameters that shape the response (read in the view), not the rows."""
+        """Parameters read by the view and its selector: these FilterSets validate, they do not filter."""
         return queryset
 
     @property
@@ -108,16 +111,11 @@ class ServerPlacesFilterSet(StrictFilterSet):
 
 
 class ServerPricesFilterSet(ServerPlacesFilterSet):
-    """Parameters of `GET /server/{vendor}/{server}/prices`: the server's active prices, as stored upstream."""
+    """Parameters of `GET /server/{vendor}/{server}/prices` (the selector reads the rows)."""
 
     class Meta:
         model = ServerPrice
         fields: list[str] = []
-
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = super().filter_queryset(queryset).filter(status=choices.Status.ACTIVE)
-        places = self.places
-        return queryset.filter(places.q()) if places else queryset
 
 
 class SimilarServersFilterSet(ServerPlacesFilterSet):
@@ -151,7 +149,10 @@ class SimilarServersFilterSet(ServerPlacesFilterSet):
     benchmark_config = JSONObjectFilter(
         method="keep",
         max_length=1000,
-        label='Only the scores of this benchmark configuration, as a JSON object, e.g. {"cores": 1}.',
+        label=(
+            "Only the scores of this benchmark configuration, a JSON object as /benchmark_configs lists it, "
+            'e.g. {"cores": 1} (compared as JSON; any other text matches no configuration).'
+        ),
     )
 
     class Meta:

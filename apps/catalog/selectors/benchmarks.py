@@ -5,17 +5,27 @@ benchmark_score (migration 0005): the distinct configurations of each benchmark 
 a loose index scan (one index seek per configuration, not a pass over the scores), each
 histogram bin is an index range count, and the servers per benchmark are counted in one pass
 over a covering index. Python only shapes the few resulting rows.
+
+Those catalog-wide aggregates are still a pass over every score (~35 ms on the sample in
+SQLite), and they change only with a sync: each process derives them once per catalog version
+(`derived_per_catalog`, as apps/catalog/search.py does for its per-vendor totals), whatever the
+response cache does. The first request after a sync pays for them.
 """
 
 import json
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import BooleanField, Case, CharField, Count, ExpressionWrapper, Q, Value, When
 
 from apps.catalog import choices
 from apps.catalog.models import Benchmark, BenchmarkScore, Server
+from apps.catalog.selectors.catalog import catalog_version
+
+T = TypeVar("T")
 
 # Upstream's display order of benchmarks and their configurations (sc-keeper's
 # get_sort_key_for_benchmark_configs): category, then a few headline benchmarks, single-core
@@ -53,6 +63,22 @@ HISTOGRAM_BINS = 20
 
 _SCORES = BenchmarkScore._meta.db_table
 _BENCHMARKS = Benchmark._meta.db_table
+
+
+def derived_per_catalog(compute: Callable[[], T]) -> Callable[[], T]:
+    """`compute()` once per catalog version in this process (read-only data derived from the catalog;
+    a new sync is a new version). Computed every time before the first sync."""
+
+    @lru_cache(maxsize=1)
+    def for_version(version: str) -> T:
+        return compute()
+
+    @wraps(compute)
+    def derived() -> T:
+        version = catalog_version()
+        return compute() if version is None else for_version(version)
+
+    return derived
 
 
 def _position(value: Any, order: tuple) -> int:
@@ -243,6 +269,12 @@ def _config_examples() -> dict[str, dict[str, list[Any]]]:
     }
 
 
+@derived_per_catalog
+def _score_aggregates() -> tuple[dict[str, dict[str, Any]], dict[str, int], dict[str, dict[str, list[Any]]]]:
+    """The histograms, the servers per benchmark and the configuration values of the active scores."""
+    return _histogram_counts(), _servers_per_benchmark(), _config_examples()
+
+
 STATS_BENCHMARK_COLUMNS = (
     "benchmark_id",
     "name",
@@ -259,9 +291,7 @@ STATS_BENCHMARK_COLUMNS = (
 def benchmark_score_stats() -> list[dict[str, Any]]:
     """`/benchmark_score_stats`: per benchmark, its description, counts of active scores and of
     servers scored, its configuration fields with the values seen, and a histogram of the scores."""
-    histograms = _histogram_counts()
-    servers = _servers_per_benchmark()
-    examples = _config_examples()
+    histograms, servers, examples = _score_aggregates()
     rows = []
     for values in Benchmark.objects.values_list(*STATS_BENCHMARK_COLUMNS):
         row = dict(zip(STATS_BENCHMARK_COLUMNS, values))
@@ -293,36 +323,48 @@ def benchmark_family(benchmark_id: str) -> str:
     return benchmark_id.split(":", 1)[0]
 
 
-def benchmark_coverage() -> dict[str, Any]:
-    """`/debug`: which servers have hardware information, a price and scores of each benchmark family,
-    and per vendor how many active, priced servers are evaluated or still missing scores."""
+@derived_per_catalog
+def _family_coverage() -> tuple[list[str], dict[tuple[str, str], dict[str, bool]]]:
+    """The benchmark families with active scores, and per scored server {family: whether it has a score}."""
     families_of: dict[str, list[str]] = defaultdict(list)
     for benchmark_id in sorted({benchmark_id for benchmark_id, _, _ in distinct_configs()}):
         families_of[benchmark_family(benchmark_id)].append(benchmark_id)
+    if not families_of:
+        return [], {}
     families = sorted(families_of)
-    scored: set[tuple[str, str, str]] = set()
-    if families:
-        family = Case(
-            *(When(benchmark_id__in=ids, then=Value(name)) for name, ids in families_of.items()),
-            output_field=CharField(),
-        )
-        scored = set(
-            BenchmarkScore.objects.filter(status=choices.Status.ACTIVE, resource_type=choices.ResourceType.SERVER)
-            .annotate(family=family)
-            .values_list("vendor_id", "resource_id", "family")
-            .distinct()
-            .order_by()
-        )
+    family = Case(
+        *(When(benchmark_id__in=ids, then=Value(name)) for name, ids in families_of.items()),
+        output_field=CharField(),
+    )
+    scored: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for vendor_id, server_id, name in (
+        BenchmarkScore.objects.filter(status=choices.Status.ACTIVE, resource_type=choices.ResourceType.SERVER)
+        .annotate(family=family)
+        .values_list("vendor_id", "resource_id", "family")
+        .distinct()
+        .order_by()
+    ):
+        scored[(vendor_id, server_id)].add(name)
+    return families, {key: {name: name in names for name in families} for key, names in scored.items()}
+
+
+def benchmark_coverage() -> dict[str, Any]:
+    """`/debug`: which servers have hardware information, a price and scores of each benchmark family,
+    and per vendor how many active, priced servers are evaluated or still missing scores."""
+    families, coverage = _family_coverage()
+    unscored = dict.fromkeys(families, False)
     has_hw_info = ExpressionWrapper(~Q(cpu_flags=[]), output_field=BooleanField())
     servers = []
     vendors: dict[str, dict[str, Any]] = {}
+    active = choices.Status.ACTIVE
     for vendor_id, server_id, api_reference, status, hw_info, min_price in (
         Server.objects.annotate(has_hw_info=has_hw_info)
         .order_by("vendor_id", "server_id")
         .values_list("vendor_id", "server_id", "api_reference", "status", "has_hw_info", "min_price")
     ):
-        benchmarks = {name: (vendor_id, server_id, name) in scored for name in families}
-        has_benchmarks = any(benchmarks.values())
+        # The same (read-only) family dicts in every answer: they are rendered, never changed.
+        benchmarks = coverage.get((vendor_id, server_id), unscored)
+        has_benchmarks = benchmarks is not unscored
         has_price = bool(min_price)
         servers.append(
             {
@@ -336,11 +378,18 @@ def benchmark_coverage() -> dict[str, Any]:
                 "benchmarks": benchmarks,
             }
         )
-        counts = vendors.setdefault(
-            vendor_id, {"vendor_id": vendor_id, "all": 0, "active": 0, "evaluated": 0, "missing": 0, "inactive": 0}
-        )
+        counts = vendors.get(vendor_id)
+        if counts is None:
+            counts = vendors[vendor_id] = {
+                "vendor_id": vendor_id,
+                "all": 0,
+                "active": 0,
+                "evaluated": 0,
+                "missing": 0,
+                "inactive": 0,
+            }
         counts["all"] += 1
-        if status == choices.Status.ACTIVE and has_price:
+        if status == active and has_price:
             counts["active"] += 1
             counts["evaluated" if has_benchmarks else "missing"] += 1
         else:

@@ -47,7 +47,9 @@ from apps.catalog.selectors.prices import (
 BENCHMARK_SCORE_COLUMNS = tuple(table_columns(BenchmarkScore))
 DESCRIPTION_COLUMNS = tuple(table_columns(ServerDescription))
 PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly")
-PRICE_DIGITS = {column: MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS for column in PRICE_COLUMNS}
+PRICE_DIGITS = {
+    column: MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS for column in PRICE_COLUMNS
+}
 SIMILARITY_KINDS = ("family", "specs", "score", "score_per_price", "benchmark_score", "benchmark_score_per_price")
 MAX_SIMILAR_SERVERS = 100
 
@@ -66,20 +68,12 @@ class RowFormat:
     model: type[Model]
     columns: tuple[str, ...]
 
-    @lru_cache(maxsize=None)  # noqa: B019 - a handful of module-level formats, each cached for good
-    def kinds(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Positions of the JSON columns (embedded as text) and of the booleans (SQLite answers 0 or 1)."""
-        by_column = {field.column: field.get_internal_type() for field in self.model._meta.concrete_fields}
-        json_at = tuple(i for i, column in enumerate(self.columns) if by_column[column] == "JSONField")
-        bool_at = tuple(i for i, column in enumerate(self.columns) if by_column[column] == "BooleanField")
-        return json_at, bool_at
-
     def select(self, alias: str) -> str:
         return ", ".join(_output_column(alias, self.model, column) for column in self.columns)
 
     def read(self, values: Sequence[Any], *, parse: Sequence[str] = ()) -> dict[str, Any]:
         """A row of `values` (in `columns` order); JSON columns in `parse` decoded, the others embedded."""
-        json_at, bool_at = self.kinds()
+        json_at, bool_at = _kinds(self.model, self.columns)
         record = list(values)
         for index in json_at:
             if record[index] is not None:
@@ -89,6 +83,15 @@ class RowFormat:
             if record[index] is not None:
                 record[index] = bool(record[index])
         return dict(zip(self.columns, record))
+
+
+@lru_cache(maxsize=16)
+def _kinds(model: type[Model], columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions of the JSON columns (embedded as text) and of the booleans (SQLite answers 0 or 1)."""
+    by_column = {field.column: field.get_internal_type() for field in model._meta.concrete_fields}
+    json_at = tuple(i for i, column in enumerate(columns) if by_column[column] == "JSONField")
+    bool_at = tuple(i for i, column in enumerate(columns) if by_column[column] == "BooleanField")
+    return json_at, bool_at
 
 
 PRICE_ROW = RowFormat(ServerPrice, tuple(SERVER_PRICE_COLUMNS))
@@ -108,29 +111,41 @@ def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-def _place_condition(alias: str, places: Places, *, country: str) -> tuple[str, list[Any]]:
-    """The condition on price rows (`alias` has vendor_id and region_id) for `places`; `country` is
-    the SQL of the rows' country code."""
-    parts: list[str] = []
-    params: list[Any] = []
-    if places.regions:
-        parts.append(f"{alias}.region_id IN ({_placeholders(len(places.regions))})")
-        params += places.regions
-    if places.vendor_regions:
-        pairs = " OR ".join([f"({alias}.vendor_id = %s AND {alias}.region_id = %s)"] * len(places.vendor_regions))
-        parts.append(f"({pairs})")
-        params += [item for pair in places.vendor_regions for item in pair]
-    if places.countries:
-        parts.append(f"{country} IN ({_placeholders(len(places.countries))})")
-        params += places.countries
-    return " AND ".join(parts) or "1 = 1", params
+@dataclass(frozen=True)
+class PlaceShape:
+    """How many values each place filter has: what the SQL text of a place condition depends on."""
+
+    regions: int = 0
+    vendor_regions: int = 0
+    countries: int = 0
+
+    @classmethod
+    def of(cls, places: Places) -> "PlaceShape":
+        return cls(len(places.regions), len(places.vendor_regions), len(places.countries))
+
+    def condition(self, alias: str, *, country: str) -> str:
+        """The condition on price rows (`alias` has vendor_id and region_id); `country` is the SQL of
+        a row's country code. Bound by `place_params`."""
+        parts: list[str] = []
+        if self.regions:
+            parts.append(f"{alias}.region_id IN ({_placeholders(self.regions)})")
+        if self.vendor_regions:
+            pairs = " OR ".join([f"({alias}.vendor_id = %s AND {alias}.region_id = %s)"] * self.vendor_regions)
+            parts.append(f"({pairs})")
+        if self.countries:
+            parts.append(f"{country} IN ({_placeholders(self.countries)})")
+        return " AND ".join(parts) or "1 = 1"
+
+
+def place_params(places: Places) -> list[Any]:
+    return [*places.regions, *(item for pair in places.vendor_regions for item in pair), *places.countries]
 
 
 # --- the named server -------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=8)
-def _named_sql(columns: tuple[str, ...], postgres: bool) -> str:
+def _named_sql(columns: tuple[str, ...]) -> str:
     # An OR of two indexed lookups (id, API reference), not vendor_id = %s AND (... OR ...): SQLite
     # serves this one from two index searches, the other from a scan of the vendor's servers.
     return (
@@ -141,7 +156,7 @@ def _named_sql(columns: tuple[str, ...], postgres: bool) -> str:
 
 def _named(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
     """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
-    rows = [dict(zip(columns, values)) for values in _fetch(_named_sql(columns, _postgres()), [vendor_id, server] * 2)]
+    rows = [dict(zip(columns, values)) for values in _fetch(_named_sql(columns), [vendor_id, server] * 2)]
     rows.sort(key=lambda row: (row["server_id"] != server, row["server_id"]))
     return rows[0] if rows else None
 
@@ -156,11 +171,11 @@ def server_id_of(vendor_id: str, server: str) -> str | None:
 
 
 @lru_cache(maxsize=64)
-def _prices_sql(places: Places, postgres: bool) -> str:
-    country = (
-        f"(SELECT r.country_id FROM {_table(Region)} r WHERE r.vendor_id = p.vendor_id AND r.region_id = p.region_id)"
+def _prices_sql(places: PlaceShape, postgres: bool) -> str:
+    region = (
+        f"SELECT r.country_id FROM {_table(Region)} r WHERE r.vendor_id = p.vendor_id AND r.region_id = p.region_id"
     )
-    condition, _ = _place_condition("p", places, country=country)
+    condition = places.condition("p", country=f"({region})")
     return (
         f"SELECT {PRICE_ROW.select('p')} FROM {_table(ServerPrice)} p "
         f"WHERE p.vendor_id = %s AND p.server_id = %s AND p.status = %s AND {condition} "
@@ -178,13 +193,15 @@ def server_price_rows(
     server_id = server_id_of(vendor_id, server)
     if server_id is None:
         return None
-    _, place_params = _place_condition("p", places, country="")
-    sql = _prices_sql(Places(len(places.regions) * ("",), len(places.vendor_regions) * (("", ""),), len(places.countries) * ("",)), _postgres())
+    sql = _prices_sql(PlaceShape.of(places), _postgres())
+    currency_at = PRICE_ROW.columns.index("currency")
     rows = []
-    for values in _fetch(sql, [vendor_id, server_id, choices.Status.ACTIVE, *place_params]):
-        row = PRICE_ROW.read(values, parse=() if values[PRICE_ROW.columns.index("currency")] == currency else ("price_tiered",))
-        # Only rows in another currency are converted (upstream's Python rounding, digit for digit).
-        _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
+    for values in _fetch(sql, [vendor_id, server_id, choices.Status.ACTIVE, *place_params(places)]):
+        converted = values[currency_at] != currency
+        row = PRICE_ROW.read(values, parse=("price_tiered",) if converted else ())
+        if converted:
+            # Upstream's Python rounding, digit for digit.
+            _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
         rows.append(row)
     return rows
 
@@ -264,7 +281,7 @@ class Similarity:
     price_column: str = "min_price"
     server_region: str | None = None
     benchmark_id: str | None = None
-    benchmark_config: dict[str, Any] | None = None
+    benchmark_config: dict[str, Any] | str | None = None
     currency: str = "USD"
 
     @property
@@ -296,14 +313,15 @@ def similar_server_rows(*, vendor_id: str, server: str, similarity: Similarity) 
     return _Ranking(target, similarity).rows()
 
 
-def _benchmark_scores_sql(config: bool) -> str:
-    """Per server, its best active score of a benchmark (in one configuration, when `config`)."""
-    if not config:
+def _benchmark_scores_sql(config: dict[str, Any] | str | None) -> str:
+    """Per server, its best active score of a benchmark (in one configuration, when given: compared as
+    JSON when it is a JSON object, else as text, which matches nothing upstream stored)."""
+    if config is None:
         matches = ""
-    elif _postgres():
-        matches = " AND b.config = CAST(%s AS jsonb)"
+    elif isinstance(config, dict):
+        matches = " AND b.config = CAST(%s AS jsonb)" if _postgres() else " AND json(b.config) = json(%s)"
     else:
-        matches = " AND json(b.config) = json(%s)"
+        matches = " AND CAST(b.config AS TEXT) = %s"
     return (
         f"SELECT b.vendor_id, b.resource_id, MAX(b.score) AS score FROM {_table(BenchmarkScore)} b "
         f"WHERE b.status = %s AND b.resource_type = %s AND b.benchmark_id = %s{matches} "
@@ -313,18 +331,20 @@ def _benchmark_scores_sql(config: bool) -> str:
 
 def _benchmark_params(similarity: Similarity) -> list[Any]:
     params = [choices.Status.ACTIVE, choices.ResourceType.SERVER, similarity.benchmark_id]
-    return params if similarity.benchmark_config is None else [*params, json.dumps(similarity.benchmark_config)]
+    config = similarity.benchmark_config
+    if config is None:
+        return params
+    return [*params, json.dumps(config) if isinstance(config, dict) else config]
 
 
-def _live_prices_sql(places: Places) -> tuple[str, list[Any]]:
+def _live_prices_sql(places: Places) -> str:
     """Per server, its cheapest active hourly prices (USD) in `places`, rounded as upstream's."""
-    condition, params = _place_condition("p", places, country="p.country_id")
     minima = ", ".join(f"{_round(f'MIN(p.{column})', PRICE_DIGITS[column])} AS {column}" for column in PRICE_COLUMNS)
-    sql = (
+    condition = PlaceShape.of(places).condition("p", country="p.country_id")
+    return (
         f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p "
         f"WHERE {condition} GROUP BY p.vendor_id, p.server_id"
     )
-    return sql, params
 
 
 class _Ranking:
@@ -340,48 +360,58 @@ class _Ranking:
         self.price_sql = {column: f"{source}.{column}" for column in PRICE_COLUMNS}
 
     def rows(self) -> list[dict[str, Any]]:
+        ranked = self._ranked()
+        if not ranked:
+            return []
+        # The wide rows of the few ranked servers by primary key: ranking them with every column
+        # selected made SQLite sort whole rows instead of reading the narrow server_similarity index.
+        columns = f"s.id, {SERVER_ROW.select('s')}, {VENDOR_ROW.select('v')}, s.score, s.score1"
+        sql = (
+            f"SELECT {columns} FROM {_table(Server)} s JOIN {_table(Vendor)} v ON v.vendor_id = s.vendor_id "
+            f"WHERE s.id IN ({_placeholders(len(ranked))})"
+        )
+        by_id = {values[0]: values[1:] for values in _fetch(sql, list(ranked))}
+        return [self._row(by_id[server_id], *figures) for server_id, figures in ranked.items()]
+
+    def _ranked(self) -> dict[int, tuple[dict[str, float | None], float | None]]:
+        """{server pk: (its prices in USD, its benchmark score)} of the `num` most similar, best first."""
         order = self._order()
         if order is None:
-            return []
+            return {}
         similarity = self.similarity
         benchmark = "bs.score" if similarity.benchmark_id else "NULL"
-        columns = [SERVER_ROW.select("s"), VENDOR_ROW.select("v"), *self.price_sql.values(), benchmark]
-        sql = [
-            f"SELECT {', '.join(columns)} FROM {_table(Server)} s JOIN {_table(Vendor)} v ON v.vendor_id = s.vendor_id"
-        ]
+        sql = [f"SELECT s.id, {', '.join(self.price_sql.values())}, {benchmark} FROM {_table(Server)} s"]
         params: list[Any] = []
         if self.live:
-            live_sql, live_params = _live_prices_sql(similarity.places)
-            sql.append(f"JOIN ({live_sql}) lp ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id")
-            params += live_params
+            sql.append(
+                f"JOIN ({_live_prices_sql(similarity.places)}) lp "
+                "ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id"
+            )
+            params += place_params(similarity.places)
         if similarity.benchmark_id:
             join = "JOIN" if similarity.by_benchmark else "LEFT JOIN"
-            scores_sql = _benchmark_scores_sql(similarity.benchmark_config is not None)
+            scores_sql = _benchmark_scores_sql(similarity.benchmark_config)
             sql.append(f"{join} ({scores_sql}) bs ON bs.vendor_id = s.vendor_id AND bs.resource_id = s.server_id")
             params += _benchmark_params(similarity)
         order_sql, order_params = order
         sql.append("WHERE " + " AND ".join(self.where))
         sql.append(f"ORDER BY {order_sql}, {self._tie_break()} LIMIT %s")
         params += [*self.where_params, *order_params, similarity.num]
-        return [self._row(values) for values in _fetch(" ".join(sql), params)]
+        return {
+            values[0]: (dict(zip(PRICE_COLUMNS, values[1:-1])), values[-1]) for values in _fetch(" ".join(sql), params)
+        }
 
-    def _row(self, values: tuple) -> list[dict[str, Any]]:
+    def _row(self, values: tuple, prices: dict[str, float | None], benchmark_score: float | None) -> dict[str, Any]:
         """A `/servers` row with the ranking's prices, upstream's `score_per_price` and the selected benchmark."""
         servers, vendors = len(SERVER_COLUMNS), len(VENDOR_COLUMNS)
         row = SERVER_ROW.read(values[:servers])
         row["vendor"] = VENDOR_ROW.read(values[servers : servers + vendors])
-        prices = dict(zip(PRICE_COLUMNS, values[servers + vendors : servers + vendors + len(PRICE_COLUMNS)]))
-        benchmark_score = values[-1]
+        row["score"], row["score1"] = values[servers + vendors :]
+        rate = exchange_rate("USD", self.similarity.currency)
+        for column, value in prices.items():
+            row[column] = round(value * rate, PRICE_DIGITS[column]) if value and rate != 1.0 else value
         # The per-price figures divide by best_price_allocation's price in USD, before any conversion.
         divisor = prices[self.similarity.price_column]
-        rate = exchange_rate("USD", self.similarity.currency)
-        row["score"] = self.target_score_of(values)
-        row.update(
-            {
-                column: round(value * rate, PRICE_DIGITS[column]) if value and rate != 1.0 else value
-                for column, value in prices.items()
-            }
-        )
         row["score_per_price"] = _per(row["score"], divisor)
         row["selected_benchmark_score"] = benchmark_score
         row["selected_benchmark_score_per_price"] = _per(benchmark_score, divisor)
@@ -390,13 +420,11 @@ class _Ranking:
         row["price_breakdown"] = dict.fromkeys(name for name, _ in BREAKDOWN)
         return row
 
-    def target_score_of(self, values: tuple) -> float | None:
-        return values[SERVER_COLUMNS.index("score")] if "score" in SERVER_COLUMNS else None
-
     def _tie_break(self) -> str:
-        """Equally similar servers in the order upstream's query reads them: the catalog's row order,
-        or with live prices the (vendor, server) order of the grouped prices (code-point order)."""
-        if not self.live:
+        """Equally similar servers in the order upstream's query reads them (measured against it): by
+        (vendor, server id) with live prices (the grouped prices' order) and within a family (its
+        index's order), else in the catalog's row order. Ids in code-point order, as SQLite's."""
+        if not self.live and self.similarity.by != "family":
             return "s.id"
         binary = ' COLLATE "C"' if _postgres() else ""
         return f"s.vendor_id{binary}, s.server_id{binary}"
@@ -435,19 +463,21 @@ class _Ranking:
             score_sql, own_score = "s.score", target["score"] if target["min_price"] is not None else None
         if not similarity.per_price:
             return score_sql, own_score
-        price_sql = self.price_sql[similarity.price_column]
-        # A zero price has no score per price (upstream ranks those first, dividing by zero).
-        self._filter(f"{price_sql} > 0")
+        ratio = f"{score_sql} / NULLIF({self.price_sql[similarity.price_column]}, 0)"
+        # No price, or a zero price, has no score per price (upstream ranks the zero prices first, as
+        # its division by zero is NULL). Spelled on the ratio, not as price > 0: a range condition on
+        # the price would make SQLite's planner walk server_status_min_price and read every row.
+        self._filter(f"{ratio} IS NOT NULL")
         own_price = self._own_price()
         baseline = round(own_score / own_price, 4) if own_score is not None and own_price else None
         if similarity.by_benchmark and not self.live:
             # Upstream compares the unrounded benchmark score per price here (and the rounded one elsewhere).
-            return f"{score_sql} / {price_sql}", baseline
-        return _round(f"{score_sql} / {price_sql}", 4), baseline
+            return ratio, baseline
+        return _round(ratio, 4), baseline
 
     def _own_benchmark_score(self) -> float | None:
         similarity, target = self.similarity, self.target
-        sql = f"SELECT score FROM ({_benchmark_scores_sql(similarity.benchmark_config is not None)}) own"
+        sql = f"SELECT score FROM ({_benchmark_scores_sql(similarity.benchmark_config)}) own"
         sql += " WHERE vendor_id = %s AND resource_id = %s"
         found = _fetch(sql, [*_benchmark_params(similarity), target["vendor_id"], target["server_id"]])
         return found[0][0] if found else None

@@ -4,10 +4,11 @@
 import re
 from typing import Any
 
-from django.db.models import Model
+from django.db.models import Count, Model
 
 from apps.catalog import choices
 from apps.catalog.models import Benchmark, BenchmarkScore, Region, Server, ServerPrice, SyncRun, Vendor, Zone
+from apps.catalog.selectors.benchmarks import derived_per_catalog
 from apps.catalog.selectors.catalog import table_columns
 
 SERVER_COLUMNS = table_columns(Server)
@@ -111,34 +112,62 @@ def server_table_meta() -> dict[str, Any]:
 # --- /stats -----------------------------------------------------------------------------------
 
 
+# The tables /stats counts, as (figure, model, upstream table name, whether it has a vendor).
+COUNTED: tuple[tuple[str, type[Model], str, bool], ...] = (
+    ("vendors", Vendor, "vendor", True),
+    ("regions", Region, "region", True),
+    ("zones", Zone, "zone", True),
+    ("servers", Server, "server", True),
+    ("server_prices", ServerPrice, "server_price", True),
+    ("benchmarks", Benchmark, "benchmark", False),
+    ("benchmark_scores", BenchmarkScore, "benchmark_score", True),
+)
+
+
+@derived_per_catalog
+def _counts_by_vendor_and_status() -> dict[str, dict[tuple[str | None, str], int]]:
+    """Per counted table: {(vendor id, status): rows} (the vendor None for tables without one)."""
+    counts = {}
+    for name, model, _, has_vendor in COUNTED:
+        key = ("vendor_id", "status") if has_vendor else ("status",)
+        grouped = model.objects.order_by().values_list(*key).annotate(rows=Count("*"))
+        counts[name] = {(None, *row[:-1]) if not has_vendor else tuple(row[:-1]): row[-1] for row in grouped}
+    return counts
+
+
 def catalog_stats(*, vendor: list[str] | None = None, only_active: bool = False) -> dict[str, Any]:
     """Row counts of the catalog tables, of the given vendors only (benchmarks belong to none) and of
     active rows only when asked, and when the catalog was last synced.
 
-    Unfiltered, the counts are the ones the last sync recorded (the catalog only changes by a
-    sync), so the large price and score tables are not counted again on every request.
+    The catalog only changes by a sync: unfiltered, the counts are the ones the last sync recorded;
+    filtered, sums of the rows per vendor and status, counted once per catalog version (the large
+    price and score tables are not counted again on every request).
     """
     last = SyncRun.objects.last_loaded()
     recorded = last.rows if last is not None and not vendor and not only_active else {}
+    vendors = set(vendor or ())
+    counts = _counts_by_vendor_and_status() if not recorded else {}
 
-    def count(model: type[Model], table: str | None = None, *, has_vendor: bool = True, active: bool = False) -> int:
+    def count(name: str, table: str | None, *, active: bool = False) -> int:
         if table is not None and isinstance(recorded.get(table), int):
             return recorded[table]
-        rows = model.objects.all()
-        if vendor and has_vendor:
-            rows = rows.filter(vendor_id__in=vendor)
-        if only_active or active:
-            rows = rows.filter(status=choices.Status.ACTIVE)
-        return rows.count()
+        if not counts:
+            counts.update(_counts_by_vendor_and_status())
+        return sum(
+            rows
+            for (vendor_id, status), rows in counts[name].items()
+            if (not vendors or vendor_id is None or vendor_id in vendors)
+            and (status == choices.Status.ACTIVE or not (only_active or active))
+        )
 
     return {
-        "vendors": count(Vendor, "vendor"),
-        "regions": count(Region, "region"),
-        "zones": count(Zone, "zone"),
-        "servers": count(Server, "server"),
-        "active_servers": count(Server, active=True),
-        "server_prices": count(ServerPrice, "server_price"),
-        "benchmarks": count(Benchmark, "benchmark", has_vendor=False),
-        "benchmark_scores": count(BenchmarkScore, "benchmark_score"),
+        "vendors": count("vendors", "vendor"),
+        "regions": count("regions", "region"),
+        "zones": count("zones", "zone"),
+        "servers": count("servers", "server"),
+        "active_servers": count("servers", None, active=True),
+        "server_prices": count("server_prices", "server_price"),
+        "benchmarks": count("benchmarks", "benchmark"),
+        "benchmark_scores": count("benchmark_scores", "benchmark_score"),
         "last_synced_at": last.finished_at if last else None,
     }

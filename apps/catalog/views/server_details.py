@@ -37,7 +37,7 @@ def unknown_server(vendor: str, server: str) -> NotFound:
 
 
 class ValidatedFirstMixin:
-    """Validates the query string before the response cache is read.
+    """Validates the query string (with the view's FilterSet) before the response cache is read.
 
     Whether a query string is allowed depends on the caller (anonymous callers may name fewer
     places), and the cache is keyed by the query string alone: validated inside the cached `get`,
@@ -47,7 +47,7 @@ class ValidatedFirstMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         self.validate_path(kwargs)
-        self.rows = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         self.validate_together()
 
     def validate_path(self, kwargs: dict[str, Any]) -> None:
@@ -58,7 +58,7 @@ class ValidatedFirstMixin:
 
 
 class ServerPricesView(ValidatedFirstMixin, ReadOnlyListAPIView):
-    queryset = ServerPrice.objects.all()
+    queryset = ServerPrice.objects.none()
     filterset_class = ServerPricesFilterSet
 
     @extend_schema(
@@ -75,7 +75,7 @@ class ServerPricesView(ValidatedFirstMixin, ReadOnlyListAPIView):
     @cached_catalog_response(kind=PRICES)
     def get(self, request: Request, vendor: str, server: str) -> Response:
         rows = selectors.server_price_rows(
-            self.rows, vendor_id=vendor, server=server, currency=self.filterset.currency_code
+            vendor_id=vendor, server=server, places=self.filterset.places, currency=self.filterset.currency_code
         )
         if rows is None:
             raise unknown_server(vendor, server)
