@@ -11,7 +11,8 @@
    keeper.server.KeeperWorker workers, access log, embedded scheduler), twice at once: one with
    the response cache off (KEEPER_CATALOG_RESPONSE_CACHE_SECONDS=0), one with the default; both
    on one SQLite file loaded with the sample (`manage.py migrate`, `manage.py sync_catalog`; a
-   file whose last loaded catalog has the dump's hash is reused). KEEPER_CATALOG_SOURCE is the
+   file whose last loaded catalog has the dump's hash is reused, unless a migration was applied
+   since: then the sync is forced). KEEPER_CATALOG_SOURCE is the
    dump, so the embedded scheduler never reaches for the network. Running both Keepers side by
    side lets each request be measured on the three servers back to back, so a load change on
    the shared machine hits the three figures of a row alike.
@@ -19,9 +20,11 @@
    server, a warm-up (a few sequential requests, then --warmup s of wrk unless the request is
    slow), `wrk -t2 -c8 --latency` for --duration s (longer for slow requests, so that ~40 of
    them complete; at most --max-duration) and a wait until the server's workers are idle again
-   (wrk leaves its last requests to the server). req/s and p50/p99 are wrk's; the ratio is
+   (wrk leaves its last requests to the server). req/s counts 2xx answers only (the peer sheds
+   its heavy endpoints with 503s under 8 clients); p50/p99 are wrk's, failures included; the ratio is
    Keeper req/s / peer req/s; targets are judged on the cache-off ratio (the peer has no
-   response cache); the cache-on ratio is shown beside it.
+   response cache); the cache-on ratio is shown beside it. A row where one answer is an empty
+   list and the other is not is measured but not judged.
 3. In process (Django's WSGIHandler called here, no HTTP): uncached `/servers?vcpus_min=2&
    memory_min=8&limit=5` against its bare SQL (captured with connection.execute_wrapper, re-run
    on a raw sqlite3 connection, rows zipped into dicts, orjson.dumps); a cached answer against
@@ -44,6 +47,8 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import http.client  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
@@ -165,17 +170,33 @@ def rate(value: float | None) -> str:
 
 def fetch(port: int, path: str, timeout: float = 120) -> tuple[int, int, float]:
     """One GET on a new connection: status, body bytes, seconds."""
+    status, body, seconds = fetch_body(port, path, timeout)
+    return status, len(body), seconds
+
+
+def fetch_body(port: int, path: str, timeout: float = 120) -> tuple[int, bytes, float]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     started = time.perf_counter()
     try:
         conn.request("GET", path)
         response = conn.getresponse()
         body = response.read()
-        return response.status, len(body), time.perf_counter() - started
+        return response.status, body, time.perf_counter() - started
     except (OSError, http.client.HTTPException):
-        return 0, 0, time.perf_counter() - started
+        return 0, b"", time.perf_counter() - started
     finally:
         conn.close()
+
+
+def items(body: bytes) -> int | None:
+    """Rows of a JSON list answer (None for anything else): a check that both answers are alike."""
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return len(data) if isinstance(data, list) else None
 
 
 def wait_idle(pids: list[int], max_wait: float = 120.0) -> None:
@@ -201,23 +222,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def loaded_hash(db: Path) -> str | None:
-    """data_hash of the last loaded catalog in the SQLite file `db` (None if none)."""
+def loaded_catalog(db: Path) -> tuple[str | None, bool]:
+    """In the SQLite file `db`: data_hash of the last loaded catalog (None if none), and whether
+    a migration was applied after that sync (then the catalog must be loaded again)."""
     if not db.exists():
-        return None
+        return None, False
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             row = conn.execute(
-                "SELECT data_hash FROM catalog_syncrun WHERE status = 'SUCCEEDED'"
+                "SELECT data_hash, started_at FROM catalog_syncrun WHERE status = 'SUCCEEDED'"
                 " ORDER BY started_at DESC, id DESC LIMIT 1"
             ).fetchone()
             servers = conn.execute("SELECT COUNT(*) FROM catalog_server").fetchone()[0]
+            migrated = conn.execute("SELECT MAX(applied) FROM django_migrations").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:
-        return None
-    return row[0] if row and servers else None
+        return None, False
+    if not row or not servers:
+        return None, False
+    return row[0], bool(migrated and migrated > row[1])  # both UTC, as Django stores them in SQLite
 
 
 def manage(args: list[str], env: dict[str, str], log: Path) -> None:
@@ -229,18 +254,26 @@ def manage(args: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def prepare_catalog(db: Path, source: Path) -> str:
-    """Migrate `db`; load `source` unless the file already holds it. Returns what was done."""
+    """Migrate `db`; load `source` unless the file already holds it. Returns what was done.
+
+    A file is reused only when no migration was applied after its last sync: a migration may add
+    a table that only a sync fills (0006_server_region_prices did: /servers?countries=DE answered
+    [] on such a file, and a plain sync skips an unchanged catalog), so then the sync is forced.
+    """
     env = keeper_env(db, source)
     log = TMP / f"{db.stem}-load.log"
     started = time.perf_counter()
     manage(["migrate", "--no-input", "-v0"], env, log)
     want = file_sha256(source)
-    if loaded_hash(db) == want:
+    loaded, stale = loaded_catalog(db)
+    if loaded == want and not stale:
         return f"{db}: reused (catalog {want[:12]} already loaded; migrate {time.perf_counter() - started:.1f} s)"
-    manage(["sync_catalog", "--source", str(source), "--no-progress"], env, log)
-    if loaded_hash(db) != want:
+    force = ["--force"] if loaded == want else []
+    manage(["sync_catalog", "--source", str(source), "--no-progress", *force], env, log)
+    if loaded_catalog(db) != (want, False):
         raise SystemExit(f"{db}: sync_catalog did not load {source}; see {log}")
-    return f"{db}: loaded {source.name} in {time.perf_counter() - started:.1f} s (log {log})"
+    why = " (forced: migrations applied since the last sync)" if force else ""
+    return f"{db}: loaded {source.name} in {time.perf_counter() - started:.1f} s{why} (log {log})"
 
 
 # --- servers --------------------------------------------------------------------
@@ -374,11 +407,12 @@ class Keeper:
 class Run:
     status: int = 0
     size: int = 0
-    rps: float | None = None
+    items: int | None = None
+    rps: float | None = None  # 2xx answers per second (the peer sheds load with 503s)
     p50: float | None = None
     p99: float | None = None
     requests: int = 0
-    errors: int = 0
+    errors: int = 0  # non-2xx answers, socket errors and timeouts
     duration: float = 0.0
     cpu_per_request: float | None = None
     others: float = 0.0
@@ -395,14 +429,14 @@ def wrk_seconds(text: str) -> float:
 
 def run_wrk(wrk: str, port: int, path: str, connections: int, duration: float, run: Run | None = None) -> Run:
     run = run or Run()
+    duration = max(1, math.ceil(duration))  # wrk takes whole seconds
     command = [
-        wrk, "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "60s", "--latency", f"http://{HOST}:{port}{path}",
+        wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "60s", "--latency", f"http://{HOST}:{port}{path}",
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120).stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    run.rps = float(found.group(1)) if found else None
-    found = re.search(r"(\d+) requests in", output)
+    found = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
     run.requests = int(found.group(1)) if found else 0
+    elapsed = float(found.group(2)) * UNITS[found.group(3)] if found else 0.0
     for label, attr in (("50%", "p50"), ("99%", "p99")):
         found = re.search(rf"^\s+{label}\s+(\S+)", output, re.M)
         setattr(run, attr, wrk_seconds(found.group(1)) if found else None)
@@ -413,6 +447,9 @@ def run_wrk(wrk: str, port: int, path: str, connections: int, duration: float, r
         found = re.search(pattern, output)
         if found:
             run.errors += sum(int(g) for g in found.groups())
+    if not run.requests:
+        print(f"    wrk said: {output.strip() or '(nothing)'}", flush=True)
+    run.rps = max(run.requests - run.errors, 0) / elapsed if elapsed else None
     run.duration = duration
     return run
 
@@ -444,7 +481,7 @@ def measure(server, path: str, wrk: str, args) -> Run:
         wait_idle(server.pids())
         if best is None or run.others < best.others:
             best = run
-        if best.others < args.quiet:
+        if best.others < args.quiet or duration > 10:  # a long run is not repeated
             break
     return best
 
@@ -461,11 +498,27 @@ class Row:
             return None
         return keeper.rps / peer.rps
 
+    def comparable(self) -> bool:
+        """False when one answer is an empty list and the other is not: a speed-up of nothing."""
+        peer, keeper = self.runs.get("peer"), self.runs.get("off")
+        counts = [r.items for r in (peer, keeper) if r is not None]
+        return not (len(counts) == 2 and None not in counts and (counts[0] == 0) != (counts[1] == 0))
+
+    def judged(self, name: str, minimum: float) -> str:
+        value = self.ratio(name)
+        if value is not None and not self.comparable():
+            return f"{value:,.1f}× (not judged: an answer is empty)"
+        return verdict(value, minimum)
+
 
 def verdict(value: float | None, minimum: float) -> str:
     if value is None:
         return "-"
-    return f"{value:.1f}× {'PASS' if value >= minimum else 'FAIL'}"
+    return f"{value:,.1f}× {'PASS' if value >= minimum else 'FAIL'}"
+
+
+def answer_size(run: Run) -> str:
+    return f"{run.size:,}" + (f" ({run.items})" if run.items is not None else "")
 
 
 def describe(run: Run | None) -> str:
@@ -475,7 +528,7 @@ def describe(run: Run | None) -> str:
         return run.skipped
     text = f"{rate(run.rps)} req/s · {ms(run.p50)} / {ms(run.p99)} ms"
     if run.errors:
-        text += f" · {run.errors} errors"
+        text += f" · {run.errors} of {run.requests} failed"
     return text
 
 
@@ -540,6 +593,8 @@ def in_process(db: Path, source: Path, args) -> InProcess:
         finally:
             response.close()  # request_finished, as a server would fire it
 
+    # Django logs every 404 as a warning; on stderr here that would be timed too (and flood the output).
+    logging.getLogger("django.request").setLevel(logging.ERROR)
     result = InProcess()
     for path in (SEARCH, UNKNOWN, "/healthcheck"):
         get(path)
@@ -616,7 +671,7 @@ def main() -> None:
     parser.add_argument("--max-duration", type=float, default=30.0, help="longest run for slow requests (default 30)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of wrk warm-up (default 1)")
     parser.add_argument(
-        "--wait-quiet", type=float, default=4.0, help="wait up to this long for an idle machine (default 4)"
+        "--wait-quiet", type=float, default=3.0, help="wait up to this long for an idle machine (default 3)"
     )
     parser.add_argument(
         "--quiet", type=float, default=0.3, help="others above this many cores: measure again (default 0.3)"
@@ -635,7 +690,7 @@ def main() -> None:
     rows += [Row(p, FLOOR) for p in (args.only or []) if p not in [r.path for r in rows]]
     db, large_db = args.db.resolve(), args.large_db.resolve()
 
-    whole = CpuMeter()
+    run_started = time.perf_counter()
     commit = git("rev-parse", "--short", "HEAD")
     dirty = len([line for line in git("status", "--porcelain").splitlines() if line.strip()])
     print(f"Keeper vs the Spare Cores API, {now()}, commit {commit} (+{dirty} changed files in the work tree)")
@@ -661,14 +716,16 @@ def main() -> None:
             print(f"{keeper.name}: gunicorn on {HOST}:{keeper.port}, workers {keeper.workers()} (log {keeper.log})")
         servers = {"peer": peer, "off": off, "on": on}
 
-        print("\nstatuses (peer / Keeper off / Keeper on):", flush=True)
+        print("\nstatus bytes (list rows), peer / Keeper off / Keeper on:", flush=True)
         for row in rows:
-            answers = {name: fetch(server.port, row.path) for name, server in servers.items()}
-            for name, (status, size, _) in answers.items():
-                row.runs[name] = Run(status=status, size=size)
+            answers = {name: fetch_body(server.port, row.path) for name, server in servers.items()}
+            for name, (status, body, _) in answers.items():
+                row.runs[name] = Run(status=status, size=len(body), items=items(body))
                 if status != 200:
                     row.runs[name].skipped = f"status {status}"
-            print(f"  {' / '.join(str(a[0]) for a in answers.values())}  {row.path}", flush=True)
+            note = "" if row.comparable() else "   <- one answer is an empty list, the other is not"
+            shapes = " / ".join(f"{a[0]} {answer_size(row.runs[n])}" for n, a in answers.items())
+            print(f"  {shapes}  {row.path}{note}", flush=True)
 
         print(f"\nwrk -t2 -c{args.connections}, {args.duration:g} s per run (longer for slow requests):", flush=True)
         for row in rows:
@@ -676,6 +733,7 @@ def main() -> None:
                 if row.runs[name].status != 200:
                     continue
                 run = measure(server, row.path, wrk, args)
+                run.size, run.items = row.runs[name].size, row.runs[name].items
                 row.runs[name] = run
                 cpu = f", server CPU {ms(run.cpu_per_request)} ms/req" if run.cpu_per_request else ""
                 print(
@@ -720,9 +778,9 @@ def main() -> None:
         peer_run, off_run, on_run = (row.runs.get(n) for n in ("peer", "off", "on"))
         lines.append([
             f"`{row.path}`",
-            f"{peer_run.size:,} / {off_run.size:,}",
+            f"{answer_size(peer_run)} / {answer_size(off_run)}",
             describe(peer_run), describe(off_run), describe(on_run),
-            verdict(row.ratio("off"), target), verdict(row.ratio("on"), target),
+            row.judged("off", target), row.judged("on", target),
             f"≥ {target}×",
             " / ".join(f"{r.others:.2f}" if not r.skipped else "-" for r in (peer_run, off_run, on_run)),
         ])  # fmt: skip
@@ -735,7 +793,7 @@ def main() -> None:
             f"SQL + orjson: {ms(p50['bare'])} ms p50 ({inproc.bare_size:,} B)",
             f"{ms(p50['search_uncached'])} / {ms(percentile(inproc.search_uncached, 0.99))} ms",
             "-",
-            f"{ratio:.1f}× {'PASS' if ratio <= INPROC_SQL_TARGET else 'FAIL'}", "-",
+            f"{ratio:.2f}× {'PASS' if ratio <= INPROC_SQL_TARGET else 'FAIL'}", "-",
             f"≤ {INPROC_SQL_TARGET:g}×", f"{inproc.others:.2f}",
         ])  # fmt: skip
         ratio = p50["cached"] / p50["not_found"]
@@ -745,7 +803,7 @@ def main() -> None:
             f"404: {ms(p50['not_found'])} ms p50",
             "-",
             f"{ms(p50['cached'])} / {ms(percentile(inproc.cached, 0.99))} ms",
-            "-", f"{ratio:.1f}× {'PASS' if ratio <= INPROC_404_TARGET else 'FAIL'}",
+            "-", f"{ratio:.2f}× {'PASS' if ratio <= INPROC_404_TARGET else 'FAIL'}",
             f"≤ {INPROC_404_TARGET:g}×", f"{inproc.others:.2f}",
         ])  # fmt: skip
     health = next((r for r in rows if r.path == "/healthcheck"), None)
@@ -772,11 +830,16 @@ def main() -> None:
             f"large catalog, cache off: `{path}`", f"- / {run.size:,}",
             "-", describe(run), "-", change, "-", "-", f"{run.others:.2f}",
         ])  # fmt: skip
+    noise = [r.others for row in rows for r in row.runs.values() if r.requests]
+    noise += [r.others for r in large_runs.values() if r.requests] + ([inproc.others] if inproc else [])
+    noisy = sum(1 for n in noise if n > args.quiet)
     print(f"\nKeeper vs the Spare Cores API (sc-keeper 0.3.6), {now()}, commit {commit} (+{dirty} changed files)")
     print(
         f"{machine()}; wrk -t2 -c{args.connections}; both servers 2 workers on this machine, with wrk; "
-        f"sample catalog on SQLite; others over the whole run: {whole.others():.2f} cores; "
-        f"load average {load_average()}"
+        f"sample catalog on SQLite; load average {load_average()}; "
+        f"others (cores used by other processes): mean {sum(noise) / max(len(noise), 1):.2f} per run, "
+        f"max {max(noise, default=0):.2f}, {noisy} of {len(noise)} runs over {args.quiet:g}; "
+        f"whole run {time.perf_counter() - run_started:.0f} s"
     )
     print(table(headers, lines, aligns="l" + "r" * 8))
     print(
