@@ -18,6 +18,7 @@ from django.db import connection, models
 
 from apps.catalog import choices
 from apps.catalog.models import (
+    REGION_PRICES,
     Benchmark,
     BenchmarkScore,
     ComplianceFramework,
@@ -25,6 +26,7 @@ from apps.catalog.models import (
     Ipv4Price,
     Region,
     Server,
+    ServerCountryPrice,
     ServerDescription,
     ServerPrice,
     ServerRegionPrice,
@@ -35,7 +37,7 @@ from apps.catalog.models import (
     VendorComplianceLink,
     Zone,
 )
-from apps.catalog.pricing import exchange_rate, monthly_price, usd_sql
+from apps.catalog.pricing import exchange_rate, monthly_price, round_sql, usd_sql
 
 SUPPORTED_SCHEMA_VERSIONS = {"37c49fd74cce": "sparecores-crawler 0.10"}
 SCORE_BENCHMARK = "stress_ng:bestn"
@@ -184,12 +186,13 @@ class CatalogImporter:
 
     def _delete_all(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f'DELETE FROM "{ServerRegionPrice._meta.db_table}"')
+            for derived in (ServerCountryPrice, ServerRegionPrice):
+                cursor.execute(f'DELETE FROM "{derived._meta.db_table}"')
             for _table, model in reversed(TABLES):
                 cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
 
     def _derive_region_prices(self) -> None:
-        """Each server's cheapest active hourly prices per region, in USD, by one INSERT ... SELECT."""
+        """Each server's cheapest active hourly prices per region, then per country, in USD, by INSERT ... SELECT."""
         prices, regions = ServerPrice._meta.db_table, Region._meta.db_table
         usd, monthly = usd_sql("p.price", "p.currency"), usd_sql("p.price_monthly", "p.currency")
         spot, ondemand = choices.Allocation.SPOT, choices.Allocation.ONDEMAND
@@ -204,6 +207,15 @@ class CatalogImporter:
                 f'FROM "{prices}" p LEFT JOIN "{regions}" r ON r.vendor_id = p.vendor_id AND r.region_id = p.region_id '
                 f"WHERE p.status = '{choices.Status.ACTIVE}' AND p.unit = '{choices.PriceUnit.HOUR}' "
                 "GROUP BY p.vendor_id, p.server_id, p.region_id"
+            )
+            columns = ", ".join(REGION_PRICES)
+            minima = ", ".join(
+                round_sql(f"MIN({c})", 2 if c.endswith("monthly") else 4, postgres=self.postgres) for c in REGION_PRICES
+            )
+            cursor.execute(
+                f'INSERT INTO "{ServerCountryPrice._meta.db_table}" (vendor_id, server_id, country_id, {columns}) '
+                f'SELECT vendor_id, server_id, country_id, {minima} FROM "{ServerRegionPrice._meta.db_table}" '
+                "WHERE country_id IS NOT NULL GROUP BY vendor_id, server_id, country_id"
             )
 
     def _copy_table(self, table: str, model: type[models.Model]) -> int:

@@ -606,6 +606,35 @@ class ServerRegionPrice(models.Model):
         return f"{self.vendor_id}/{self.server_id} in {self.region_id}"
 
 
+class ServerCountryPrice(models.Model):
+    """A server's cheapest active hourly prices in one country, in USD, rounded as answered: derived at sync.
+
+    The most common place filter is one country: with these, such a search reads the servers priced
+    there straight from an index, in price order.
+    """
+
+    vendor_id = models.CharField(**ID)
+    server_id = models.CharField(**ID)
+    country_id = models.CharField(max_length=2)
+    min_price = models.FloatField(null=True)
+    min_price_spot = models.FloatField(null=True)
+    min_price_ondemand = models.FloatField(null=True)
+    min_price_ondemand_monthly = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["country_id", "vendor_id", "server_id"]
+        indexes = [
+            models.Index(fields=["country_id", "vendor_id", "server_id"], name="server_country_price_server"),
+            models.Index(fields=["country_id", "min_price"], name="country_any_price"),
+            models.Index(fields=["country_id", "min_price_spot"], name="country_spot_price"),
+            models.Index(fields=["country_id", "min_price_ondemand"], name="country_ondemand_price"),
+            models.Index(fields=["country_id", "min_price_ondemand_monthly"], name="country_monthly_price"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.server_id} in {self.country_id}"
+
+
 class SyncRun(models.Model):
     """One run of the catalog sync: its source, outcome and row counts."""
 

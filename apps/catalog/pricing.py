@@ -68,3 +68,10 @@ def usd_sql(price: str, currency: str) -> str:
     The rates are constants of the process, so the database converts without a table of them.
     """
     return f"({price}) * ({_usd_rate_case().format(currency=currency)})"
+
+
+def round_sql(expression: str, digits: int, *, postgres: bool) -> str:
+    """SQL rounding half away from zero, as a float (PostgreSQL rounds numerics only)."""
+    if postgres:
+        return f"CAST(ROUND(CAST({expression} AS NUMERIC), {digits}) AS DOUBLE PRECISION)"
+    return f"ROUND({expression}, {digits})"

@@ -31,6 +31,7 @@ from apps.catalog.filters.places import Places
 from apps.catalog.models import (
     BenchmarkScore,
     Server,
+    ServerCountryPrice,
     ServerRegionPrice,
     Storage,
     StoragePrice,
@@ -38,7 +39,7 @@ from apps.catalog.models import (
     Vendor,
     VendorComplianceLink,
 )
-from apps.catalog.pricing import HOURS_PER_MONTH, exchange_rate, tiered_price
+from apps.catalog.pricing import HOURS_PER_MONTH, exchange_rate, round_sql, tiered_price
 from apps.catalog.selectors.catalog import SERVER_COLUMNS, VENDOR_COLUMNS, catalog_version
 
 PRICE_DIGITS, MONTHLY_DIGITS = 4, 2
@@ -86,10 +87,7 @@ def _postgres() -> bool:
 
 
 def _round(expression: str, digits: int) -> str:
-    if _postgres():
-        # PostgreSQL rounds numerics only; the answer must stay a float for orjson.
-        return f"CAST(ROUND(CAST({expression} AS NUMERIC), {digits}) AS DOUBLE PRECISION)"
-    return f"ROUND({expression}, {digits})"
+    return round_sql(expression, digits, postgres=_postgres())
 
 
 def _json_text(expression: str) -> str:
@@ -272,25 +270,35 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
     # Cheapest prices in the requested places (USD), when places are given.
     live = bool(shape.regions or shape.vendor_regions or shape.countries)
     if live:
-        places = _place_conditions("p", shape)
-        digits = {column: MONTHLY_DIGITS if column.endswith("monthly") else PRICE_DIGITS for column in LIVE_COLUMNS}
-        minima = ", ".join(f"{_round(f'MIN(p.{column})', digits[column])} AS {column}" for column in LIVE_COLUMNS)
-        live_sql = (
-            f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p WHERE "
-            + " AND ".join(sql for sql, _ in places)
-            + " GROUP BY p.vendor_id, p.server_id"
-        )
-        place_binders = [binder for _, binder in places]
         # Ordered by a price, only servers priced in those places are listed: an inner join lets the
         # database start from those few instead of every server.
         strict = shape.order_by in (*PRICE_ORDERINGS, "score_per_price", "selected_benchmark_score_per_price")
-        joins.append(
-            (
-                f"{'JOIN' if strict else 'LEFT JOIN'} ({live_sql}) lp "
-                "ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id",
-                lambda v: [item for binder in place_binders for item in binder(v)],
+        join = "JOIN" if strict else "LEFT JOIN"
+        if shape.countries == 1 and not (shape.regions or shape.vendor_regions):
+            # One country: its cheapest prices per server are stored, rounded, indexed by price.
+            joins.append(
+                (
+                    f"{join} {_table(ServerCountryPrice)} lp ON lp.vendor_id = s.vendor_id "
+                    "AND lp.server_id = s.server_id AND lp.country_id = %s",
+                    lambda v: [v.places.countries[0]],
+                )
             )
-        )
+        else:
+            places = _place_conditions("p", shape)
+            digits = {c: MONTHLY_DIGITS if c.endswith("monthly") else PRICE_DIGITS for c in LIVE_COLUMNS}
+            minima = ", ".join(f"{_round(f'MIN(p.{c})', digits[c])} AS {c}" for c in LIVE_COLUMNS)
+            live_sql = (
+                f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p WHERE "
+                + " AND ".join(sql for sql, _ in places)
+                + " GROUP BY p.vendor_id, p.server_id"
+            )
+            place_binders = [binder for _, binder in places]
+            joins.append(
+                (
+                    f"{join} ({live_sql}) lp ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id",
+                    lambda v: [item for binder in place_binders for item in binder(v)],
+                )
+            )
         compute = {column: f"COALESCE(lp.{column}, s.{column})" for column in LIVE_COLUMNS}
         raw_best = f"lp.{BEST_PRICE_COLUMN[shape.allocation]}"
     else:
@@ -410,6 +418,9 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
     nulls = "NULLS LAST" if shape.descending else "NULLS FIRST"
     if order_by in ("min_price", "price"):
         key = best
+    elif order_by == "score_per_price" and best == "s.min_price":
+        # The stored score per the cheapest price: its (status, score_per_price) index serves the order.
+        key = "s.score_per_price"
     elif order_by == "score_per_price":
         key = f"s.score / NULLIF({best}, 0)"
     elif order_by == "selected_benchmark_score":

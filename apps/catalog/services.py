@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.catalog import choices
 from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
-from apps.catalog.models import ServerPrice, ServerRegionPrice, SyncRun
+from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
 from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.sources import CatalogSource, open_catalog_source
 
@@ -69,7 +69,9 @@ def catalog_sync(
 
 def _derived_missing() -> bool:
     """A catalog loaded before Keeper derived its per-region prices (an upgrade): load it again."""
-    return ServerPrice.objects.exists() and not ServerRegionPrice.objects.exists()
+    return ServerPrice.objects.exists() and not (
+        ServerRegionPrice.objects.exists() and ServerCountryPrice.objects.exists()
+    )
 
 
 def _vacuum_catalog() -> None:
