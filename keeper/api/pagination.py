@@ -46,10 +46,19 @@ class LimitPagePagination(BasePagination):
         return params.get("limit", self.default_limit), params.get("page", 1), params["add_total_count_header"]
 
     def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        # Asked twice per request (the filter backend's errors, then the page): validated once.
+        known = getattr(query_params, "_keeper_page", None)
+        if known is not None:
+            return known
         params = LimitPageParameters(data=query_params)
         errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
         errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
-        return ({} if errors else dict(params.validated_data)), errors
+        validated = ({} if errors else dict(params.validated_data)), errors
+        try:
+            query_params._keeper_page = validated
+        except AttributeError:
+            pass  # a plain dict: nothing to remember it on
+        return validated
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
         if not queryset.ordered:
