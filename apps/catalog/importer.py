@@ -11,7 +11,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, models
@@ -37,7 +36,7 @@ from apps.catalog.models import (
     VendorComplianceLink,
     Zone,
 )
-from apps.catalog.pricing import exchange_rate, monthly_price, round_sql, usd_sql
+from apps.catalog.pricing import exchange_rate, monthly_price, round_half_up, round_sql, usd_sql
 
 SUPPORTED_SCHEMA_VERSIONS = {"37c49fd74cce": "sparecores-crawler 0.10"}
 SCORE_BENCHMARK = "stress_ng:bestn"
@@ -149,11 +148,7 @@ class ServerFigures:
 
 
 def _round(value: float | None, digits: int) -> float | None:
-    """Half away from zero on the number as printed (0.00675 -> 0.0068), as SQL's ROUND and the Spare Cores
-    API round; Python's round() works on the binary value and gives 0.0067."""
-    if value is None:
-        return None
-    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    return None if value is None else round_half_up(value, digits)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Money helpers: tiered prices and offline currency conversion."""
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -26,8 +27,14 @@ def tiered_price(tiers: list[dict[str, Any]], usage: float, unit_price: float) -
     return total
 
 
+def round_half_up(value: float, digits: int) -> float:
+    """Half away from zero on the number as printed (0.00675 -> 0.0068), as SQL's ROUND and the Spare Cores
+    API round; Python's round() works on the binary value and gives 0.0067."""
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
 def monthly_price(tiers: list[dict[str, Any]], hourly_price: float) -> float:
-    return round(tiered_price(tiers, HOURS_PER_MONTH, hourly_price), 2)
+    return round_half_up(tiered_price(tiers, HOURS_PER_MONTH, hourly_price), 2)
 
 
 @lru_cache(maxsize=1)

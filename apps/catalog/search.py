@@ -95,9 +95,14 @@ def _json_text(expression: str) -> str:
 
 
 def _timestamp(expression: str) -> str:
+    """ISO 8601 in UTC with a Z, microseconds only when there are some (as Python's isoformat)."""
     if _postgres():
-        return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-    return f"REPLACE({expression}, ' ', 'T') || 'Z'"
+        utc = f"({expression} AT TIME ZONE 'UTC')"
+        return (
+            f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') || CASE WHEN to_char({utc}, 'US') = '000000' """
+            f"""THEN '' ELSE to_char({utc}, '.US') END || 'Z'"""
+        )
+    return f"REPLACE(REPLACE({expression}, ' ', 'T'), '.000000', '') || 'Z'"
 
 
 def _placeholders(count: int) -> str:

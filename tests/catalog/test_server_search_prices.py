@@ -268,3 +268,17 @@ def test_storage_network_speed_minimums(sync_upstream, get_servers, parameter, c
     sync_upstream(catalog)
 
     assert ids(get_servers(**{parameter: 5})) == ["fast"]
+
+
+def test_a_cached_answer_is_not_served_to_an_anonymous_caller_over_the_place_limit(
+    two_places, api, make_authenticated, settings
+):
+    settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = 60
+    from django.core.cache import caches
+
+    caches["catalog"].clear()
+    query = {"countries": ["US", "DE"]}
+    assert make_authenticated().get("/servers", query).status_code == 200
+    api.logout()
+
+    assert api.get("/servers", query).status_code == 400

@@ -446,8 +446,8 @@ ANONYMOUS_REQUESTS = [
     ("specs/50", {"currency": "EUR", "best_price_allocation": "ONDEMAND_ONLY"}, 3),
     ("score/50", {}, 3),
     ("score_per_price/50", {"server_region": "de1"}, 5),  # + validating the region, its price there
-    ("specs/50", {"countries": "DE"}, 4),  # + validating the country
-    ("specs/50", {"vendor_regions": "v~de1"}, 4),  # + validating the vendor region
+    ("specs/50", {"countries": "DE"}, 5),  # + validating the country, the ranked servers' prices there
+    ("specs/50", {"vendor_regions": "v~de1"}, 5),  # + validating the vendor region, the prices there
 ]
 
 

@@ -27,24 +27,40 @@ def get_json(api, path, params=None):
 def test_select_returns_every_server_with_the_columns_asked_for_in_that_order(servers, api):
     rows = get_json(api, "/table/server/select", {"columns": ["vcpus", "server_id"]})
 
-    assert rows == [{"vcpus": 2, "server_id": "a"}, {"vcpus": 4, "server_id": "z"}, {"vcpus": 8, "server_id": "b"}]
+    # In upstream's order (its file's): b, z, a were loaded in that order.
+    assert rows == [{"vcpus": 8, "server_id": "b"}, {"vcpus": 4, "server_id": "z"}, {"vcpus": 2, "server_id": "a"}]
     assert all(list(row) == ["vcpus", "server_id"] for row in rows)
 
 
 def test_select_lists_a_repeated_column_once(servers, api):
     rows = get_json(api, "/table/server/select", {"columns": ["memory_amount", "memory_amount"]})
 
-    assert rows == [{"memory_amount": 4096}, {"memory_amount": 4096}, {"memory_amount": 32768}]
+    assert rows == [{"memory_amount": 32768}, {"memory_amount": 4096}, {"memory_amount": 4096}]
 
 
-def test_select_without_columns_is_the_whole_table(servers, api):
-    assert get_json(api, "/table/server/select") == get_json(api, "/table/server")
+def test_select_without_columns_has_every_column_of_every_server(servers, api):
+    rows = get_json(api, "/table/server/select")
+
+    assert [list(row) for row in rows] == [table_columns(Server)] * 3
+    by_id = {row["server_id"]: row for row in get_json(api, "/table/server")}
+    assert [row["memory_amount"] for row in rows] == [by_id[row["server_id"]]["memory_amount"] for row in rows]
+
+
+def test_select_spells_timestamps_as_upstream(servers, api):
+    [row, *_] = get_json(api, "/table/server/select", {"columns": ["observed_at", "hw_virt"]})
+
+    assert row["observed_at"].endswith("Z")
+    assert row["hw_virt"] is None
 
 
 def test_select_reads_json_columns_as_json(servers, api):
     rows = get_json(api, "/table/server/select", {"columns": ["cpu_flags", "status"]})
 
-    assert rows[0] == {"cpu_flags": [], "status": "inactive"}
+    assert rows == [
+        {"cpu_flags": [], "status": "active"},
+        {"cpu_flags": [], "status": "active"},
+        {"cpu_flags": [], "status": "inactive"},
+    ]
 
 
 def test_an_unknown_column_is_a_400_naming_it(servers, http):

@@ -28,6 +28,7 @@ from apps.catalog.models import (
     BenchmarkScore,
     Region,
     Server,
+    ServerCountryPrice,
     ServerDescription,
     ServerPrice,
     ServerRegionPrice,
@@ -146,12 +147,10 @@ def place_params(places: Places) -> list[Any]:
 
 @lru_cache(maxsize=8)
 def _named_sql(columns: tuple[str, ...]) -> str:
-    # An OR of two indexed lookups (id, API reference), not vendor_id = %s AND (... OR ...): SQLite
-    # serves this one from two index searches, the other from a scan of the vendor's servers.
-    return (
-        f"SELECT {', '.join(columns)} FROM {_table(Server)} "
-        "WHERE (vendor_id = %s AND server_id = %s) OR (vendor_id = %s AND api_reference = %s)"
-    )
+    # Two exact index lookups (by id, by API reference): as one OR, SQLite's planner (without
+    # statistics) scans all the vendor's servers instead.
+    select = f"SELECT {', '.join(columns)} FROM {_table(Server)} WHERE vendor_id = %s AND"
+    return f"{select} server_id = %s UNION ALL {select} api_reference = %s"
 
 
 def _named(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
@@ -337,18 +336,31 @@ def _benchmark_params(similarity: Similarity) -> list[Any]:
     return [*params, json.dumps(config) if isinstance(config, dict) else config]
 
 
-def _live_prices_sql(places: Places) -> str:
-    """Per server, its cheapest active hourly prices (USD) in `places`, rounded as upstream's."""
-    minima = ", ".join(f"{_round(f'MIN(p.{column})', PRICE_DIGITS[column])} AS {column}" for column in PRICE_COLUMNS)
+def _live_prices_sql(places: Places, columns: Sequence[str], *, vendors: int = 0, servers: int = 0) -> str:
+    """Per server, its cheapest active hourly prices (USD) of `columns` in `places`, rounded as
+    upstream's; of the servers of `vendors` vendor ids and `servers` server ids when given (IN lists:
+    an index search, where SQLite's planner scans the country for an OR of pairs). Bound by
+    `place_params`, then the vendor ids and the server ids."""
+    only = ""
+    if vendors and servers:
+        only = f" AND p.vendor_id IN ({_placeholders(vendors)}) AND p.server_id IN ({_placeholders(servers)})"
+    if places.countries and len(places.countries) == 1 and not (places.regions or places.vendor_regions):
+        # One country, the most common place: its cheapest prices per server are stored at sync, rounded.
+        selected = ", ".join(f"p.{column}" for column in columns)
+        return (
+            f"SELECT p.vendor_id, p.server_id, {selected} FROM {_table(ServerCountryPrice)} p "
+            f"WHERE p.country_id = %s{only}"
+        )
+    minima = ", ".join(f"{_round(f'MIN(p.{column})', PRICE_DIGITS[column])} AS {column}" for column in columns)
     condition = PlaceShape.of(places).condition("p", country="p.country_id")
     return (
         f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p "
-        f"WHERE {condition} GROUP BY p.vendor_id, p.server_id"
+        f"WHERE {condition}{only} GROUP BY p.vendor_id, p.server_id"
     )
 
 
 class _Ranking:
-    """Builds and runs the one query that ranks the servers and reads their rows."""
+    """Ranks the servers in one query, then reads the rows (and, with live prices, the four prices) of the ranked."""
 
     def __init__(self, target: dict[str, Any], similarity: Similarity):
         self.target = target
@@ -356,8 +368,13 @@ class _Ranking:
         self.live = bool(similarity.places)
         self.where: list[str] = ["s.status = %s", "s.id <> %s"]
         self.where_params: list[Any] = [choices.Status.ACTIVE, target["id"]]
-        source = "lp" if self.live else "s"
-        self.price_sql = {column: f"{source}.{column}" for column in PRICE_COLUMNS}
+        # With live prices the ranking reads only the price it may divide by (one aggregate, not four:
+        # the grouping is most of its cost); the ranked servers' four are read after it.
+        self.price_sql = (
+            {similarity.price_column: f"lp.{similarity.price_column}"}
+            if self.live
+            else {column: f"s.{column}" for column in PRICE_COLUMNS}
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         ranked = self._ranked()
@@ -371,22 +388,40 @@ class _Ranking:
             f"WHERE s.id IN ({_placeholders(len(ranked))})"
         )
         by_id = {values[0]: values[1:] for values in _fetch(sql, list(ranked))}
-        return [self._row(by_id[server_id], *figures) for server_id, figures in ranked.items()]
+        if self.live:
+            live = self._live_prices([(key[0], key[1]) for key, _, _ in ranked.values()])
+            return [
+                self._row(by_id[server_id], live[key], benchmark_score)
+                for server_id, (key, _, benchmark_score) in ranked.items()
+            ]
+        return [
+            self._row(by_id[server_id], prices, benchmark_score)
+            for server_id, (_, prices, benchmark_score) in ranked.items()
+        ]
 
-    def _ranked(self) -> dict[int, tuple[dict[str, float | None], float | None]]:
-        """{server pk: (its prices in USD, its benchmark score)} of the `num` most similar, best first."""
+    def _live_prices(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, float | None]]:
+        places = self.similarity.places
+        vendors, servers = sorted({key[0] for key in keys}), sorted({key[1] for key in keys})
+        sql = _live_prices_sql(places, PRICE_COLUMNS, vendors=len(vendors), servers=len(servers))
+        found = _fetch(sql, [*place_params(places), *vendors, *servers])
+        # The IN lists cross the vendors and servers: more pairs than ranked, looked up by pair.
+        return {(values[0], values[1]): dict(zip(PRICE_COLUMNS, values[2:])) for values in found}
+
+    def _ranked(self) -> dict[int, tuple[tuple[str, str], dict[str, float | None], float | None]]:
+        """{server pk: ((vendor, server), its prices in USD (none yet with live prices), its benchmark
+        score)} of the `num` most similar, best first."""
         order = self._order()
         if order is None:
             return {}
         similarity = self.similarity
         benchmark = "bs.score" if similarity.benchmark_id else "NULL"
-        sql = [f"SELECT s.id, {', '.join(self.price_sql.values())}, {benchmark} FROM {_table(Server)} s"]
+        prices = [] if self.live else list(self.price_sql.values())
+        columns = ", ".join(["s.id", "s.vendor_id", "s.server_id", *prices, benchmark])
+        sql = [f"SELECT {columns} FROM {_table(Server)} s"]
         params: list[Any] = []
         if self.live:
-            sql.append(
-                f"JOIN ({_live_prices_sql(similarity.places)}) lp "
-                "ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id"
-            )
+            live_sql = _live_prices_sql(similarity.places, [similarity.price_column])
+            sql.append(f"JOIN ({live_sql}) lp ON lp.vendor_id = s.vendor_id AND lp.server_id = s.server_id")
             params += place_params(similarity.places)
         if similarity.benchmark_id:
             join = "JOIN" if similarity.by_benchmark else "LEFT JOIN"
@@ -398,7 +433,8 @@ class _Ranking:
         sql.append(f"ORDER BY {order_sql}, {self._tie_break()} LIMIT %s")
         params += [*self.where_params, *order_params, similarity.num]
         return {
-            values[0]: (dict(zip(PRICE_COLUMNS, values[1:-1])), values[-1]) for values in _fetch(" ".join(sql), params)
+            values[0]: ((values[1], values[2]), dict(zip(PRICE_COLUMNS, values[3:-1])), values[-1])
+            for values in _fetch(" ".join(sql), params)
         }
 
     def _row(self, values: tuple, prices: dict[str, float | None], benchmark_score: float | None) -> dict[str, Any]:

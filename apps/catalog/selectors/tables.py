@@ -4,20 +4,27 @@
 import re
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Model
 
 from apps.catalog import choices
 from apps.catalog.models import Benchmark, BenchmarkScore, Region, Server, ServerPrice, SyncRun, Vendor, Zone
+from apps.catalog.search import _table
 from apps.catalog.selectors.benchmarks import derived_per_catalog
 from apps.catalog.selectors.catalog import table_columns
+from apps.catalog.selectors.server_details import RowFormat
 
 SERVER_COLUMNS = table_columns(Server)
 
 
-def server_column_rows(columns: list[str]) -> list[dict[str, Any]]:
-    """Every server with the given columns only, keys in the order asked (a repeated column once)."""
-    wanted = list(dict.fromkeys(columns))
-    return list(Server.objects.order_by(*Server._meta.ordering).values(*wanted))
+def server_column_rows(columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every server with the given columns only (all of them when none), keys in the order asked (a
+    repeated column once), in upstream's order (its file's, which the import keeps as primary keys);
+    read from the cursor as the `/servers` rows are (JSON embedded as text, timestamps as upstream's)."""
+    row = RowFormat(Server, tuple(dict.fromkeys(columns or SERVER_COLUMNS)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {row.select('s')} FROM {_table(Server)} s ORDER BY s.id")
+        return [row.read(values) for values in cursor.fetchall()]
 
 
 # --- /table/server/meta -----------------------------------------------------------------------

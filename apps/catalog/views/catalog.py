@@ -1,13 +1,14 @@
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.catalog import search
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
+from apps.catalog.filters.places import Places, place_limit_errors
 from apps.catalog.models import Region, Server
 from apps.catalog.selectors import catalog as selectors
 from apps.catalog.selectors import tables as table_selectors
@@ -29,6 +30,20 @@ class ServerSearchView(ReadOnlyListAPIView):
     queryset = Server.objects.all()
     filterset_class = ServerFilterSet
     pagination_class = LimitPagePagination
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Before the response cache is read: what an anonymous caller may ask depends on the caller,
+        # the cache only on the query string. Counting is enough here; `get` validates the values.
+        query = request.query_params
+        asked = Places(
+            regions=tuple(query.getlist("regions")),
+            vendor_regions=Places.pairs(v for v in query.getlist("vendor_regions") if "~" in v),
+            countries=tuple(query.getlist("countries")),
+        )
+        errors = place_limit_errors(asked, request.user)
+        if errors:
+            raise ValidationError(errors)
 
     @extend_schema(
         operation_id="search_servers",

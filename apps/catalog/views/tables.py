@@ -7,7 +7,6 @@ from rest_framework.response import Response
 
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.selectors import tables as selectors
-from apps.catalog.selectors.catalog import table_rows
 from apps.catalog.serializers_details import ServerColumnsParameters, TableMetaSerializer
 from keeper.api.generics import ReadOnlyAPIView
 
@@ -31,14 +30,16 @@ class ServerTableSelectView(ReadOnlyAPIView):
     @extend_schema(
         operation_id="table_server_select",
         summary="Table dump: server, chosen columns",
-        description="Every server with the `columns` asked for (all of them when none is given), in that order.",
+        description=(
+            "Every server with the `columns` asked for (all of them when none is given), in that order; "
+            "the servers in upstream's order."
+        ),
         tags=["Table dumps"],
         responses={200: SERVER_COLUMN_ROWS},
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        columns = self.query_params(request).get("columns")
-        return Response(selectors.server_column_rows(columns) if columns else table_rows("server"))
+        return Response(selectors.server_column_rows(self.query_params(request).get("columns")))
 
 
 class ServerTableMetaView(ReadOnlyAPIView):
