@@ -8,22 +8,19 @@ ModelSerializer (see bench/bench_api.py).
 import threading
 import time
 from collections.abc import Callable
-from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 
 from apps.catalog import choices
 from apps.catalog.models import (
     Benchmark,
-    BenchmarkScore,
     ComplianceFramework,
     Country,
     Region,
     Server,
-    ServerPrice,
     Storage,
     SyncRun,
     Vendor,
@@ -75,23 +72,6 @@ def table_rows(name: str) -> list[dict[str, Any]]:
     return list(model.objects.order_by(*model._meta.ordering).values(*table_columns(model)))
 
 
-def catalog_stats() -> dict[str, Any]:
-    servers = Server.objects.aggregate(total=Count("id"), active=Count("id", filter=Q(status=choices.Status.ACTIVE)))
-    last = SyncRun.objects.last_loaded()
-    return {
-        "vendors": Vendor.objects.count(),
-        "regions": Region.objects.count(),
-        "zones": Zone.objects.count(),
-        "servers": servers["total"],
-        "active_servers": servers["active"],
-        "server_prices": ServerPrice.objects.count(),
-        "benchmarks": Benchmark.objects.count(),
-        "benchmark_scores": BenchmarkScore.objects.count(),
-        "last_synced_at": last.finished_at if last else None,
-    }
-
-
-@cache
 def _package_version(name: str) -> str | None:
     # Package metadata is read from disk: once per process (it changes only with a deployment).
     try:
