@@ -72,7 +72,7 @@ DERIVED_COLUMNS = {
         "score1",
         "score_per_price",
     ],
-    ServerPrice: ["price_monthly"],
+    ServerPrice: ["price_monthly", "country_id"],
 }
 
 TableProgress = Callable[[str, int, int], None]
@@ -187,18 +187,24 @@ class CatalogImporter:
                 cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
 
     def _derive_region_prices(self) -> None:
-        """Each server's cheapest active hourly prices per region, then per country, in USD, by INSERT ... SELECT."""
+        """Each server's cheapest active hourly prices per region, then per country, in USD and rounded
+        as the API shows them, by INSERT ... SELECT."""
         prices, regions = ServerPrice._meta.db_table, Region._meta.db_table
         usd, monthly = usd_sql("p.price", "p.currency"), usd_sql("p.price_monthly", "p.currency")
-        spot, ondemand = choices.Allocation.SPOT, choices.Allocation.ONDEMAND
+        spot, ondemand = str(choices.Allocation.SPOT), str(choices.Allocation.ONDEMAND)
+
+        def rounded(expression: str, digits: int) -> str:
+            # Stored as the API shows them, so that a search in one region reads them as they are.
+            return round_sql(expression, digits, postgres=self.postgres)
+
         with connection.cursor() as cursor:
             cursor.execute(
                 f'INSERT INTO "{ServerRegionPrice._meta.db_table}" (vendor_id, server_id, region_id, country_id, '
                 "min_price, min_price_spot, min_price_ondemand, min_price_ondemand_monthly) "
-                f"SELECT p.vendor_id, p.server_id, p.region_id, MAX(r.country_id), MIN({usd}), "
-                f"MIN(CASE WHEN p.allocation = '{spot}' THEN {usd} END), "
-                f"MIN(CASE WHEN p.allocation = '{ondemand}' THEN {usd} END), "
-                f"MIN(CASE WHEN p.allocation = '{ondemand}' THEN {monthly} END) "
+                f"SELECT p.vendor_id, p.server_id, p.region_id, MAX(r.country_id), {rounded(f'MIN({usd})', 4)}, "
+                f"{rounded(f'MIN(CASE WHEN p.allocation = {spot!r} THEN {usd} END)', 4)}, "
+                f"{rounded(f'MIN(CASE WHEN p.allocation = {ondemand!r} THEN {usd} END)', 4)}, "
+                f"{rounded(f'MIN(CASE WHEN p.allocation = {ondemand!r} THEN {monthly} END)', 2)} "
                 f'FROM "{prices}" p LEFT JOIN "{regions}" r ON r.vendor_id = p.vendor_id AND r.region_id = p.region_id '
                 f"WHERE p.status = '{choices.Status.ACTIVE}' AND p.unit = '{choices.PriceUnit.HOUR}' "
                 "GROUP BY p.vendor_id, p.server_id, p.region_id"
@@ -251,7 +257,14 @@ class CatalogImporter:
         at = {c: i for i, c in enumerate(columns)}
         i_vendor, i_server, i_alloc, i_status = at["vendor_id"], at["server_id"], at["allocation"], at["status"]
         i_price, i_tiers, i_currency, i_unit = at["price"], at["price_tiered"], at["currency"], at["unit"]
+        i_region = at["region_id"]
         rates: dict[str, float] = {}
+        countries = {
+            (vendor_id, region_id): country_id
+            for vendor_id, region_id, country_id in self.source.execute(
+                'SELECT vendor_id, region_id, country_id FROM "region"'
+            )
+        }
         for row in rows:
             monthly = None
             # Only hourly prices compare; a monthly or yearly price is not a candidate for the hourly minimum.
@@ -275,7 +288,7 @@ class CatalogImporter:
                     tiers = json.loads(tiers) if tiers and tiers != "[]" else []
                     monthly = monthly_price(tiers, row[i_price])
                     figures.offer("min_price_ondemand_monthly", monthly * rate)
-            yield (*row, monthly)
+            yield (*row, monthly, countries.get((row[i_vendor], row[i_region])))
 
     def _collect_scores(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
         at = {c: i for i, c in enumerate(columns)}

@@ -380,6 +380,11 @@ class ServerPrice(PriceRow):
         null=True,
         help_text="Derived: active on-demand price for 730 hours with tier caps applied, in `currency`.",
     )
+    country_id = models.CharField(
+        max_length=2,
+        null=True,
+        help_text="Derived: the region's country, so that a search by country needs no join.",
+    )
     server = models.ForeignObject(
         Server,
         on_delete=models.DO_NOTHING,
@@ -418,6 +423,8 @@ class ServerPrice(PriceRow):
             # /server_prices sorts by price (then id, so that pages are stable): its first pages are read
             # from this index without sorting the whole table.
             models.Index(fields=["price", "id"], name="server_price_price"),
+            # The same for one country (`/server_prices?countries=DE`): read in price order, not sorted.
+            models.Index(fields=["country_id", "status", "price", "id"], name="server_price_country_price"),
         ]
 
     def __str__(self) -> str:

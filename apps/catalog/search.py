@@ -288,6 +288,19 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
                     lambda v: [v.places.countries[0]],
                 )
             )
+        elif shape.regions + shape.vendor_regions == 1 and not shape.countries:
+            # One region: its cheapest prices per server are stored, rounded.
+            if shape.regions:
+                region, bind_region = "lp.region_id = %s", lambda v: [v.places.regions[0]]
+            else:
+                region, bind_region = "lp.vendor_id = %s AND lp.region_id = %s", lambda v: [*v.places.vendor_regions[0]]
+            joins.append(
+                (
+                    f"{join} {_table(ServerRegionPrice)} lp ON lp.vendor_id = s.vendor_id "
+                    f"AND lp.server_id = s.server_id AND {region}",
+                    bind_region,
+                )
+            )
         else:
             places = _place_conditions("p", shape)
             digits = {c: MONTHLY_DIGITS if c.endswith("monthly") else PRICE_DIGITS for c in LIVE_COLUMNS}
@@ -485,13 +498,36 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
         sql for sql, _ in joins
     )
     where_sql = (" WHERE " + " AND ".join(sql for sql, _ in where)) if where else ""
-    paging = " LIMIT %s OFFSET %s" if shape.paged else ""
-    select = f"{with_sql}SELECT {', '.join(select_list)} {from_sql}{where_sql} {order}{paging}"
+    with_binders = [b for _, b in fragments_with]
+    join_binders = [b for _, b in joins if b]
+    where_binders = [b for _, b in where if b]
+    if shape.paged:
+        # The page's ids first, then its rows: sorting only (key, id) instead of whole server rows
+        # (several kB each) keeps a search that matches many servers from sorting megabytes.
+        # The page carries the places' prices out as `lp`, so the rows need not compute them again;
+        # CROSS JOIN makes SQLite start from the page (PostgreSQL plans the same without the hint).
+        carried = "".join(f", lp.{column} AS {column}" for column in LIVE_COLUMNS) if live else ""
+        page = f"SELECT s.id AS id{carried} {from_sql}{where_sql} {order} LIMIT %s OFFSET %s"
+        other_joins = joins[1:] if live else joins
+        rows_from = (
+            f"FROM ({page}) lp CROSS JOIN {_table(Server)} s JOIN {_table(Vendor)} v ON v.vendor_id = s.vendor_id "
+            + " ".join(sql for sql, _ in other_joins)
+        )
+        select = f"{with_sql}SELECT {', '.join(select_list)} {rows_from} WHERE s.id = lp.id {order}"
+        select_binders = [
+            *with_binders,
+            *join_binders,
+            *where_binders,
+            _paging_binder,
+            *[b for _, b in other_joins if b],
+        ]
+    else:
+        select = f"{with_sql}SELECT {', '.join(select_list)} {from_sql}{where_sql} {order}"
+        select_binders = [*with_binders, *join_binders, *where_binders]
     count = f"{with_sql}SELECT COUNT(*) {from_sql}{where_sql}"
-    binders = [b for _, b in fragments_with] + [b for _, b in joins if b] + [b for _, b in where if b]
     plan = Plan(select, count, columns=[*SERVER_COLUMNS, *(f"vendor.{c}" for c in VENDOR_COLUMNS), *computed])
-    plan.count_binders = list(binders)
-    plan.binders = [*binders, *([_paging_binder] if shape.paged else [])]
+    plan.count_binders = [*with_binders, *join_binders, *where_binders]
+    plan.binders = select_binders
     return plan
 
 

@@ -68,9 +68,12 @@ def catalog_sync(
 
 
 def _derived_missing() -> bool:
-    """A catalog loaded before Keeper derived its per-region prices (an upgrade): load it again."""
+    """A catalog loaded before Keeper derived its per-region prices or the prices' countries (an
+    upgrade): load it again."""
     return ServerPrice.objects.exists() and not (
-        ServerRegionPrice.objects.exists() and ServerCountryPrice.objects.exists()
+        ServerRegionPrice.objects.exists()
+        and ServerCountryPrice.objects.exists()
+        and ServerPrice.objects.filter(country_id__isnull=False).exists()
     )
 
 

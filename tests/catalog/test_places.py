@@ -14,6 +14,7 @@ from apps.catalog.filters.places import (
     Places,
     place_limit_errors,
 )
+from apps.catalog.filters.prices import ServerPriceFilterSet
 from apps.catalog.models import ServerPrice, StoragePrice
 from tests.catalog.upstream import UpstreamCatalog
 
@@ -107,10 +108,13 @@ def test_a_country_missing_from_the_catalog_is_refused_like_upstream(catalog):
     assert not search("countries=TH").is_valid()
 
 
-def test_places_validate_in_one_query_per_parameter(catalog, django_assert_num_queries):
-    filterset = search("regions=r1&regions=r2&vendor_regions=aws~r1&vendor_regions=gcp~r1&countries=DE")
-    with django_assert_num_queries(3):
-        assert filterset.is_valid()
+def test_places_are_validated_from_memory_once_the_catalog_was_read(catalog, django_assert_max_num_queries):
+    query = "regions=r1&regions=r2&vendor_regions=aws~r1&vendor_regions=gcp~r1&countries=DE"
+    with django_assert_max_num_queries(4):  # the catalog version, then each parameter's values once
+        assert search(query).is_valid()
+    with django_assert_max_num_queries(0):
+        assert search(query).is_valid()
+        assert not search("regions=r9").is_valid()
 
 
 def test_places_condition_applies_to_any_price_table(sync_upstream):
@@ -177,3 +181,15 @@ def test_the_openapi_document_lists_the_catalogs_places(catalog, api):
     assert parameters["vendor_regions"]["schema"]["items"]["enum"] == ["aws~gap", "aws~r1", "aws~r2", "gcp~r1"]
     assert parameters["countries"]["schema"]["items"]["enum"] == ["DE", "US"]
     assert all(parameters[name]["description"] for name in ("regions", "vendor_regions", "countries"))
+
+
+def test_a_new_catalog_brings_its_places_and_vendors_at_once(sync_upstream):
+    sync_upstream(places_catalog())
+    assert not search("regions=r7").is_valid()
+    assert not search("vendor=hcloud", ServerPriceFilterSet).is_valid()
+    bigger = places_catalog()
+    bigger.vendor("hcloud", regions=0)
+    bigger.region("hcloud", "r7", country_id="DE")
+    sync_upstream(bigger)
+    assert search("regions=r7").is_valid()
+    assert search("vendor=hcloud&vendor=aws", ServerPriceFilterSet).is_valid()

@@ -28,14 +28,14 @@ REQUESTS = [
     ("/servers", {"limit": -1}, 1),
     ("/servers", {"limit": -1, "currency": "EUR", "order_by": "score_per_price"}, 1),
     ("/servers", {"add_total_count_header": "true"}, 2),  # + the count
-    ("/servers", {"vendor": ["vendor0", "vendor1"]}, 2),  # + validating the vendor ids
-    ("/servers", {"vendor": "vendor0", "limit": -1, "add_total_count_header": "true"}, 3),
-    ("/servers", {"compliance_framework": "hipaa"}, 2),  # + validating the framework id
-    ("/servers", {"countries": "US", "limit": -1}, 2),  # + validating the country
-    ("/servers", {"vendor_regions": "vendor0~r1", "regions": "r1"}, 3),  # + validating each kind of place
-    ("/servers", {"benchmark_id": "stress_ng:bestn", "order_by": "selected_benchmark_score"}, 2),
+    ("/servers", {"vendor": ["vendor0", "vendor1"]}, 1),  # ids validated from memory (filters/known.py)
+    ("/servers", {"vendor": "vendor0", "limit": -1, "add_total_count_header": "true"}, 2),
+    ("/servers", {"compliance_framework": "hipaa"}, 1),
+    ("/servers", {"countries": "US", "limit": -1}, 1),  # places too (filters/places.py)
+    ("/servers", {"vendor_regions": "vendor0~r1", "regions": "r1"}, 1),
+    ("/servers", {"benchmark_id": "stress_ng:bestn", "order_by": "selected_benchmark_score"}, 1),
     ("/regions", {}, 1),
-    ("/regions", {"vendor": ["vendor0", "vendor1"]}, 2),
+    ("/regions", {"vendor": ["vendor0", "vendor1"]}, 1),
     ("/server/vendor0/server1", {}, 1),
     ("/v2/server/vendor0/server1", {"currency": "EUR"}, 1),
     ("/table/server", {}, 1),
@@ -55,6 +55,7 @@ def test_queries_per_request_are_pinned_whatever_the_catalog_size(
     catalog.compliance_framework("hipaa", vendors=("vendor0",))
     sync_upstream(catalog)
     catalog_version()  # read at most once a second per process, not per request
+    api.get(path, params)  # the first request of a catalog reads the ids it validates against
 
     with django_assert_num_queries(queries):
         response = api.get(path, params)

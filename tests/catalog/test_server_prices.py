@@ -600,17 +600,18 @@ def catalog_of_size(vendors: int, servers_per_vendor: int) -> UpstreamCatalog:
 
 
 # The page's price ids, then their rows with vendor, region, country, zone and server joined; one
-# more per validated parameter (vendor, compliance framework, each place filter), for the count, and
-# for counting the matching servers when the search narrows them.
+# more for the count and for counting the matching servers when the search narrows them. Parameters
+# naming catalog rows (vendor, compliance framework, places) are validated from memory once the
+# catalog's first request has read them.
 QUERIES = [
     ({}, 2),
     ({"limit": 250, "currency": "EUR"}, 2),
     ({"vcpus_min": 2, "order_by": "score_per_price"}, 2),
     ({"add_total_count_header": "true"}, 3),
     ({"memory_min": 1}, 3),  # + counting the matching servers (see ServerPriceFilterSet.joins_servers)
-    ({"vendor": ["v0", "v1"]}, 3),
-    ({"compliance_framework": "hipaa"}, 3),
-    ({"regions": "r1", "vendor_regions": "v0~r1", "countries": "US"}, 5),
+    ({"vendor": ["v0", "v1"]}, 2),
+    ({"compliance_framework": "hipaa"}, 2),
+    ({"regions": "r1", "vendor_regions": "v0~r1", "countries": "US"}, 2),
 ]
 
 
@@ -620,6 +621,7 @@ def test_queries_per_request_are_pinned_whatever_the_page_size(
     sync_upstream, api, django_assert_num_queries, own_queries, size, params, queries
 ):
     sync_upstream(catalog_of_size(*size))
+    api.get("/server_prices", params)  # the first request of a catalog reads the ids it validates against
 
     with django_assert_num_queries(queries):
         response = api.get("/server_prices", params)

@@ -10,6 +10,8 @@ Public API (everything else here is private):
     StoragePrice, TrafficPrice) and `places.q()` is applied to them; `None` means "do not filter,
     I read `self.places` myself" (e.g. `/servers`, which restricts a price subquery, not the
     servers). Another value is a lookup path to a single-valued relation holding the price columns.
+  - `place_country_lookup` (default `"region__country_id"`): from the price rows to their country;
+    ServerPrice stores its country (`"country_id"`), which spares the join.
   - `limit_anonymous_places` (default False): apply the upstream rule that anonymous callers give
     at most MAX_ANONYMOUS_COUNTRIES country and MAX_ANONYMOUS_REGIONS regions per search (400
     naming the limit; any authenticated caller is exempt). Upstream applies it to `/servers` only.
@@ -24,6 +26,7 @@ Public API (everything else here is private):
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import django_filters
@@ -34,6 +37,7 @@ from drf_spectacular.drainage import set_override
 
 from apps.accounts.identity import caller_of
 from apps.catalog.models import Country, Region
+from apps.catalog.selectors.catalog import catalog_version
 from keeper.api.filters import MAX_VALUE_LENGTH, StrictFilterSet
 
 MAX_ANONYMOUS_COUNTRIES = 1
@@ -52,8 +56,9 @@ class Places:
     def __bool__(self) -> bool:
         return bool(self.regions or self.vendor_regions or self.countries)
 
-    def q(self, prefix: str = "") -> Q:
-        """The condition on price rows (`prefix` leads from the queried model to them, e.g. "prices__")."""
+    def q(self, prefix: str = "", country_lookup: str = "region__country_id") -> Q:
+        """The condition on price rows (`prefix` leads from the queried model to them, e.g. "prices__";
+        `country_lookup` from them to the country: a stored column where there is one)."""
         condition = Q()
         if self.regions:
             condition &= Q(**{f"{prefix}region_id__in": self.regions})
@@ -63,7 +68,7 @@ class Places:
                 pairs |= Q(**{f"{prefix}vendor_id": vendor_id, f"{prefix}region_id": region_id})
             condition &= pairs
         if self.countries:
-            condition &= Q(**{f"{prefix}region__country_id__in": self.countries})
+            condition &= Q(**{f"{prefix}{country_lookup}__in": self.countries})
         return condition
 
     @staticmethod
@@ -92,6 +97,20 @@ def place_limit_errors(places: Places, user: Any) -> dict[str, list[str]]:
             f"Max {MAX_ANONYMOUS_COUNTRIES} country can be queried at a time without authentication."
         ]
     return errors
+
+
+def known_values(values: Callable[[], QuerySet]) -> frozenset[str]:
+    """Every accepted spelling (`value`) of a catalog query, as of the loaded catalog (read once per
+    catalog version, a query each time before the first sync)."""
+    version = catalog_version()
+    if version is None:
+        return frozenset(values().values_list("value", flat=True))
+    return _known_values(version, values)
+
+
+@lru_cache(maxsize=32)
+def _known_values(version: str, values: Callable[[], QuerySet]) -> frozenset[str]:
+    return frozenset(values().values_list("value", flat=True))
 
 
 def _region_ids() -> QuerySet:
@@ -134,8 +153,7 @@ class CatalogValuesField(forms.MultipleChoiceField):
                 )
         if not value:
             return
-        known = set(self.values().filter(value__in=set(value)).values_list("value", flat=True))
-        unknown = sorted(set(value) - known)
+        unknown = sorted(set(value) - known_values(self.values))
         if unknown:
             raise forms.ValidationError(f"Not in the catalog: {', '.join(unknown)}.", code="invalid_choice")
 
@@ -197,6 +215,7 @@ class PlaceFilterSet(StrictFilterSet):
     """A FilterSet with the `regions`, `vendor_regions` and `countries` filters (see the module docstring)."""
 
     place_lookup_prefix: str | None = ""
+    place_country_lookup: str = "region__country_id"
     limit_anonymous_places: bool = False
 
     regions = regions_filter()
@@ -228,5 +247,5 @@ class PlaceFilterSet(StrictFilterSet):
         override `filter_queryset`."""
         places = self.places
         if places and self.place_lookup_prefix is not None:
-            queryset = queryset.filter(places.q(self.place_lookup_prefix))
+            queryset = queryset.filter(places.q(self.place_lookup_prefix, self.place_country_lookup))
         return queryset

@@ -8,6 +8,7 @@ import django_filters
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from apps.catalog import choices
+from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
 from apps.catalog.filters.places import PlaceFilterSet, Places, regions_filter, vendor_regions_filter
 from apps.catalog.filters.servers import MIB_PER_GB, currency_choices
 from apps.catalog.models import (
@@ -86,14 +87,14 @@ class PriceSearchFilterSet(PlaceFilterSet):
     order_lookups: dict[str, str] = {}
     extra_parameters = frozenset({"limit", "page", "add_total_count_header"})
 
-    vendor = django_filters.ModelMultipleChoiceFilter(
+    vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor",
         queryset=_vendors,
         to_field_name="vendor_id",
         distinct=False,
         label="Vendor id, e.g. aws.",
     )
-    compliance_framework = django_filters.ModelMultipleChoiceFilter(
+    compliance_framework = KnownRowsMultipleChoiceFilter(
         queryset=_frameworks,
         to_field_name="compliance_framework_id",
         distinct=False,
@@ -237,6 +238,7 @@ class ServerPriceFilterSet(PriceSearchFilterSet):
 
     defaults = {"vcpus_min": "1", "only_active": "true"}
     order_lookups = SERVER_PRICE_ORDERS
+    place_country_lookup = "country_id"
 
     partial_name_or_id = django_filters.CharFilter(
         method="filter_partial_name_or_id",
@@ -488,7 +490,7 @@ class ServerPriceTableFilterSet(StrictFilterSet):
 
     defaults = {"only_active": "true"}
 
-    vendor = django_filters.ModelMultipleChoiceFilter(
+    vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor",
         queryset=_vendors,
         to_field_name="vendor_id",

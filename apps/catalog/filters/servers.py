@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from apps.catalog import choices
+from apps.catalog.filters.known import KnownRowChoiceFilter, KnownRowsMultipleChoiceFilter
 from apps.catalog.filters.places import PlaceFilterSet
 from apps.catalog.models import Benchmark, ComplianceFramework, Region, Server, Vendor
 from apps.catalog.pricing import known_currencies
@@ -134,10 +135,10 @@ class ServerFilterSet(PlaceFilterSet):
         method="keep",
         label="Only active servers with at least one active price (default true).",
     )
-    vendor = django_filters.ModelMultipleChoiceFilter(
+    vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor", queryset=_vendors, to_field_name="vendor_id", label="Vendor id, e.g. aws."
     )
-    compliance_framework = django_filters.ModelMultipleChoiceFilter(
+    compliance_framework = KnownRowsMultipleChoiceFilter(
         queryset=_frameworks,
         to_field_name="compliance_framework_id",
         method="keep",
@@ -187,7 +188,7 @@ class ServerFilterSet(PlaceFilterSet):
         lookup_expr="gte",
         label="Minimum maximum network speed to block storage, in Gbps.",
     )
-    benchmark_id = django_filters.ModelChoiceFilter(
+    benchmark_id = KnownRowChoiceFilter(
         queryset=_benchmarks,
         to_field_name="benchmark_id",
         method="keep",
@@ -285,7 +286,7 @@ class ServerFilterSet(PlaceFilterSet):
 class RegionFilterSet(StrictFilterSet):
     """Parameters of `GET /regions`."""
 
-    vendor = django_filters.ModelMultipleChoiceFilter(
+    vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor", queryset=_vendors, to_field_name="vendor_id", label="Vendor id, e.g. aws."
     )
 
