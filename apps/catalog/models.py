@@ -224,6 +224,21 @@ class Storage(CatalogRow):
         return f"{self.vendor_id}/{self.storage_id}"
 
 
+SERVER_PAGE_COLUMNS = [
+    "vendor",
+    "server_id",
+    "status",
+    "vcpus",
+    "memory_amount",
+    "min_price",
+    "min_price_spot",
+    "min_price_ondemand",
+    "min_price_ondemand_monthly",
+    "score",
+    "score_per_price",
+]
+
+
 class Server(CatalogRow):
     """A server type (instance type) of a vendor, with prices and scores derived at sync time."""
 
@@ -313,6 +328,10 @@ class Server(CatalogRow):
             models.Index(fields=["status", "min_price"], name="server_status_min_price"),
             models.Index(fields=["status", "score_per_price"], name="server_status_score_price"),
             models.Index(fields=["vendor", "api_reference"], name="server_api_reference"),
+            # A search by place joins each priced server by (vendor, server id) and checks the common
+            # filters and prices: read here, not from the wide rows (whose last columns sit in overflow
+            # pages), e.g. /servers?regions=us-east-1&vcpus_min=2 6.3 -> 3.4 ms of SQL on the sample.
+            models.Index(fields=SERVER_PAGE_COLUMNS, name="server_page"),
             # /server/{vendor}/{server}/similar_servers ranks every active server by these columns: read
             # from this index alone, not from the wide rows (family first, so /servers' vendor filters
             # keep their own plans).

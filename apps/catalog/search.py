@@ -501,9 +501,12 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
     with_binders = [b for _, b in fragments_with]
     join_binders = [b for _, b in joins if b]
     where_binders = [b for _, b in where if b]
-    if shape.paged:
-        # The page's ids first, then its rows: sorting only (key, id) instead of whole server rows
-        # (several kB each) keeps a search that matches many servers from sorting megabytes.
+    # Ordered by an indexed column, the database reads the page's rows off the index and stops.
+    # Otherwise it sorts every match: then the page's ids come first, then its rows, so that only
+    # (key, id) is sorted instead of whole server rows (several kB each): on the sample
+    # /servers?regions=us-east-1 15 -> 8 ms; index-ordered pages are faster without (0.35 -> 0.47 ms).
+    index_ordered = not live and key in ("s.min_price", "s.score_per_price")
+    if shape.paged and not index_ordered:
         # The page carries the places' prices out as `lp`, so the rows need not compute them again;
         # CROSS JOIN makes SQLite start from the page (PostgreSQL plans the same without the hint).
         carried = "".join(f", lp.{column} AS {column}" for column in LIVE_COLUMNS) if live else ""
@@ -522,8 +525,9 @@ def plan_for(shape: Shape, postgres: bool) -> Plan:
             *[b for _, b in other_joins if b],
         ]
     else:
-        select = f"{with_sql}SELECT {', '.join(select_list)} {from_sql}{where_sql} {order}"
-        select_binders = [*with_binders, *join_binders, *where_binders]
+        paging = " LIMIT %s OFFSET %s" if shape.paged else ""
+        select = f"{with_sql}SELECT {', '.join(select_list)} {from_sql}{where_sql} {order}{paging}"
+        select_binders = [*with_binders, *join_binders, *where_binders, *([_paging_binder] if shape.paged else [])]
     count = f"{with_sql}SELECT COUNT(*) {from_sql}{where_sql}"
     plan = Plan(select, count, columns=[*SERVER_COLUMNS, *(f"vendor.{c}" for c in VENDOR_COLUMNS), *computed])
     plan.count_binders = [*with_binders, *join_binders, *where_binders]
