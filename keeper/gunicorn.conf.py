@@ -3,12 +3,25 @@
 Without Redis there is no Celery beat, so the master process starts one
 `run_schedule` child that runs beat's schedule in-process (catalog sync, key
 expiry warnings); with Redis, run Celery beat instead and this child exits at once.
+
+Metrics: every process (workers, that child) keeps its Prometheus values in files under
+PROMETHEUS_MULTIPROC_DIR, which /metrics sums; unless set, a private folder per master.
 """
 
+import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keeper.settings")
+# Before any process imports prometheus_client, which chooses its multiprocess mode on import.
+_OWNED_MARKER = ".keeper-owned"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keeper-metrics-")
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"], _OWNED_MARKER).touch()
 
 bind = "0.0.0.0:8000"
 workers = 2
@@ -18,14 +31,20 @@ worker_class = "keeper.server.KeeperWorker"
 worker_connections = 1000
 # Seconds an idle kept-alive connection stays open, and the most a later request's headers may take.
 keepalive = 2
+# Request lines come from Django (keeper.observability), one per request; this logger adds lines
+# only for answers Django never saw, and writes gunicorn's own messages in KEEPER_LOG_FORMAT.
 accesslog = "-"
+logger_class = "keeper.observability.gunicorn.KeeperGunicornLogger"
 PROJECT = Path(__file__).resolve().parent.parent
 _scheduler: subprocess.Popen | None = None
 
 
 def on_starting(server) -> None:
     """Refuse to start, before listening, on a KEEPER_API_KEYS that cannot be merged (see apps/keys/bootstrap.py)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keeper.settings")
+    # Values of an earlier server in the same folder would be summed into this one's.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
     import django
     from django.core.exceptions import ImproperlyConfigured
     from django.db import DatabaseError, connections
@@ -73,6 +92,16 @@ def post_worker_init(worker) -> None:
     gc.freeze()
 
 
+def child_exit(server, worker) -> None:
+    """A dead worker's live gauges must not be summed any more (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def on_exit(server) -> None:
     if _scheduler is not None and _scheduler.poll() is None:
         _scheduler.terminate()
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    if os.path.exists(os.path.join(metrics_dir, _OWNED_MARKER)):
+        shutil.rmtree(metrics_dir, ignore_errors=True)

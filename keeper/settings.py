@@ -3,6 +3,7 @@
 See README.md ("Configuration") and .env.example for the full list.
 """
 
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from keeper.env import env_bool, env_float, env_int, env_json_b64, env_list, env_str, validate_bootstrap_keys
+from keeper.observability.logging import LOG_FORMATS, default_log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: one log line, X-Request-ID and metrics for every answer, as it finally leaves.
+    "keeper.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS first, so every answer carries it (errors and 429s too); then gzip over the final headers.
     "corsheaders.middleware.CorsMiddleware",
@@ -200,6 +204,7 @@ CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
 CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match", "x-api-key", "x-request-id"]
 CORS_EXPOSE_HEADERS = [
     "X-Total-Count", "X-RateLimit-Limit", "X-RateLimit-Cost", "X-RateLimit-Remaining", "Retry-After", "ETag",
+    "X-Request-ID",
 ]  # fmt: skip
 CORS_PREFLIGHT_MAX_AGE = 86400
 
@@ -358,23 +363,27 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# --- Logging --------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {
-        "django.db.backends": {"level": "DEBUG" if KEEPER_DEBUG else "WARNING"},
-        # sparecores-data logs its download URL and retries; keep them at warning.
-        "sc_data": {"level": "WARNING"},
-    },
-}
+# --- Logging and metrics (keeper/observability) ---------------------------------
+# json: one JSON object per line (production); text: for a person. Default: text on a terminal, else json.
+KEEPER_LOG_FORMAT = (env_str("KEEPER_LOG_FORMAT") or default_log_format()).lower()
+if KEEPER_LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"KEEPER_LOG_FORMAT must be json or text, got {KEEPER_LOG_FORMAT!r}")
+# KEEPER_DEBUG logs every SQL query.
+LOGGING = logging_config(log_format=KEEPER_LOG_FORMAT, sql=KEEPER_DEBUG)
+# Client networks (CIDR) that may read /metrics without credentials; admin-scoped callers may from anywhere.
+KEEPER_METRICS_ALLOWED_NETWORKS = env_list("KEEPER_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+for _network in KEEPER_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError:
+        raise ImproperlyConfigured(f"KEEPER_METRICS_ALLOWED_NETWORKS: {_network!r} is not a CIDR range") from None
+# Where every process keeps its metric values (multiprocess mode); keeper/gunicorn.conf.py sets a private
+# one per gunicorn master. prometheus_client reads the variable itself too, when first imported.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Error reporting ------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:
-    import sentry_sdk
+    from keeper.observability.sentry import init_sentry
 
-    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
+    init_sentry(SENTRY_DSN)

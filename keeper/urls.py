@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from keeper.observability.views import MetricsView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.catalog.urls")),
@@ -8,6 +10,7 @@ urlpatterns = [
     path("", include("apps.throttling.urls")),
     path("", include("apps.keys.urls")),
     path("", include("keeper.api.urls")),
+    path("metrics", MetricsView.as_view(), name="metrics"),
 ]
 
 handler400 = "keeper.api.views.bad_request"

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from apps.accounts.cel import CelEvaluationError, CelRule
+from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -186,13 +187,18 @@ class TokenVerifier:
         key = self.cache_key(token)
         verdict = self.l1.get(key)
         if verdict is not None:
+            metrics.token_cache_lookup("l1")
             return verdict
         if self.l2 is not None:
             verdict = self.l2.get(key)
             if verdict is not None:
+                metrics.token_cache_lookup("l2")
                 self.l1.set(key, verdict, self._ttl(verdict, settings.AUTH_TOKEN_CACHE_L1_TTL_SECONDS))
                 return verdict
-        verdict = self.judge(self.client.introspect(token))
+        metrics.token_cache_lookup("miss")
+        with metrics.identity_provider_call():
+            claims = self.client.introspect(token)
+        verdict = self.judge(claims)
         self._remember(key, verdict)
         return verdict
 

@@ -13,6 +13,7 @@ from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
 from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
 from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.sources import CatalogSource, open_catalog_source
+from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ def catalog_sync(
         run.finished_at = timezone.now()
         run.save()
         logger.error("Catalog sync #%s failed: %s", run.pk, run.error)
+        metrics.catalog_sync_finished(status=run.status, seconds=run.duration)
         forget_catalog_state()
         raise
+    metrics.catalog_sync_finished(status=run.status, seconds=run.duration)
     forget_catalog_state()
     logger.info("Catalog sync #%s %s (%s, hash %s)", run.pk, run.status, run.source, run.data_hash[:12])
     if run.status == choices.SyncStatus.SUCCEEDED and connection.vendor == "postgresql":

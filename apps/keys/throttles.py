@@ -12,6 +12,7 @@ from rest_framework.throttling import BaseThrottle
 from apps.accounts.identity import caller_of
 from apps.throttling import services
 from apps.throttling.services import next_utc_midnight, seconds_to_utc_midnight
+from keeper.observability import metrics
 
 
 def quota_counter_key(key, now: datetime | None = None) -> str:
@@ -40,6 +41,8 @@ class DailyQuotaThrottle(BaseThrottle):
         self.detail = (
             f"Daily quota of {caller.daily_quota} credits used up; it resets at {resets_at:%Y-%m-%dT%H:%M:%SZ}."
         )
+        if not decision.allowed:
+            metrics.throttle_refused("quota")
         return decision.allowed
 
     def wait(self) -> float:

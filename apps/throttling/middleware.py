@@ -7,6 +7,7 @@ from django.urls import Resolver404, resolve
 from apps.throttling import services
 from apps.throttling.throttles import RateLimitState
 from keeper.api.exceptions import error_body
+from keeper.observability import metrics
 
 
 class RateLimitMiddleware:
@@ -30,6 +31,7 @@ class RateLimitMiddleware:
             key, limit = services.credit_pool(request, None)
             penalty = settings.RATE_LIMIT_UNAUTHORIZED_PENALTY
             decision = services.consume_credits(key, penalty, limit, force=True)
+            metrics.unauthorized_penalty_charged()
             cost = (state.cost if state else 0) + penalty
             state = RateLimitState(limit, cost, decision.remaining, key)
         if state is not None:
@@ -45,6 +47,7 @@ class RateLimitMiddleware:
         request.rate_limit = RateLimitState(limit, cost, decision.remaining, key)
         if decision.allowed:
             return None
+        metrics.throttle_refused("pool")
         wait = max(int(decision.retry_after + 0.999), 1)
         response = JsonResponse(
             error_body(f"Credit limit exceeded. Expected available in {wait} seconds.", "throttled"), status=429

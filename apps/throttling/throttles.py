@@ -9,6 +9,7 @@ from rest_framework.throttling import BaseThrottle
 from apps.accounts.identity import caller_of
 from apps.accounts.permissions import IsStaffCaller
 from apps.throttling import services
+from keeper.observability import metrics
 
 
 @dataclass
@@ -40,6 +41,7 @@ class GlobalTokenBucketThrottle(BaseThrottle):
             return True
         self.decision = services.take_global_token()
         if not self.decision.allowed:
+            metrics.throttle_refused("global_bucket")
             # Refused before any credit was spent: report the caller's pool as it stands.
             caller = caller_of(getattr(request, "_user", None))
             key, limit = services.credit_pool(request._request, caller)
@@ -73,6 +75,8 @@ class CreditThrottle(BaseThrottle):
         else:
             self.decision = services.consume_credits(key, cost, limit)
         request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
+        if not self.decision.allowed:
+            metrics.throttle_refused("pool")
         return self.decision.allowed
 
     def wait(self) -> float:
