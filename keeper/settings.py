@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "keeper.api.middleware.CompressMiddleware",
     "keeper.api.middleware.CacheControlMiddleware",
     "keeper.api.middleware.RejectNullBytesMiddleware",
+    # A database outage is a JSON 503 with Retry-After (views here; middleware: the 500 handler).
+    "keeper.api.database.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,7 +135,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Rendered catalog responses, keyed by catalog version: shared in Redis, else per process and bounded.
 CACHES["catalog"] = (
-    {**CACHES["default"], "KEY_PREFIX": "keeper-catalog"}
+    {
+        **CACHES["default"],
+        "KEY_PREFIX": "keeper-catalog",
+        # Redis down is a miss, not an error: the answer is computed and served (django-redis option).
+        "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": True},
+    }
     if REDIS_URL
     else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -5,7 +5,8 @@ import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog import choices
@@ -37,7 +38,7 @@ def catalog_sync(
     leaves the old one in place. The run is recorded either way.
     """
     _abandon_stale_runs()
-    run = SyncRun.objects.create(source=source or "sparecores-data")
+    run = _start_run(source or "sparecores-data")
     try:
         download = (lambda done, total: on_stage("download", done, total)) if on_stage else None
         with open_catalog_source(source, progress=download) as catalog:
@@ -58,10 +59,12 @@ def catalog_sync(
         run.error = f"{exc.__class__.__name__}: {exc}"[:4000]
         run.finished_at = timezone.now()
         run.save()
+        _end_run(run)
         logger.error("Catalog sync #%s failed: %s", run.pk, run.error)
         metrics.catalog_sync_finished(status=run.status, seconds=run.duration)
         forget_catalog_state()
         raise
+    _end_run(run)
     metrics.catalog_sync_finished(status=run.status, seconds=run.duration)
     forget_catalog_state()
     logger.info("Catalog sync #%s %s (%s, hash %s)", run.pk, run.status, run.source, run.data_hash[:12])
@@ -113,7 +116,51 @@ def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
         source.close()
 
 
+# --- Runs whose process died ------------------------------------------------------
+# A killed sync never records its end. On PostgreSQL each run holds a session advisory lock
+# (RUN_LOCK_CLASS, run id) while its process lives, and the server drops it when that process's
+# connection ends: the next sync marks a RUNNING run nobody holds the lock of as interrupted at
+# once. SQLite has no such thing: there a run still RUNNING after STALE_RUN_AFTER is taken for dead.
+RUN_LOCK_CLASS = 0x6B657275
+
+
+def _run_lock_key(pk: int) -> int:
+    return pk % 2**31  # the two-key form takes 32-bit keys
+
+
+def _start_run(source: str) -> SyncRun:
+    if connection.vendor != "postgresql":
+        return SyncRun.objects.create(source=source)
+    # One transaction: no other process sees the run before its lock is held.
+    with transaction.atomic():
+        run = SyncRun.objects.create(source=source)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, _run_lock_key(run.pk)])
+    return run
+
+
+def _end_run(run: SyncRun) -> None:
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_CLASS, _run_lock_key(run.pk)])
+    except DatabaseError:
+        pass  # the connection failed: its locks went with it
+
+
 def _abandon_stale_runs() -> None:
-    SyncRun.objects.filter(status=choices.SyncStatus.RUNNING, started_at__lt=timezone.now() - STALE_RUN_AFTER).update(
+    running = SyncRun.objects.filter(status=choices.SyncStatus.RUNNING)
+    stale = Q(started_at__lt=timezone.now() - STALE_RUN_AFTER)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT objid::bigint FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objsubid = 2 AND classid::bigint = %s",
+                [RUN_LOCK_CLASS],
+            )
+            held = {key for (key,) in cursor.fetchall()}
+        stale |= Q(pk__in=[pk for pk in running.values_list("pk", flat=True) if _run_lock_key(pk) not in held])
+    running.filter(stale).update(
         status=choices.SyncStatus.FAILED, error="Interrupted: the process ended before the run finished."
     )

@@ -7,6 +7,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from apps.catalog import services
 from apps.catalog.importer import TABLES, CatalogImporter, CatalogSchemaError
 from apps.catalog.models import Country, Region, Server, ServerPrice, SyncRun, Vendor
 from apps.catalog.services import catalog_sync
@@ -248,14 +249,28 @@ def test_a_failed_sync_does_not_count_as_loaded_data(db, tmp_path, monkeypatch):
 def test_a_run_left_running_for_over_an_hour_is_marked_failed(db, tmp_path):
     with time_machine.travel(timezone.now() - timedelta(hours=2)):
         stale = SyncRun.objects.create(source="killed")
-    recent = SyncRun.objects.create(source="still going")
+    # Started as a sync starts its run: on PostgreSQL it holds the run's lock, as a live process does.
+    recent = services._start_run("still going")
 
     catalog_sync(source=str(sample_catalog().save(tmp_path / "catalog.db")))
+    services._end_run(recent)
 
     stale.refresh_from_db()
     recent.refresh_from_db()
     assert (stale.status, recent.status) == ("FAILED", "RUNNING")
     assert "Interrupted" in stale.error
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite cannot tell a dead run: the hour above applies")
+def test_on_postgresql_a_run_whose_process_died_is_marked_failed_at_once(db, tmp_path):
+    # Nobody holds its lock: the process that started it is gone (tests/faults/test_killed_sync.py kills one).
+    orphan = SyncRun.objects.create(source="killed a second ago")
+
+    catalog_sync(source=str(sample_catalog().save(tmp_path / "catalog.db")))
+
+    orphan.refresh_from_db()
+    assert orphan.status == "FAILED"
+    assert "Interrupted" in orphan.error
 
 
 def _index_definitions() -> set[tuple[str, str]]:

@@ -1,0 +1,134 @@
+"""One Keeper stack for the fault tests: its own PostgreSQL, Redis and identity provider, and gunicorn over them.
+
+The tests stop, kill and restart these servers, so they run in their own CI step
+(`pytest tests/faults`) and are skipped, saying so, when the suite runs as a whole.
+Each test leaves the stack running as it found it (the `keeper` fixture checks).
+"""
+
+import base64
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.catalog.upstream import sample_catalog
+from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider
+from tests.faults.servers import KeeperServer, PostgresServer, RedisServer, keeper_environment, postgres_bin
+
+FAULTS = Path(__file__).resolve().parent
+# Generous: the tests count their own requests exactly and must never run out.
+CREDITS_PER_MINUTE = 1_000_000
+
+
+@dataclass
+class Stack:
+    keeper: KeeperServer
+    postgres: PostgresServer
+    redis: RedisServer
+    idp: FakeIdentityProvider
+    admin_key: str
+    read_key: str
+    tmp: Path
+
+    def ensure_running(self) -> None:
+        """Whatever a failed test left stopped is started again."""
+        try:
+            self.postgres.start()
+        except Exception:  # noqa: BLE001 - pg_ctl refuses to start a running server: nothing to do
+            pass
+        if self.redis.process is None:
+            self.redis.start()
+        self.keeper.wait_for_workers()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _asked_for(config):
+        return
+    skip = pytest.mark.skip(
+        reason="fault tests start, stop and kill their own servers: they run on their own (pytest tests/faults)"
+    )
+    for item in items:
+        if FAULTS in Path(item.path).parents:
+            item.add_marker(skip)
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    """This folder (or a file in it) was named on the command line, or KEEPER_FAULT_TESTS=1."""
+    if os.environ.get("KEEPER_FAULT_TESTS") == "1":
+        return True
+    base = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == FAULTS or FAULTS in path.parents:
+            return True
+    return False
+
+
+def _bootstrap(*entries: tuple[str, str, str]) -> str:
+    return base64.b64encode(json.dumps([{"key": k, "name": n, "scope": s} for k, n, s in entries]).encode()).decode()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    bin_dir, redis_binary = postgres_bin(), shutil.which("redis-server")
+    if bin_dir is None:
+        pytest.skip("fault tests need PostgreSQL's server (/usr/lib/postgresql/*/bin; apt-get install postgresql)")
+    if redis_binary is None:
+        pytest.skip("fault tests need redis-server (apt-get install redis-server)")
+    tmp = tmp_path_factory.mktemp("faults")
+    postgres = PostgresServer(bin_dir)
+    redis = RedisServer(redis_binary)
+    idp = FakeIdentityProvider()
+    keeper: KeeperServer | None = None
+    try:
+        postgres.start()
+        postgres.create_database()
+        redis.start()
+        idp.start()
+        admin_key, read_key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        env = keeper_environment(
+            DATABASE_URL=postgres.url,
+            REDIS_URL=redis.url,
+            KEEPER_SECRET_KEY=secrets.token_urlsafe(40),
+            KEEPER_CATALOG_SOURCE=str(sample_catalog().save(tmp / "catalog.db")),
+            KEEPER_API_KEYS=_bootstrap((admin_key, "faults-admin", "admin"), (read_key, "faults-read", "read")),
+            # Counters stay in Redis until a test flushes them (test_key_usage.py).
+            KEEPER_KEY_USAGE_FLUSH_SECONDS="3600",
+            RATE_LIMIT_ENABLED="1",
+            RATE_LIMIT_BACKEND="redis",
+            RATE_LIMIT_CREDITS_PER_MINUTE=str(CREDITS_PER_MINUTE),
+            AUTH_TOKEN_INTROSPECTION_URL=idp.url,
+            AUTH_CLIENT_ID=CLIENT_ID,
+            AUTH_CLIENT_SECRET=CLIENT_SECRET,
+            AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS="1",
+        )
+        keeper = KeeperServer(env, tmp / "gunicorn.log")
+        for command in (("migrate", "-v0"), ("sync_catalog", "--no-progress")):
+            done = keeper.manage(*command)
+            assert done.returncode == 0, f"manage.py {' '.join(command)} failed:\n{done.stderr[-3000:]}"
+        keeper.start()
+        # The global bucket (100/s by default) must not refuse the tests' bursts of requests.
+        answer = keeper.request(
+            "PATCH", "/config", headers={"X-API-Key": admin_key}, body={"rate_limit": 100000, "rate_burst": 100000}
+        )
+        assert answer.status == 200, answer.body
+        yield Stack(keeper, postgres, redis, idp, admin_key, read_key, tmp)
+    finally:
+        if keeper is not None:
+            keeper.stop()
+        idp.stop()
+        redis.stop()
+        postgres.destroy()
+
+
+@pytest.fixture
+def keeper(stack: Stack) -> Iterator[Stack]:
+    """The stack, with every server up before and after the test."""
+    stack.keeper.wait_for_workers()
+    yield stack
+    stack.ensure_running()
