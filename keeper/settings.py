@@ -177,6 +177,12 @@ CELERY_BEAT_SCHEDULE = {
 # A local .db/.sql/.sql.xz file or an http(s) URL; empty means the sparecores-data package.
 KEEPER_CATALOG_SOURCE = env_str("KEEPER_CATALOG_SOURCE")
 KEEPER_CATALOG_DOWNLOAD_TIMEOUT = env_int("KEEPER_CATALOG_DOWNLOAD_TIMEOUT", 60, minimum=1)
+# Days of catalog history (what each sync changed, apps/catalog/history.py) kept; 0 records none.
+KEEPER_HISTORY_DAYS = env_int("KEEPER_HISTORY_DAYS", 365, minimum=0)
+CELERY_BEAT_SCHEDULE["prune-catalog-history"] = {
+    "task": "apps.catalog.tasks.prune_catalog_history",
+    "schedule": 24 * 60 * 60.0,
+}
 # Read by the sparecores-data package itself too; Keeper needs to know them to call it right.
 SC_DATA_NO_UPDATE = bool(env_str("SC_DATA_NO_UPDATE"))
 SC_DATA_HTTP_TIMEOUT = env_str("SC_DATA_HTTP_TIMEOUT")

@@ -88,6 +88,15 @@ class SyncStatus(models.TextChoices):
     FAILED = "FAILED", "failed"
 
 
+class ChangeKind(models.TextChoices):
+    """What a sync changed about a catalog row (apps/catalog/history.py)."""
+
+    ADDED = "added", "added"
+    REMOVED = "removed", "removed"
+    STATUS = "status", "status changed"
+    CHANGED = "changed", "column changed"
+
+
 # The catalog's enumerations, whose upstream member names the importer turns into values.
 CATALOG_ENUMS: tuple[type[models.TextChoices], ...] = (
     Status,

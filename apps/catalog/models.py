@@ -672,6 +672,11 @@ class SyncRun(models.Model):
     schema_version = models.CharField(max_length=32, blank=True, help_text="Upstream alembic revision.")
     rows = models.JSONField(default=dict, blank=True, help_text="Rows imported per table.")
     seconds = models.JSONField(default=dict, blank=True, help_text="Seconds spent per table.")
+    changes = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Catalog changes recorded, per table and kind; null when nothing was compared (a first sync).",
+    )
     error = models.TextField(blank=True)
 
     objects = SyncRunQuerySet.as_manager()
@@ -679,6 +684,8 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         get_latest_by = "started_at"
+        # The catalog history's time filters (`since`, `until`) name syncs by when they finished.
+        indexes = [models.Index(fields=["finished_at"], name="sync_run_finished")]
 
     def __str__(self) -> str:
         return f"sync #{self.pk} {self.status}"
@@ -688,3 +695,63 @@ class SyncRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+# The natural-key columns of the tracked tables (apps/catalog/history.py), in the order a key reads.
+CHANGE_KEY_COLUMNS = (
+    "vendor_id",
+    "region_id",
+    "zone_id",
+    "server_id",
+    "storage_id",
+    "benchmark_id",
+    "allocation",
+    "direction",
+)
+
+
+class CatalogChange(models.Model):
+    """One difference between the catalog a sync replaced and the one it loaded (apps/catalog/history.py).
+
+    The row's natural key is spread over typed columns (null where its table has no such column), so
+    that changes are filtered and joined to the catalog by index. `old` and `new` are JSON: a
+    column's values (kind `changed`), the statuses (`status`), or the whole row (`added`: `new`,
+    `removed`: `old`).
+    """
+
+    sync = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="catalog_changes")
+    table = models.CharField(max_length=32, help_text="Upstream table, e.g. server_price.")
+    kind = models.CharField(max_length=8, choices=choices.ChangeKind.choices)
+    field = models.CharField(
+        max_length=64, null=True, blank=True, help_text="The changed column; `status` for status changes."
+    )
+    vendor_id = models.CharField(**ID, null=True)
+    region_id = models.CharField(**ID, null=True)
+    zone_id = models.CharField(**ID, null=True)
+    server_id = models.CharField(**ID, null=True, help_text="Server id (a benchmark score's resource_id).")
+    storage_id = models.CharField(**ID, null=True)
+    benchmark_id = models.CharField(**ID, null=True)
+    allocation = models.CharField(max_length=8, null=True)
+    direction = models.CharField(max_length=8, null=True)
+    currency = models.CharField(
+        max_length=3, null=True, help_text="Prices: the currency of the row (before the change, when changed)."
+    )
+    old = models.JSONField(null=True)
+    new = models.JSONField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # /changes filters (newest first), one server's price history, /server_prices?price_change_since.
+            models.Index(fields=["table", "kind", "id"], name="catalog_change_table"),
+            models.Index(fields=["vendor_id", "server_id", "id"], name="catalog_change_server"),
+            models.Index(fields=["region_id", "id"], name="catalog_change_region"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {'/'.join(self.key.values())} {self.kind}"
+
+    @property
+    def key(self) -> dict[str, str]:
+        """The row's natural key, e.g. {"vendor_id": "aws", "server_id": "m5.large"}."""
+        return {column: getattr(self, column) for column in CHANGE_KEY_COLUMNS if getattr(self, column) is not None}

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog import choices
+from apps.catalog.history import CatalogHistory
 from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
 from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
 from apps.catalog.selectors.catalog import forget_catalog_state
@@ -106,8 +107,13 @@ def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SYNC_LOCK_ID])
+            # Copies what the history compares before the importer deletes it (None: a first sync).
+            history = CatalogHistory.begin(run)
             result = CatalogImporter(source, progress=on_table).run()
             run.rows, run.seconds = result.rows, result.seconds
+            if history is not None:
+                run.changes = history.record()
+                run.seconds.update(history.seconds)
             run.status = choices.SyncStatus.SUCCEEDED
             run.finished_at = timezone.now()
             # Saved inside the transaction: the catalog and the record of it commit together.
