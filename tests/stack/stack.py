@@ -129,7 +129,11 @@ class Stack:
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed, served_by)
 
     def create_key(self, **fields: Any) -> dict:
-        """A key made through the API by the stack's admin key; the answer holds the key once."""
+        """A key made through the API by the stack's admin key; the answer holds the key once.
+
+        Names are unique per owner: each gets a suffix, so tests can run again on the same stack.
+        """
+        fields["name"] = f"{fields['name']} {uuid.uuid4().hex[:8]}"
         answer = self.request("POST", "/keys", key=self.admin_key, body={"scope": "read", **fields})
         assert answer.status == 201, answer
         return answer.body

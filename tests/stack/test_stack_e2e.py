@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_a_key_created_through_one_worker_works_at_once_through_every_other(stac
         "POST",
         "/keys",
         key=stack.admin_key,
-        body={"name": "e2e everywhere", "scope": "read", "credits_per_minute": 100_000},
+        body={"name": f"e2e everywhere {uuid.uuid4().hex[:8]}", "scope": "read", "credits_per_minute": 100_000},
         identify_worker=True,
     )
     assert created.status == 201 and created.served_by in workers
