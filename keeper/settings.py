@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Outside the rate limits, so it counts their refusals too (the staff overview's traffic).
+    "apps.keys.middleware.TrafficMiddleware",
     "apps.throttling.middleware.RateLimitMiddleware",
     "apps.keys.middleware.KeyUsageMiddleware",
 ]
@@ -198,6 +200,8 @@ REST_FRAMEWORK = {
     # parameter would otherwise be a 404 for unknown formats, not the 400 of any unknown parameter.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: Keeper's own capability tokens are judged by Keeper, never sent to the identity provider.
+        "apps.keys.authentication.CapabilityTokenAuthentication",
         "apps.accounts.authentication.TokenIntrospectionAuthentication",
         "apps.keys.authentication.ApiKeyAuthentication",
         "apps.accounts.authentication.SessionCookieAuthentication",
@@ -321,6 +325,16 @@ KEEPER_KEY_WATCH_SECONDS = env_int("KEEPER_KEY_WATCH_SECONDS", 25, minimum=1)
 CELERY_BEAT_SCHEDULE["warn-expiring-keys"] = {
     "task": "apps.keys.tasks.warn_expiring_keys",
     "schedule": 24 * 60 * 60.0,
+}
+# Capability tokens (POST /keys/validate, apps/keys/capability.py): their `iss` and `aud`; Keeper accepts
+# only tokens carrying both.
+KEEPER_TOKEN_ISSUER = env_str("KEEPER_TOKEN_ISSUER", "keeper")
+KEEPER_TOKEN_AUDIENCE = env_str("KEEPER_TOKEN_AUDIENCE", "keeper-api")
+# Encrypts the stored signing keys (AES-GCM, key derived with HKDF). Changed: run `rotate_signing_key`.
+KEEPER_TOKEN_KEY_SECRET = env_str("KEEPER_TOKEN_KEY_SECRET") or f"keeper-token-signing-keys:{SECRET_KEY}"
+CELERY_BEAT_SCHEDULE["prune-signing-keys"] = {
+    "task": "apps.keys.tasks.prune_signing_keys",
+    "schedule": 60 * 60.0,
 }
 
 # --- How much: credit limits and the global token bucket -----------------------

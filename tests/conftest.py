@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.services import catalog_sync
+from apps.keys.traffic import traffic_buffer
 from tests.catalog.upstream import sample_catalog
 
 # The fake identity provider and Redis fixtures, for every test package.
@@ -34,6 +35,16 @@ def loaded_catalog(db, tmp_path: Path):
     """The sample upstream catalog, synced through the real import code."""
     path = sample_catalog().save(tmp_path / "catalog.db")
     return catalog_sync(source=str(path))
+
+
+@pytest.fixture(autouse=True)
+def _traffic_counted_not_flushed(monkeypatch) -> None:
+    """The staff overview's traffic counters are flushed by the tests reading them (tests/keys/test_staff_overview.py).
+
+    Flushed on their own, they would add queries to some other test's request, whose query count is pinned.
+    """
+    monkeypatch.setattr(traffic_buffer, "auto_flush", False)
+    traffic_buffer.clear()
 
 
 @pytest.fixture(autouse=True)

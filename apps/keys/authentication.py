@@ -1,11 +1,16 @@
-"""DRF authentication by Keeper API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+"""DRF authentication by Keeper API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`),
+and by the capability tokens Keeper signs for a key (`Authorization: Bearer <JWT>`)."""
 
+import dataclasses
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.authentication import API_KEY_PREFIX, bearer_token
 from apps.accounts.identity import Caller
 from apps.keys.bootstrap import ensure_merged
+from apps.keys.capability import TokenRefused, VerifiedToken, looks_like_capability_token, token_authenticate
 from apps.keys.models import ApiKey
 from apps.keys.services import KeyRejected, key_authenticate
 from apps.keys.throttles import quota_counter_key
@@ -68,3 +73,60 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="keeper"'
+
+
+class CapabilityTokenRefused(exceptions.AuthenticationFailed):
+    default_code = "invalid_capability_token"
+
+
+class CapabilityTokenForbidden(exceptions.PermissionDenied):
+    default_code = "capability_token_forbidden"
+
+
+# A capability token stands for its key on the catalog API (and /me); managing keys and /config take the key.
+CAPABILITY_TOKEN_VIEWS = ("apps.catalog.", "apps.accounts.")
+
+
+class CapabilityTokenAuthentication(authentication.BaseAuthentication):
+    """Keeper's own capability tokens (apps.keys.capability), judged here and never sent to the identity provider.
+
+    First of the authentication classes: a bearer JWT with Keeper's kid or issuer is Keeper's, valid or
+    not (a forged or expired one is a 401 here); any other bearer token is left to the next classes.
+    """
+
+    def authenticate(self, request: Request) -> tuple[Caller, VerifiedToken] | None:
+        token = bearer_token(request)
+        if token is None or not looks_like_capability_token(token):
+            return None
+        ensure_merged()
+        try:
+            verified = token_authenticate(token, ip=client_ip(request._request), path=request._request.path)
+        except TokenRefused as exc:
+            if exc.status == 403:
+                raise CapabilityTokenForbidden(str(exc)) from None
+            raise CapabilityTokenRefused(str(exc)) from None
+        view = (request.parser_context or {}).get("view")
+        if not type(view).__module__.startswith(CAPABILITY_TOKEN_VIEWS):
+            raise CapabilityTokenForbidden("Capability tokens work on the catalog API only; use the key itself here.")
+        key = verified.key
+        # The key's own pool, organization pool and daily quota: the same counters as the key's requests.
+        request._request.api_key = key
+        return dataclasses.replace(caller_for_key(key), auth_method="capability_token"), verified
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="keeper"'
+
+
+class CapabilityTokenScheme(OpenApiAuthenticationExtension):
+    target_class = CapabilityTokenAuthentication
+    name = "capabilityToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "A capability token from POST /keys/validate (catalog API only; its keys: /.well-known/jwks.json)."
+            ),
+        }

@@ -81,7 +81,7 @@ def _entry_label(index: int, entry: dict) -> str:
 def merge_bootstrap_keys() -> int:
     """Make the bootstrap keys follow KEEPER_API_KEYS; returns how many keys changed."""
     from apps.keys.models import ApiKey
-    from apps.keys.services import _audit
+    from apps.keys.services import _audit, _forget_verified
 
     # Validated again: settings may have been changed since they loaded (tests, shells).
     entries = validate_bootstrap_keys(settings.KEEPER_API_KEYS)
@@ -127,6 +127,7 @@ def merge_bootstrap_keys() -> int:
                 key.listed = False
                 key.save(update_fields=["listed", "updated_at"])
                 _audit(key, AuditAction.UPDATE, ACTOR, changes={"listed": [True, False]}, detail="left KEEPER_API_KEYS")
+                _forget_verified(key, "unlisted")
                 changed += 1
     if changed:
         logger.info("Bootstrap API keys: %d change(s) from KEEPER_API_KEYS", changed)

@@ -49,3 +49,23 @@ class AuditAction(models.TextChoices):
     EXPIRE = "expire", "expired"
     EXPIRY_WARNING = "expiry_warning", "expiring soon"
     DENIED = "denied", "use refused"
+
+
+class Credential(models.TextChoices):
+    """What an API request presented (counted per day in TrafficDay)."""
+
+    API_KEY = "api_key", "API key"
+    CAPABILITY_TOKEN = "capability_token", "capability token"
+    TOKEN = "token", "OAuth token"
+    SESSION = "session", "admin session"
+    ANONYMOUS = "anonymous", "anonymous"
+
+
+class Refusal(models.TextChoices):
+    """Why a request was refused, as the staff overview counts it (a TrafficDay column each)."""
+
+    UNAUTHORIZED = "unauthorized", "401: no valid credentials"
+    FORBIDDEN = "forbidden", "403: not allowed"
+    POOL = "pool", "429: credit pool"
+    QUOTA = "quota", "429: daily quota"
+    GLOBAL = "global_bucket", "429: global bucket"

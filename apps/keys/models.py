@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.keys import endpoints
-from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
+from apps.keys.choices import AuditAction, Credential, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.querysets import ApiKeyQuerySet
 
 
@@ -141,6 +141,8 @@ class KeyUsageDay(models.Model):
     class Meta:
         ordering = ["-day"]
         constraints = [models.UniqueConstraint(fields=["key", "day"], name="uniq_key_usage_day")]
+        # The staff overview sums the last 30 days of every key (the unique index leads with the key).
+        indexes = [models.Index(fields=["day"], name="key_usage_by_day")]
 
     def __str__(self) -> str:
         return f"{self.key_id} {self.day}: {self.requests}"
@@ -164,3 +166,73 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.key_ref} by {self.actor}"
+
+
+class SigningKey(models.Model):
+    """A key pair that signs capability tokens (apps/keys/signing.py).
+
+    The private half is stored only encrypted (AES-GCM, under a key derived from
+    KEEPER_TOKEN_KEY_SECRET) and is never shown; the public half is published at
+    /.well-known/jwks.json from its creation until the last token it signed has expired.
+    """
+
+    kid = models.CharField(max_length=64, unique=True, help_text="Key id: the `kid` header of the tokens it signs.")
+    algorithm = models.CharField(max_length=16, help_text="JWS algorithm, e.g. ES256.")
+    public_jwk = models.JSONField(help_text="The public key as a JWK (published).")
+    private_key_encrypted = models.TextField(editable=False, help_text="The private key, encrypted. Never shown.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activates_at = models.DateTimeField(
+        help_text="From when it signs; published before, so that verifiers caching the key set know it in time."
+    )
+
+    class Meta:
+        ordering = ["-activates_at", "-id"]
+        verbose_name = "token signing key"
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.algorithm})"
+
+
+class TokenDenial(models.Model):
+    """The capability tokens of a key issued before `not_before_ms` are refused at Keeper.
+
+    Written when a key is revoked, suspended, changed, rotated or deleted, and kept as long as
+    the longest-lived token (apps/keys/capability.py); copied to Redis when REDIS_URL is set.
+    """
+
+    key_id = models.CharField(max_length=32, unique=True, help_text="The key's lookup id.")
+    not_before_ms = models.BigIntegerField(help_text="Tokens issued before this time (Unix ms) are refused.")
+    reason = models.CharField(max_length=16, help_text="revoked, suspended, changed, ...")
+    expires_at = models.DateTimeField(db_index=True, help_text="When no token it refuses can still be valid.")
+
+    class Meta:
+        ordering = ["-not_before_ms"]
+
+    def __str__(self) -> str:
+        return f"{self.key_id}: {self.reason}"
+
+
+class TrafficDay(models.Model):
+    """Every API request of one UTC day, by what it presented: requests, credits and refusals by reason.
+
+    Counted in each process and added here in batches (apps/keys/traffic.py), as KeyUsageDay is.
+    """
+
+    day = models.DateField()
+    credential = models.CharField(max_length=16, choices=Credential.choices)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Responses with status >= 400.")
+    credits = models.PositiveBigIntegerField(default=0, help_text="Credits of the requests not refused by a limit.")
+    unauthorized = models.PositiveIntegerField(default=0, help_text="401: no valid credentials.")
+    forbidden = models.PositiveIntegerField(default=0, help_text="403: not allowed.")
+    pool = models.PositiveIntegerField(default=0, help_text="429: the caller's credit pool.")
+    quota = models.PositiveIntegerField(default=0, help_text="429: a key's daily quota.")
+    global_bucket = models.PositiveIntegerField(default=0, help_text="429: the global token bucket.")
+
+    class Meta:
+        ordering = ["-day", "credential"]
+        verbose_name = "traffic day"
+        constraints = [models.UniqueConstraint(fields=["day", "credential"], name="uniq_traffic_day_credential")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.credential}: {self.requests}"

@@ -4,9 +4,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.keys import endpoints
+from apps.keys.capability import DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS
 from apps.keys.choices import KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
 from apps.keys.services import MAX_GRACE_SECONDS
+from apps.keys.signing import MAX_TOKEN_TTL_SECONDS
 from keeper.api.serializers import StrictSerializerMixin
 
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
@@ -124,6 +126,10 @@ class ValidateSerializer(StrictSerializerMixin, serializers.Serializer):
     key = serializers.CharField(max_length=256, write_only=True)
     endpoint = serializers.CharField(max_length=200, default="/servers", help_text="Path to check.")
     ip = serializers.IPAddressField(required=False, help_text="Client IP to check (default: yours).")
+    ttl_seconds = serializers.IntegerField(
+        min_value=MIN_TTL_SECONDS, max_value=MAX_TOKEN_TTL_SECONDS, default=DEFAULT_TTL_SECONDS,
+        help_text="Lifetime of the capability token, in seconds (never beyond the key's own expiry).",
+    )  # fmt: skip
 
 
 class ValidationResultSerializer(serializers.Serializer):
@@ -134,6 +140,29 @@ class ValidationResultSerializer(serializers.Serializer):
     remaining_credits = serializers.IntegerField(allow_null=True)
     daily_quota = serializers.IntegerField(allow_null=True)
     remaining_quota = serializers.IntegerField(allow_null=True)
+    capability_token = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "A valid key only: a JWT (ES256) standing for the key, for `Authorization: Bearer` on the catalog API "
+            "and for backends verifying it with /.well-known/jwks.json. Refused by Keeper once the key is revoked, "
+            "suspended or changed; offline verifiers accept it until its `exp`."
+        ),
+    )
+    capability_token_expires_at = serializers.DateTimeField(allow_null=True, help_text="The token's `exp`.")
+
+
+class JsonWebKeySerializer(serializers.Serializer):
+    kty = serializers.CharField(help_text="EC")
+    crv = serializers.CharField(help_text="P-256")
+    x = serializers.CharField()
+    y = serializers.CharField()
+    kid = serializers.CharField(help_text="The `kid` header of the tokens it verifies.")
+    alg = serializers.CharField(help_text="ES256")
+    use = serializers.CharField(help_text="sig")
+
+
+class JsonWebKeySetSerializer(serializers.Serializer):
+    keys = JsonWebKeySerializer(many=True, help_text="Newest first.")
 
 
 class ScopeSerializer(serializers.Serializer):

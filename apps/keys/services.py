@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.accounts.identity import idp_username
 from apps.accounts.models import Organization
-from apps.keys import endpoints, policy
+from apps.keys import denylist, endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
@@ -223,6 +223,8 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
             _audit(key, AuditAction.UPDATE, actor, changes=diff)
     except IntegrityError:
         raise KeyConflict({"name": "Another key of this owner has that name."}) from None
+    if set(diff) - {"name", "description"}:
+        _forget_verified(key)
     return key
 
 
@@ -247,7 +249,7 @@ def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKe
             update_fields=["secret_hash", "last_chars", "previous_secret_hash", "previous_valid_until", "updated_at"]
         )
         _audit(key, AuditAction.ROTATE, actor, detail=f"grace period {grace_seconds}s")
-    _forget_verified(key)
+    _forget_verified(key, "rotated")
     return IssuedKey(key, value)
 
 
@@ -261,7 +263,7 @@ def _set_status(key: ApiKey, status: str, action: str, actor: Actor, rank: polic
         decided = policy.record_decisions(key, rank, [policy.STATUS])
         key.save(update_fields=["status", "previous_secret_hash", "previous_valid_until", *decided, "updated_at"])
         _audit(key, action, actor, changes={"status": [before, status]}, detail=reason)
-    _forget_verified(key)
+    _forget_verified(key, status)
     return key
 
 
@@ -291,7 +293,7 @@ def key_delete(key: ApiKey, *, actor: Actor) -> None:
     policy.check_change(actor, key, policy.Change.DELETE, [policy.STATUS] if key.status == KeyStatus.SUSPENDED else [])
     with transaction.atomic():
         _audit(key, AuditAction.DELETE, actor, key_ref=key.masked)
-        _forget_verified(key)
+        _forget_verified(key, "deleted")
         key.delete()
 
 
@@ -356,8 +358,10 @@ class _VerifiedImports:
 _verified_imports = _VerifiedImports()
 
 
-def _forget_verified(key: ApiKey) -> None:
+def _forget_verified(key: ApiKey, reason: str = "changed") -> None:
     _verified_imports.forget(key.pk)
+    # Its capability tokens too, in every process at once (apps/keys/denylist.py).
+    denylist.key_tokens_refuse(key.key_id, reason)
 
 
 def _find_key(value: str) -> ApiKey | None:

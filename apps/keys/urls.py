@@ -7,6 +7,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("keys", views.KeyViewSet, basename="keys")
 
 urlpatterns = [
+    path(".well-known/jwks.json", views.JwksView.as_view(), name="jwks"),
     path("keys/validate", views.KeyValidateView.as_view(), name="keys-validate"),
     path("keys/usage", views.KeyUsageView.as_view(), name="keys-usage-all"),
     path("keys/watch", views.KeyWatchView.as_view(), name="keys-watch"),

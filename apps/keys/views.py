@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from apps.accounts.identity import caller_of
 from apps.accounts.models import Organization
 from apps.accounts.permissions import IsAuthenticatedCaller
-from apps.keys import services
+from apps.keys import capability, services
 from apps.keys.choices import SCOPE_RANK, KeyStatus, Scope
 from apps.keys.filters import KeyFilterSet
 from apps.keys.models import ApiKey, AuditEvent
@@ -29,6 +29,7 @@ from apps.keys.selectors import KeyManager, key_manager, usage_summary
 from apps.keys.serializers import (
     AuditEventSerializer,
     IssuedKeySerializer,
+    JsonWebKeySetSerializer,
     KeyCreateSerializer,
     KeySerializer,
     KeyUpdateSerializer,
@@ -40,6 +41,7 @@ from apps.keys.serializers import (
     ValidateSerializer,
     ValidationResultSerializer,
 )
+from apps.keys.signing import ACTIVATION_DELAY_SECONDS, key_set
 from apps.throttling import services as throttling
 from keeper.api.filters import StrictFilterBackend
 from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView, validated_query
@@ -238,7 +240,10 @@ class KeyUsageView(KeyManagementMixin, ReadOnlyAPIView):
 class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
     @extend_schema(
         summary="Check a key",
-        description="Is this key valid for this endpoint and IP, and what remains of its limits.",
+        description=(
+            "Is this key valid for this endpoint and IP, and what remains of its limits. A valid key also gets "
+            "a capability token (`ttl_seconds`, default 300, at most 3600) to forward instead of the key."
+        ),
         tags=["API keys"],
         request=ValidateSerializer,
         responses=ValidationResultSerializer,
@@ -250,9 +255,12 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ip = data.get("ip") or throttling.client_ip(request._request)
+        # Before the key is read: a revocation committed after this read refuses the token (apps.keys.denylist).
+        issued_at = capability.issue_time()
         result = {
             "valid": False, "reason": "", "key": None, "credits_per_minute": None,
             "remaining_credits": None, "daily_quota": None, "remaining_quota": None,
+            "capability_token": None, "capability_token_expires_at": None,
         }  # fmt: skip
         try:
             key = services.key_check(data["key"], ip=ip, path=data["endpoint"])
@@ -270,7 +278,37 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
         if key.daily_quota:
             result["daily_quota"] = key.daily_quota
             result["remaining_quota"] = services.quota_remaining(key)
+        if result["valid"]:
+            limits = capability.KeyLimits(
+                limit, result["remaining_credits"], result["daily_quota"], result["remaining_quota"]
+            )
+            issued = capability.token_issue(key, issued_at=issued_at, ttl_seconds=data["ttl_seconds"], limits=limits)
+            result["capability_token"] = issued.token
+            result["capability_token_expires_at"] = serializers.DateTimeField().to_representation(issued.expires_at)
         return Response(result)
+
+
+class JwksView(ReadOnlyAPIView):
+    """The public keys of capability tokens (RFC 7517), for backends verifying them offline. No credentials."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        summary="Capability token keys (JWKS)",
+        description=(
+            "The keys that verify capability tokens, newest first. A new key is listed a minute before it signs, "
+            "and an old one until the last token it signed has expired."
+        ),
+        tags=["API keys"],
+        responses=JsonWebKeySetSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        response = Response({"keys": [public.as_jwk() for public in key_set.published()]})
+        # No older than the head start of a new key: a cached copy always holds the kid that signs.
+        response["Cache-Control"] = f"public, max-age={ACTIVATION_DELAY_SECONDS}"
+        return response
 
 
 class ScopeCatalogView(KeyManagementMixin, ReadOnlyAPIView):

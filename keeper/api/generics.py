@@ -35,6 +35,8 @@ class KeeperViewMixin:
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():
             if not throttle.allow_request(request, self):
+                # Which limit refused, for the refusal counts of the staff overview (apps/keys/traffic.py).
+                request._request.throttled_by = type(throttle)
                 raise exceptions.Throttled(wait=max(throttle.wait(), 1), detail=getattr(throttle, "detail", None))
 
 

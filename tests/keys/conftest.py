@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from apps.accounts.models import Membership, Organization
 from apps.accounts.verification import reset_verifier
 from apps.keys import bootstrap, services
+from apps.keys.capability import forget_verified_tokens
+from apps.keys.traffic import traffic_buffer
 from apps.keys.usage import usage_buffer
 from apps.keys.views import watch_streams
 from apps.throttling.services import reset_limiters
@@ -28,8 +30,12 @@ def _fresh_process_state(monkeypatch) -> Iterator[None]:
     # The test client never closes a streaming response it did not read: no slot outlives its test.
     monkeypatch.setattr(watch_streams, "_open", {})
     usage_buffer._tallies.clear()
+    traffic_buffer.clear()
+    forget_verified_tokens()
     yield
     usage_buffer._tallies.clear()
+    traffic_buffer.clear()
+    forget_verified_tokens()
     reset_verifier()
     reset_limiters()
 

@@ -660,6 +660,8 @@ def test_validating_another_users_key_says_nothing_about_it(api, make_key, bob):
         "remaining_credits": None,
         "daily_quota": None,
         "remaining_quota": None,
+        "capability_token": None,
+        "capability_token_expires_at": None,
     }
 
 
