@@ -27,8 +27,8 @@ _SECRET_NAME = r"[\w.-]*(?:key|token|secret|passw|auth|signature|session)[\w.-]*
 _SECRET_PARAMETER = re.compile(rf"(?i)(^|[?&;])({_SECRET_NAME})=([^&;#\s\"']*)")
 _KEEPER_KEY = re.compile(r"keeper_[0-9A-Za-z_]{8,}")
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+")
-# Paths whose request bodies may hold a key (POST /keys imports one; validate checks one).
-SECRET_BODY_PATHS = ("/keys",)
+# Paths whose request bodies may hold a key (POST /keys imports one, /keys/validate checks one; the admin's forms).
+SECRET_BODY_PATHS = ("/keys", "/admin/keys")
 EXTRA_DENYLIST = ["x_api_key", "api-key", "x-api-key", "key", "access_token", "refresh_token", "client_secret"]
 
 
@@ -60,14 +60,24 @@ def _scrub_headers(headers: Any) -> Any:
     return headers
 
 
-def _scrub_request(request: dict[str, Any]) -> None:
+def _secret_body(path: str | None) -> bool:
+    # A body whose path is unknown might be anything: treated as secret.
+    return path is None or any(path == prefix or path.startswith(prefix + "/") for prefix in SECRET_BODY_PATHS)
+
+
+def _scrub_request(request: dict[str, Any], transaction: Any) -> None:
     if "headers" in request:
         request["headers"] = _scrub_headers(request["headers"])
     if "cookies" in request:
         request["cookies"] = FILTERED
+    if isinstance(request.get("query_string"), str):
+        request["query_string"] = scrub_text(request["query_string"])
     url = request.get("url")
-    path = re.sub(r"^[a-z]+://[^/]*", "", url) if isinstance(url, str) else ""
-    if "data" in request and any(path == prefix or path.startswith(prefix + "/") for prefix in SECRET_BODY_PATHS):
+    # The URL, else the transaction (its route, as the Django integration names it).
+    path = re.sub(r"^[a-z]+://[^/]*", "", url) if isinstance(url, str) else None
+    if path is None and isinstance(transaction, str) and transaction.startswith("/"):
+        path = transaction
+    if "data" in request and _secret_body(path):
         request["data"] = FILTERED
 
 
@@ -75,7 +85,7 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
     """sentry_sdk's before_send: the event without secrets (see the module docstring)."""
     request = event.get("request")
     if isinstance(request, dict):
-        _scrub_request(request)
+        _scrub_request(request, event.get("transaction"))
     return _scrub_all_strings(event)
 
 
