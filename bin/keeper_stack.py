@@ -383,6 +383,8 @@ def start_postgres(stack: Stack, config: StackConfig, bin_dir: Path) -> None:
     logfile = stack.log("postgres")
     logfile.touch()
     if os.geteuid() == 0:
+        # The postgres user must get through the state folder (secrets/ inside stays 0700).
+        stack.dir.chmod(stack.dir.stat().st_mode | 0o711)
         stack.pg_data.mkdir(exist_ok=True)
         shutil.chown(stack.pg_data, "postgres")
         shutil.chown(logfile, "postgres")

@@ -3,6 +3,7 @@
 Without a running stack every test here is skipped, saying how to get one.
 """
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,17 +11,24 @@ import pytest
 from tests.stack.stack import Stack
 
 
+def skip_unless_required(reason: str) -> None:
+    """Skip, or fail where the stack must be there (bin/ci-stack sets KEEPER_STACK_REQUIRED=1)."""
+    if os.environ.get("KEEPER_STACK_REQUIRED") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     found = Stack.locate()
     if found is None:
-        pytest.skip(
+        skip_unless_required(
             "no Keeper stack (KEEPER_STACK_DIR, default var/stack/): run bin/ci-stack, or bin/keeper-stack start"
         )
     try:
         found.request("GET", "/healthcheck")
     except OSError as exc:
-        pytest.skip(
+        skip_unless_required(
             f"the Keeper stack in {found.dir} is not running ({exc.__class__.__name__}): bin/keeper-stack start"
         )
     return found
