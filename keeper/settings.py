@@ -398,7 +398,10 @@ if KEEPER_LOG_FORMAT not in LOG_FORMATS:
 # KEEPER_DEBUG logs every SQL query.
 LOGGING = logging_config(log_format=KEEPER_LOG_FORMAT, sql=KEEPER_DEBUG)
 # Client networks (CIDR) that may read /metrics without credentials; admin-scoped callers may from anywhere.
+# `none`: no network (an empty value means the default, as for every list here).
 KEEPER_METRICS_ALLOWED_NETWORKS = env_list("KEEPER_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+if [network.lower() for network in KEEPER_METRICS_ALLOWED_NETWORKS] == ["none"]:
+    KEEPER_METRICS_ALLOWED_NETWORKS = []
 for _network in KEEPER_METRICS_ALLOWED_NETWORKS:
     try:
         ipaddress.ip_network(_network)

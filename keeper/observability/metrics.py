@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import DatabaseError
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -26,7 +27,7 @@ UNMATCHED_ROUTE = "unmatched"
 
 REQUESTS = Counter(
     "keeper_http_requests",
-    "Requests answered by Django, by route (URL pattern), method and status.",
+    "Answers, by route (URL pattern; unmatched: unknown URLs, and answers Django never saw), method and status.",
     ["route", "method", "status"],
 )
 REQUEST_SECONDS = Histogram(
@@ -135,7 +136,8 @@ class CatalogAgeCollector:
     """keeper_catalog_age_seconds: seconds since the sync whose data is loaded finished.
 
     Read from the database at scrape time, so every worker (and every mode) agrees; no sample
-    while no catalog was ever loaded (alert on `absent(keeper_catalog_age_seconds)` too).
+    while no catalog was ever loaded, or while the database does not answer (alert on
+    `absent(keeper_catalog_age_seconds)` too): the other metrics matter most exactly then.
     """
 
     def collect(self) -> Iterator[Metric]:
@@ -144,7 +146,10 @@ class CatalogAgeCollector:
         gauge = GaugeMetricFamily(
             "keeper_catalog_age_seconds", "Seconds since the catalog in the database was loaded (last succeeded sync)."
         )
-        last = SyncRun.objects.last_loaded()
+        try:
+            last = SyncRun.objects.last_loaded()
+        except DatabaseError:
+            last = None
         if last is not None and last.finished_at is not None:
             gauge.add_metric([], max(time.time() - last.finished_at.timestamp(), 0.0))
         yield gauge

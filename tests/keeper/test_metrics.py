@@ -24,11 +24,13 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.db import OperationalError
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.accounts.verification import reset_verifier
+from apps.catalog.models import SyncRun
 from apps.catalog.services import catalog_sync
 from apps.catalog.sources import CatalogSourceError
 from apps.keys.choices import Scope
@@ -163,6 +165,15 @@ def test_the_client_network_is_judged_as_the_limits_judge_the_client_ip(api, db,
     forged = api.get("/metrics", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
 
     assert (via_trusted_proxy.status_code, forged.status_code) == (200, 401)
+
+
+def test_none_allows_no_network_and_empty_is_the_default(api, db, settings):
+    code = "from django.conf import settings; print(settings.KEEPER_METRICS_ALLOWED_NETWORKS)"
+
+    assert run_django(code, {"KEEPER_METRICS_ALLOWED_NETWORKS": "none"}).stdout.strip() == "[]"
+    assert run_django(code, {"KEEPER_METRICS_ALLOWED_NETWORKS": ""}).stdout.strip() == "['127.0.0.1/32', '::1/128']"
+    settings.KEEPER_METRICS_ALLOWED_NETWORKS = []
+    assert api.get("/metrics").status_code == 401
 
 
 def test_a_malformed_network_stops_start_up_naming_the_variable():
@@ -311,6 +322,19 @@ def test_the_catalog_age_is_absent_before_a_catalog_and_counts_from_the_last_loa
         age = value(scrape(api), "keeper_catalog_age_seconds")
 
     assert age == pytest.approx(300, abs=0.01)
+
+
+def test_a_database_that_does_not_answer_leaves_out_only_the_catalog_age(api, loaded_catalog, monkeypatch):
+    assert "keeper_catalog_age_seconds" in {name for name, _ in scrape(api)}
+
+    def unreachable(self):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(type(SyncRun.objects), "last_loaded", unreachable)
+    names = {name for name, _ in scrape(api)}
+
+    assert "keeper_catalog_age_seconds" not in names
+    assert "keeper_http_requests_total" in names
 
 
 def test_no_metric_is_labelled_by_key_user_or_ip(api, owner, introspection, fresh_state, loaded_catalog):
