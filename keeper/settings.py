@@ -119,6 +119,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _database["ENGINE"] not in ("django.db.backends.postgresql",):
     raise ImproperlyConfigured("DATABASE_URL must point to SQLite or PostgreSQL")
+else:
+    # A server that drops packets (rather than refusing) fails a connection in seconds, not minutes:
+    # the request is a JSON 503 (keeper/api/database.py). `?connect_timeout=` in the URL wins.
+    _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

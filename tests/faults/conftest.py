@@ -12,12 +12,13 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.catalog.upstream import sample_catalog
-from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider
+from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider, _IntrospectionHandler
 from tests.faults.servers import KeeperServer, PostgresServer, RedisServer, keeper_environment, postgres_bin
 
 FAULTS = Path(__file__).resolve().parent
@@ -25,24 +26,39 @@ FAULTS = Path(__file__).resolve().parent
 CREDITS_PER_MINUTE = 1_000_000
 
 
+class IdentityProvider(FakeIdentityProvider):
+    """The fake provider of tests/fakes.py, able to come back on its port after stop()."""
+
+    def restart(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _IntrospectionHandler)
+        self._server.daemon_threads = True
+        self._server.provider = self  # type: ignore[attr-defined]
+        self._server.handle_error = lambda request, address: None
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+
 @dataclass
 class Stack:
     keeper: KeeperServer
     postgres: PostgresServer
     redis: RedisServer
-    idp: FakeIdentityProvider
+    idp: IdentityProvider
     admin_key: str
     read_key: str
     tmp: Path
 
     def ensure_running(self) -> None:
         """Whatever a failed test left stopped is started again."""
-        try:
+        if not self.postgres.running:
             self.postgres.start()
-        except Exception:  # noqa: BLE001 - pg_ctl refuses to start a running server: nothing to do
-            pass
         if self.redis.process is None:
             self.redis.start()
+        if not self.idp.running:
+            self.idp.restart()
         self.keeper.wait_for_workers()
 
 
@@ -83,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("faults")
     postgres = PostgresServer(bin_dir)
     redis = RedisServer(redis_binary)
-    idp = FakeIdentityProvider()
+    idp = IdentityProvider()
     keeper: KeeperServer | None = None
     try:
         postgres.start()
@@ -108,9 +124,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS="1",
         )
         keeper = KeeperServer(env, tmp / "gunicorn.log")
-        for command in (("migrate", "-v0"), ("sync_catalog", "--no-progress")):
-            done = keeper.manage(*command)
-            assert done.returncode == 0, f"manage.py {' '.join(command)} failed:\n{done.stderr[-3000:]}"
+        # One process for both: each Django start-up costs seconds.
+        done = keeper.python(
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\n"
+            "call_command('sync_catalog', no_progress=True)\n",
+            timeout=300,
+        )
+        assert done.returncode == 0, f"migrate and sync_catalog failed:\n{done.stderr[-3000:]}"
         keeper.start()
         # The global bucket (100/s by default) must not refuse the tests' bursts of requests.
         answer = keeper.request(
@@ -129,6 +150,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def keeper(stack: Stack) -> Iterator[Stack]:
     """The stack, with every server up before and after the test."""
-    stack.keeper.wait_for_workers()
+    stack.ensure_running()
     yield stack
     stack.ensure_running()

@@ -81,6 +81,13 @@ class PostgresServer:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start")
 
+    @property
+    def running(self) -> bool:
+        status = subprocess.run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], user=self._user, capture_output=True, timeout=30
+        )
+        return status.returncode == 0
+
     def stop(self) -> None:
         """A fast shutdown: open sessions are terminated, their transactions rolled back."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
@@ -174,11 +181,11 @@ class KeeperServer:
             timeout=timeout,
         )
 
-    def python(self, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Run `code` after django.setup() in a new process with this server's configuration."""
+    def python(self, code: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+        """Run `code` after django.setup() in a new process with this server's configuration (plus `env`)."""
         return subprocess.run(
             [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-            env=self.env,
+            env={**self.env, **env},
             cwd=PROJECT,
             capture_output=True,
             text=True,
@@ -257,7 +264,8 @@ class KeeperServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
+        # gunicorn's quick shutdown: nothing is in flight when the tests are done.
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
