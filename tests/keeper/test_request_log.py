@@ -259,7 +259,8 @@ def test_the_format_defaults_to_json_off_a_terminal_and_text_on_one():
         assert default_log_format(not_a_terminal) == "json"
 
 
-def test_settings_read_the_format_and_refuse_an_unknown_one():
+def test_settings_read_the_format_and_refuse_an_unknown_one(monkeypatch):
+    monkeypatch.delenv("KEEPER_LOG_FORMAT", raising=False)
     code = "from django.conf import settings; print(settings.KEEPER_LOG_FORMAT)"
 
     assert run_django(code, {}).stdout.strip() == "json"  # stderr is a pipe here
