@@ -74,6 +74,19 @@ class ServerPriceRowSerializer(ServerPriceTableRowSerializer):
         fields = [*SERVER_PRICE_COLUMNS, "price_monthly", "vendor", "region", "zone", "server"]
 
 
+class ServerPriceSearchRowSerializer(ServerPriceRowSerializer):
+    """A `/server_prices` row; with `price_change_since`, also `previous_price`."""
+
+    previous_price = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="With price_change_since only: the price before its first change since then, in `currency`.",
+    )
+
+    class Meta(ServerPriceRowSerializer.Meta):
+        fields = [*ServerPriceRowSerializer.Meta.fields, "previous_price"]
+
+
 class StoragePriceRowSerializer(VendorOwnedSerializer):
     """A `/storage_prices` row: the price in `currency`, with its region, vendor and storage."""
 

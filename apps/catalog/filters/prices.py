@@ -11,6 +11,7 @@ from apps.catalog import choices
 from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
 from apps.catalog.filters.places import PlaceFilterSet, Places, regions_filter, vendor_regions_filter
 from apps.catalog.filters.servers import MIB_PER_GB, currency_choices
+from apps.catalog.filters.times import TimeFilter
 from apps.catalog.models import (
     ComplianceFramework,
     Region,
@@ -23,6 +24,7 @@ from apps.catalog.models import (
     VendorComplianceLink,
 )
 from apps.catalog.selectors.catalog import table_columns
+from apps.catalog.selectors.history import prices_changed_since
 from apps.catalog.selectors.prices import price_in, score_per_usd_price
 from keeper.api.filters import BooleanFilter, FloatFilter, IntegerFilter, MultipleValueFilter, StrictFilterSet
 
@@ -314,6 +316,13 @@ class ServerPriceFilterSet(PriceSearchFilterSet):
     )
     gpu_family = MultipleValueFilter(field_name="server__accelerator_family", label="GPU family.")
     gpu_model = MultipleValueFilter(field_name="server__accelerator_model", label="GPU model.")
+    price_change_since = TimeFilter(
+        method="filter_price_change_since",
+        label=(
+            "Only prices whose price changed at a sync since this time (RFC 3339 with offset, or a date); "
+            "the rows then carry `previous_price`, the price before the first such change."
+        ),
+    )
     order_by = django_filters.ChoiceFilter(
         choices=_choices(sorted({*SERVER_PRICE_ORDERS, "score_per_price"})),
         method="keep",
@@ -360,6 +369,9 @@ class ServerPriceFilterSet(PriceSearchFilterSet):
         if value is None:
             return queryset
         return queryset.alias(price_converted=price_in(self.currency_code)).filter(price_converted__lte=value)
+
+    def filter_price_change_since(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset if value is None else queryset.filter(id__in=prices_changed_since(value))
 
     def filter_only_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         # The server's status is one of the server conditions (filter_queryset).

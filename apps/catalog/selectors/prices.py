@@ -253,19 +253,28 @@ def _page(page: QuerySet, joined: JoinedRows) -> list[dict[str, Any]]:
     The page's ids are read first, then their rows: sorting only (price, id) lets SQLite walk
     the price index, where sorting the wide joined rows made it sort the whole table.
     """
+    return _page_with_ids(page, joined)[1]
+
+
+def _page_with_ids(page: QuerySet, joined: JoinedRows) -> tuple[list[int], list[dict[str, Any]]]:
     ids = list(page.values_list("id", flat=True))
     rows = joined.fetch(ids)
-    return [rows[price_id] for price_id in ids if price_id in rows]
+    found = [price_id for price_id in ids if price_id in rows]
+    return found, [rows[price_id] for price_id in found]
 
 
-def server_price_rows(page: QuerySet, *, currency: str = "USD") -> list[dict[str, Any]]:
+def server_price_rows(
+    page: QuerySet, *, currency: str = "USD", price_change_since: datetime | None = None
+) -> list[dict[str, Any]]:
     """`/server_prices` rows of `page`: the price (in `currency`), its vendor, region (with country),
-    zone and server.
+    zone and server; with `price_change_since`, also `previous_price` (in `currency`).
 
     The server is as in `/servers` (its cheapest prices in `currency`, its scores), except that its
     `score_per_price` is the score per USD/hour of *this* price, as upstream reports it.
     """
-    rows = _page(page, SERVER_PRICE_ROWS)
+    ids, rows = _page_with_ids(page, SERVER_PRICE_ROWS)
+    if price_change_since is not None:
+        _add_previous_prices(ids, rows, price_change_since, currency)
     usd_rate = exchange_rate("USD", currency)
     to_usd = rates_to("USD")
     for row in rows:
@@ -288,6 +297,17 @@ def server_price_rows(page: QuerySet, *, currency: str = "USD") -> list[dict[str
         row["server"] = {key: server[key] for key in _SERVER_KEYS}
         _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
     return rows
+
+
+def _add_previous_prices(ids: list[int], rows: list[dict[str, Any]], since: datetime, currency: str) -> None:
+    """Each row's price before its first change since `since`, in `currency` (one more query)."""
+    # Imported here: the history selectors build on this module.
+    from apps.catalog.selectors.history import converted, previous_prices
+
+    previous = previous_prices(ids, since)
+    for price_id, row in zip(ids, rows):
+        price, price_currency = previous.get(price_id, (None, None))
+        row["previous_price"] = converted(price, price_currency, currency, SERVER_PRICE_DIGITS)
 
 
 def storage_price_rows(page: QuerySet, *, currency: str = "USD") -> list[dict[str, Any]]:

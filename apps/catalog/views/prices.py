@@ -21,7 +21,7 @@ from apps.catalog.filters.prices import (
 from apps.catalog.models import ServerPrice, StoragePrice, TrafficPrice
 from apps.catalog.selectors import prices as selectors
 from apps.catalog.serializers_prices import (
-    ServerPriceRowSerializer,
+    ServerPriceSearchRowSerializer,
     ServerPriceTableRowSerializer,
     StoragePriceRowSerializer,
     TrafficPriceRowSerializer,
@@ -80,12 +80,16 @@ class ServerPriceSearchView(ReadOnlyListAPIView):
             "server; ordered by price by default."
         ),
         tags=["Query Resources"],
-        responses=ServerPriceRowSerializer(many=True),
+        responses=ServerPriceSearchRowSerializer(many=True),
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
         prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = selectors.server_price_rows(prices, currency=self.filterset.currency_code)
+        rows = selectors.server_price_rows(
+            prices,
+            currency=self.filterset.currency_code,
+            price_change_since=self.filterset.params.get("price_change_since"),
+        )
         return self.get_paginated_response(rows)
 
 

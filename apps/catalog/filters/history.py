@@ -1,0 +1,138 @@
+"""FilterSets of the catalog history: `/changes`, `/syncs` and `/server/{vendor}/{server}/price_history`.
+
+Their times (apps/catalog/filters/times.py) are RFC 3339 date-times with a UTC offset or dates;
+`since` and `until` of `/changes` and `/syncs` also take a sync id.
+"""
+
+from datetime import datetime
+
+import django_filters
+from django.db.models import QuerySet
+
+from apps.catalog import choices
+from apps.catalog.filters.prices import EnumChoiceFilter
+from apps.catalog.filters.servers import currency_choices
+from apps.catalog.filters.times import SyncPointFilter, TimeFilter
+from apps.catalog.history import TRACKED_TABLES
+from apps.catalog.models import CatalogChange, ServerPrice, SyncRun
+from apps.catalog.selectors.history import PriceHistoryQuery, syncs_finished_before, syncs_finished_since
+from keeper.api.filters import MultipleValueFilter, StrictFilterSet
+
+
+class HistoryFilterSet(StrictFilterSet):
+    """`since` and `until` (a time or a sync id), over rows with a sync (`sync_lookup`)."""
+
+    extra_parameters = frozenset({"limit", "page", "add_total_count_header"})
+    sync_lookup = "sync_id"
+
+    since = SyncPointFilter(
+        method="filter_since",
+        label=(
+            "Only what syncs loaded after this: a sync id (the syncs after it), or a time (RFC 3339 with offset, "
+            "or a date: the syncs finished then or later)."
+        ),
+    )
+    until = SyncPointFilter(
+        method="filter_until",
+        label="Only what syncs loaded up to this: a sync id (that sync and those before), or a time (finished before).",
+    )
+
+    def filter_since(self, queryset: QuerySet, name: str, value: datetime | int | None) -> QuerySet:
+        if value is None:
+            return queryset
+        if isinstance(value, int):
+            return queryset.filter(**{f"{self.sync_lookup}__gt": value})
+        return queryset.filter(**{f"{self.sync_lookup}__in": syncs_finished_since(value)})
+
+    def filter_until(self, queryset: QuerySet, name: str, value: datetime | int | None) -> QuerySet:
+        if value is None:
+            return queryset
+        if isinstance(value, int):
+            return queryset.filter(**{f"{self.sync_lookup}__lte": value})
+        return queryset.filter(**{f"{self.sync_lookup}__in": syncs_finished_before(value)})
+
+    @property
+    def qs(self) -> QuerySet:
+        # Newest first; ids grow with each sync (its records are inserted under the sync's lock).
+        return super().qs.order_by("-id")
+
+
+class ChangeFilterSet(HistoryFilterSet):
+    """Parameters of `GET /changes`."""
+
+    table = MultipleValueFilter(
+        field_name="table",
+        choices=[(table, table) for table in TRACKED_TABLES],
+        label="Catalog table (repeatable); benchmark_score records each server's best score per benchmark.",
+    )
+    kind = MultipleValueFilter(
+        field_name="kind",
+        choices=choices.ChangeKind.choices,
+        label="Kind of change (repeatable): added, removed, status (a status changed) or changed (a column).",
+    )
+    vendor = MultipleValueFilter(field_name="vendor_id", label="Vendor id (repeatable), e.g. aws.")
+    server = MultipleValueFilter(field_name="server_id", label="Server id (repeatable), e.g. m5.large.")
+    region = MultipleValueFilter(field_name="region_id", label="Region id (repeatable), e.g. us-east-1.")
+    field = MultipleValueFilter(field_name="field", label="Changed column (repeatable), e.g. price; status for status.")
+
+    class Meta:
+        model = CatalogChange
+        fields: list[str] = []
+
+
+class SyncFilterSet(HistoryFilterSet):
+    """Parameters of `GET /syncs`."""
+
+    sync_lookup = "id"
+
+    class Meta:
+        model = SyncRun
+        fields: list[str] = []
+
+    @property
+    def qs(self) -> QuerySet:
+        return super().qs.filter(status=choices.SyncStatus.SUCCEEDED)
+
+
+class PriceHistoryFilterSet(StrictFilterSet):
+    """Parameters of `GET /server/{vendor}/{server}/price_history` (the selector reads them)."""
+
+    defaults = {"currency": "USD"}
+
+    regions = MultipleValueFilter(method="keep", label="Region id (repeatable): only the prices in these regions.")
+    countries = MultipleValueFilter(
+        method="keep", label="Country (ISO 3166-1 alpha-2, repeatable): only the prices in regions there."
+    )
+    allocation = EnumChoiceFilter(
+        choices=choices.Allocation.choices,
+        method="keep",
+        label="Allocation: ondemand, reserved or spot (upstream values or stored names, any case).",
+    )
+    currency = django_filters.ChoiceFilter(
+        choices=currency_choices,
+        method="keep",
+        empty_label=None,
+        label="Currency of the prices (default USD); converted at bundled ECB rates.",
+    )
+    since = TimeFilter(
+        method="keep",
+        label="Only the prices in effect at or after this time (RFC 3339 with offset, or a date).",
+    )
+
+    class Meta:
+        model = ServerPrice
+        fields: list[str] = []
+
+    def keep(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        return queryset
+
+    @property
+    def query(self) -> PriceHistoryQuery:
+        params = self.params
+        return PriceHistoryQuery(
+            regions=tuple(params.get("regions") or ()),
+            countries=tuple(params.get("countries") or ()),
+            allocation=params.get("allocation") or None,
+            since=params.get("since"),
+            currency=params.get("currency") or "USD",
+        )

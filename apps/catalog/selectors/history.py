@@ -1,0 +1,335 @@
+"""Reads of the catalog history (apps/catalog/history.py): `/changes`, `/syncs`, a server's
+`/price_history`, and the price changes behind `/server_prices?price_change_since=`.
+
+Rows are plain dicts for the orjson renderer, read with `values_list()` in one query per page.
+"""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from apps.catalog import choices
+from apps.catalog.models import CHANGE_KEY_COLUMNS, CatalogChange, Region, ServerPrice, SyncRun
+from apps.catalog.pricing import exchange_rate, monthly_price
+from apps.catalog.selectors.prices import MONTHLY_PRICE_DIGITS, SERVER_PRICE_DIGITS
+from apps.catalog.selectors.server_details import server_id_of
+
+CHANGE_VALUES = (
+    "id",
+    "sync_id",
+    "sync__finished_at",
+    "table",
+    "kind",
+    "field",
+    *CHANGE_KEY_COLUMNS,
+    "old",
+    "new",
+    "currency",
+)
+SYNC_VALUES = ("id", "finished_at", "started_at", "data_hash", "schema_version", "rows", "changes")
+
+
+def change_rows(page: QuerySet) -> list[dict[str, Any]]:
+    """`/changes` rows of `page` (filtered, ordered, sliced CatalogChange rows), the sync's time joined."""
+    rows = []
+    key_at = CHANGE_VALUES.index(CHANGE_KEY_COLUMNS[0])
+    for values in page.values_list(*CHANGE_VALUES):
+        key = {
+            column: value
+            for column, value in zip(CHANGE_KEY_COLUMNS, values[key_at : key_at + len(CHANGE_KEY_COLUMNS)])
+            if value is not None
+        }
+        rows.append(
+            {
+                "id": values[0],
+                "sync": values[1],
+                "time": values[2],
+                "table": values[3],
+                "kind": values[4],
+                "key": key,
+                "field": values[5],
+                "old": values[-3],
+                "new": values[-2],
+                "currency": values[-1],
+            }
+        )
+    return rows
+
+
+def sync_rows(page: QuerySet) -> list[dict[str, Any]]:
+    """`/syncs` rows of `page` (SyncRun rows)."""
+    return [
+        {
+            "id": run_id,
+            "time": finished_at,
+            "started_at": started_at,
+            "data_hash": data_hash,
+            "schema_version": schema_version,
+            "rows": rows or {},
+            "changes": changes,
+        }
+        for run_id, finished_at, started_at, data_hash, schema_version, rows, changes in page.values_list(*SYNC_VALUES)
+    ]
+
+
+def syncs_finished_since(since: datetime) -> QuerySet:
+    return SyncRun.objects.filter(finished_at__gte=since).values("id")
+
+
+def syncs_finished_before(until: datetime) -> QuerySet:
+    return SyncRun.objects.filter(finished_at__lt=until).values("id")
+
+
+# --- /server_prices?price_change_since= -------------------------------------------------------------
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+PRICE_KEY = ("vendor_id", "region_id", "zone_id", "server_id", "allocation")
+
+
+def _price_changes_sql() -> str:
+    """The price changes (kind `changed` of the `price` column) of the syncs finished since %s,
+    joined to the prices they are about. From the syncs first (CROSS JOIN fixes SQLite's join
+    order; PostgreSQL plans it as any join): a recent `since` reads only the recent changes."""
+    on = " AND ".join(f"p.{column} = c.{column}" for column in PRICE_KEY)
+    return (
+        f"FROM {_table(SyncRun)} s CROSS JOIN {_table(CatalogChange)} c "
+        f"JOIN {_table(ServerPrice)} p ON {on} "
+        "WHERE s.finished_at >= %s AND c.sync_id = s.id AND c.\"table\" = 'server_price' "
+        f"AND c.kind = '{choices.ChangeKind.CHANGED}' AND c.field = 'price'"
+    )
+
+
+def prices_changed_since(since: datetime) -> RawSQL:
+    """SQL for `id__in`: the ids of the server prices whose price changed at a sync since `since`."""
+    return RawSQL(f"SELECT p.id {_price_changes_sql()}", [since])
+
+
+def previous_prices(ids: Iterable[int], since: datetime) -> dict[int, tuple[float, str]]:
+    """{price id: (its price before its first change since `since`, that price's currency)}."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    marks = ", ".join(["%s"] * len(ids))
+    sql = f"SELECT p.id, c.old, c.currency {_price_changes_sql()} AND p.id IN ({marks}) ORDER BY c.id DESC"
+    previous: dict[int, tuple[float, str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [since, *ids])
+        for price_id, old, currency in cursor.fetchall():
+            # Newest first: the last one seen is the earliest change, whose `old` is the price before.
+            previous[price_id] = (json.loads(old) if isinstance(old, str) else old, currency)
+    return previous
+
+
+def converted(value: float | None, from_currency: str | None, to_currency: str, digits: int) -> float | None:
+    """`value` in `to_currency` (rounded as the price searches round conversions); None if unknown."""
+    if value is None or from_currency is None:
+        return None
+    if from_currency == to_currency:
+        return value
+    try:
+        return round(value * exchange_rate(from_currency, to_currency), digits)
+    except ValueError:
+        return None
+
+
+# --- /server/{vendor}/{server}/price_history --------------------------------------------------------
+
+PRICE_STATE = ("status", "price", "price_tiered", "unit", "currency", "operating_system")
+SeriesKey = tuple[str, str, str]  # region, zone, allocation
+
+
+@dataclass(frozen=True)
+class PriceHistoryQuery:
+    """What `/price_history` asks for: the places, the allocation, the window and the currency."""
+
+    regions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    allocation: str | None = None
+    since: datetime | None = None
+    currency: str = "USD"
+
+
+def history_start(*, now: datetime | None = None) -> datetime | None:
+    """Since when Keeper knows the catalog's past: the last sync that compared nothing (the first
+    one, or one with history off), and at most KEEPER_HISTORY_DAYS ago (older changes are pruned)."""
+    baseline = (
+        SyncRun.objects.succeeded().filter(changes__isnull=True).order_by("-id").values_list("finished_at", flat=True)
+    ).first()
+    days = settings.KEEPER_HISTORY_DAYS
+    if days and baseline is not None:
+        return max(baseline, (now or timezone.now()) - timedelta(days=days))
+    return baseline
+
+
+def price_history_rows(*, vendor_id: str, server: str, query: PriceHistoryQuery) -> list[dict[str, Any]] | None:
+    """Per region, zone and allocation of the server, its active prices over time as (from, until,
+    price) segments, oldest first (`until` null: still the price); None for a server unknown to the
+    catalog and its history.
+
+    Rebuilt from the current prices backwards, sync by sync: each recorded change is undone in turn
+    (a removed price comes back as its recorded row, an added one disappears).
+    """
+    server_id = server_id_of(vendor_id, server)
+    if server_id is None:
+        # A server gone from the catalog keeps its history, under its id.
+        gone = CatalogChange.objects.filter(
+            table__in=("server", "server_price"), vendor_id=vendor_id, server_id=server
+        ).exists()
+        if not gone:
+            return None
+        server_id = server
+    prices = ServerPrice.objects.filter(vendor_id=vendor_id, server_id=server_id)
+    changes = CatalogChange.objects.filter(table="server_price", vendor_id=vendor_id, server_id=server_id)
+    if query.regions:
+        prices, changes = prices.filter(region_id__in=query.regions), changes.filter(region_id__in=query.regions)
+    if query.allocation:
+        prices, changes = prices.filter(allocation=query.allocation), changes.filter(allocation=query.allocation)
+    states: dict[SeriesKey, dict[str, Any] | None] = {
+        (region, zone, allocation): dict(zip(PRICE_STATE, state))
+        for region, zone, allocation, *state in prices.values_list("region_id", "zone_id", "allocation", *PRICE_STATE)
+    }
+    records = changes.order_by("-id").values_list(
+        "sync_id", "sync__finished_at", "region_id", "zone_id", "allocation", "kind", "field", "old"
+    )
+    start = history_start()
+    countries = dict(Region.objects.filter(vendor_id=vendor_id).values_list("region_id", "country_id"))
+
+    series: dict[SeriesKey, list[dict[str, Any]]] = {key: [] for key in states}
+    latest = {key: state for key, state in states.items() if state is not None}
+    ends: dict[SeriesKey, datetime | None] = {}
+    for (_sync_id, at), in_sync in groupby(records, key=lambda record: (record[0], record[1])):
+        undone: dict[SeriesKey, dict[str, Any] | None] = {}
+        for _sync, _at, region, zone, allocation, kind, field, old in in_sync:
+            key = (region, zone, allocation)
+            if key not in undone:
+                state = states.get(key)
+                _segment(series.setdefault(key, []), key, state, at, ends.get(key), query.currency)
+                undone[key] = dict(state) if state is not None else None
+            before = undone[key]
+            if kind == choices.ChangeKind.ADDED:
+                undone[key] = None
+            elif kind == choices.ChangeKind.REMOVED:
+                undone[key] = dict(old or {})
+                latest.setdefault(key, undone[key])
+            elif before is not None:  # a status or a column: its value before
+                before["status" if kind == choices.ChangeKind.STATUS else field] = old
+        for key, before in undone.items():
+            states[key], ends[key] = before, at
+    if start is not None:
+        for key, state in states.items():
+            _segment(series.setdefault(key, []), key, state, start, ends.get(key), query.currency)
+
+    rows = []
+    for key in sorted(series):
+        region, zone, allocation = key
+        country = countries.get(region)
+        if query.countries and country not in query.countries:
+            continue
+        segments = _merged(reversed(series[key]))
+        if query.since is not None:
+            segments = [s for s in segments if s["until"] is None or s["until"] > query.since]
+        if not segments:
+            continue
+        last = latest.get(key) or {}
+        rows.append(
+            {
+                "region_id": region,
+                "zone_id": zone,
+                "country_id": country,
+                "allocation": allocation,
+                "operating_system": last.get("operating_system"),
+                "unit": last.get("unit"),
+                "currency": query.currency,
+                "prices": segments,
+            }
+        )
+    return rows
+
+
+def _segment(
+    segments: list[dict[str, Any]],
+    key: SeriesKey,
+    state: dict[str, Any] | None,
+    start: datetime,
+    end: datetime | None,
+    currency: str,
+) -> None:
+    """Add [start, end) at the state's price when the price was active then (segments newest first).
+
+    As the importer derives `price_monthly`: on-demand hourly prices for 730 hours, tiers applied."""
+    if state is None or state.get("status") != choices.Status.ACTIVE or (end is not None and start >= end):
+        return
+    price, row_currency = state.get("price"), state.get("currency")
+    monthly = None
+    hourly = state.get("unit") == choices.PriceUnit.HOUR
+    if key[2] == choices.Allocation.ONDEMAND and hourly and price is not None:
+        monthly = monthly_price(state.get("price_tiered") or [], price)
+    segments.append(
+        {
+            "from": start,
+            "until": end,
+            "price": converted(price, row_currency, currency, SERVER_PRICE_DIGITS),
+            "price_monthly": converted(monthly, row_currency, currency, MONTHLY_PRICE_DIGITS),
+        }
+    )
+
+
+def _merged(segments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent segments at the same prices as one (a sync that changed something else in between)."""
+    merged: list[dict[str, Any]] = []
+    for segment in segments:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and previous["until"] == segment["from"]
+            and (previous["price"], previous["price_monthly"]) == (segment["price"], segment["price_monthly"])
+        ):
+            previous["until"] = segment["until"]
+        else:
+            merged.append(segment)
+    return merged
+
+
+def cheapest_price_steps(*, vendor_id: str, server_id: str) -> dict[str, list[tuple[datetime, datetime | None, float]]]:
+    """The server's cheapest active on-demand and spot hourly price (USD) over time, as steps
+    (from, until, price) per allocation: the admin's chart of the server."""
+    series = price_history_rows(vendor_id=vendor_id, server=server_id, query=PriceHistoryQuery()) or []
+    steps: dict[str, list[tuple[datetime, datetime | None, float]]] = {}
+    for allocation in (choices.Allocation.ONDEMAND, choices.Allocation.SPOT):
+        segments = [
+            segment
+            for row in series
+            if row["allocation"] == allocation and row["unit"] == choices.PriceUnit.HOUR
+            for segment in row["prices"]
+            if segment["price"] is not None
+        ]
+        bounds = sorted({s["from"] for s in segments} | {s["until"] for s in segments if s["until"] is not None})
+        ends: list[datetime | None] = [*bounds[1:], None]
+        allocation_steps: list[tuple[datetime, datetime | None, float]] = []
+        for start, end in zip(bounds, ends):
+            prices = [
+                s["price"]
+                for s in segments
+                if s["from"] <= start and (s["until"] is None or (end is not None and s["until"] >= end))
+            ]
+            if not prices:
+                continue
+            if allocation_steps and allocation_steps[-1][1] == start and allocation_steps[-1][2] == min(prices):
+                allocation_steps[-1] = (allocation_steps[-1][0], end, min(prices))
+            else:
+                allocation_steps.append((start, end, min(prices)))
+        steps[allocation] = allocation_steps
+    return steps
