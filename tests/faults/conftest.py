@@ -92,8 +92,8 @@ def _bootstrap(*entries: tuple[str, str, str]) -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bin_dir, redis_binary = postgres_bin(), shutil.which("redis-server")
-    if bin_dir is None:
-        pytest.skip("fault tests need PostgreSQL's server (/usr/lib/postgresql/*/bin; apt-get install postgresql)")
+    if bin_dir is None or not (bin_dir / "psql").exists():
+        pytest.skip("fault tests need PostgreSQL and psql in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
     if redis_binary is None:
         pytest.skip("fault tests need redis-server (apt-get install redis-server)")
     tmp = tmp_path_factory.mktemp("faults")

@@ -10,9 +10,10 @@ from datetime import date
 
 import pytest
 import redis
+from django.db import OperationalError
 from django.utils import timezone
 
-from apps.keys import middleware
+from apps.keys import middleware, usage
 from apps.keys.models import KeyUsageDay
 from apps.keys.services import Actor, key_delete
 from apps.keys.usage import PENDING_SET, REDIS_PREFIX, RedisUsageStore, UsageBuffer, _Tally
@@ -151,11 +152,8 @@ def test_counts_taken_from_redis_go_back_when_the_database_fails(make_key, with_
     store.add({(key.pk, DAY): one_request()})
     flusher = UsageBuffer()
 
-    from django.db import OperationalError
-
-    from apps.keys import usage
-
     def database_down(*args, **kwargs):
+        # What every query raises while PostgreSQL restarts (tests/faults/test_database_restart.py does it for real).
         raise OperationalError("the database is restarting")
 
     monkeypatch.setattr(usage, "_add_to_day", database_down)
