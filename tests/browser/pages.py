@@ -1,0 +1,110 @@
+"""What every browser check watches on its page, and the steps they share.
+
+A page must come from Keeper alone: a request to another host, a console error, an uncaught page
+error, a failed request or an error response fails the check (`settle`). Screenshots of every page
+go to var/screenshots/ (git-ignored).
+"""
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.browser.live import PROJECT, LiveKeeper
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOCAL_HOSTS = {"127.0.0.1"}
+# In-page URLs that never reach a network.
+LOCAL_SCHEMES = {"data", "blob", "about"}
+SCREENSHOTS = PROJECT / "var" / "screenshots"
+# Generous for a shared 2-core machine; only a broken page waits this long.
+TIMEOUT_MS = 20_000
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or parts.hostname in LOCAL_HOSTS
+
+
+def missing_prerequisite() -> str | None:
+    """Why the browser checks cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: apt-get install chromium (bin/ci-browser does)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is missing: pip install -r requirements-dev.txt"
+    return None
+
+
+@dataclass
+class PageWatch:
+    """What a page asked for, and what went wrong: requests elsewhere, console and page errors, failed requests."""
+
+    requests: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, context, page) -> None:
+        # On the context, so requests of workers and popups count too.
+        context.route("**/*", self._route)
+        context.on("request", self._request)
+        context.on("requestfailed", lambda request: self.errors.append(f"failed: {request.url} ({request.failure})"))
+        context.on("response", self._response)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("websocket", lambda socket: self._request_url(socket.url))
+
+    @staticmethod
+    def _route(route) -> None:
+        # Aborted at once: a page never waits on a host it may not reach (it also fails, below).
+        if is_local(route.request.url):
+            route.continue_()
+        else:
+            route.abort("blockedbyclient")
+
+    def _request(self, request) -> None:
+        self._request_url(request.url)
+
+    def _request_url(self, url: str) -> None:
+        self.requests.append(url)
+        if not is_local(url):
+            self.outside.append(url)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            location = message.location
+            self.errors.append(f"console error: {message.text} ({location.get('url')}:{location.get('lineNumber')})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def assert_clean(self, where: str) -> None:
+        assert not self.outside, f"{where}: requests to other hosts than Keeper's: {self.outside}"
+        assert not self.errors, f"{where}:\n" + "\n".join(self.errors)
+
+
+def open_page(browser, watch: PageWatch, storage_state: dict | None = None):
+    """A page in a context of its own (cookies, cache), watched from its first request."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC", storage_state=storage_state
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    watch.attach(context, page)
+    return page
+
+
+def settle(page, watch: PageWatch, shot: str, *, full_page: bool = True) -> None:
+    """Let the page finish loading (fonts, images, late scripts), save its screenshot, check it."""
+    page.wait_for_load_state("networkidle")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=full_page)
+    watch.assert_clean(shot)
+
+
+def sign_in(page, keeper: LiveKeeper) -> None:
+    """Fill in the admin's login form on the current page, and wait for the signed-in page."""
+    page.fill("#id_username", keeper.username)
+    page.fill("#id_password", keeper.password)
+    page.click("#login-form [type=submit]")
+    page.locator("#user-tools").wait_for()
