@@ -7,10 +7,8 @@ The hashes are never part of a form, a page or a changelist lookup.
 
 import copy
 import json
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -32,9 +30,11 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
 
 from apps.keys import policy, services
+from apps.keys.charts import ChartGeometry, Series, stacked_bar_chart  # noqa: F401 (ChartGeometry: apps/catalog/admin.py)
 from apps.keys.choices import KeyStatus
 from apps.keys.forms import ApiKeyForm, ReasonForm, RotateForm
-from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay
+from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay, SigningKey, TokenDenial, TrafficDay
+from apps.keys.signing import signing_key_state
 from keeper.admin import ReadOnlyAdmin
 
 # Never in a form, a page, a search or a filter (a `?secret_hash__startswith=` filter would leak it).
@@ -79,56 +79,15 @@ def _add_service_errors(form: Form, error: ValidationError) -> None:
 
 # --- Usage chart ----------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class ChartGeometry:
-    width: int = 760
-    height: int = 250
-    left: int = 60
-    right: int = 12
-    top: int = 14
-    bottom: int = 58
-
-    @property
-    def plot_width(self) -> int:
-        return self.width - self.left - self.right
-
-    @property
-    def plot_height(self) -> int:
-        return self.height - self.top - self.bottom
-
-    @property
-    def baseline(self) -> int:
-        return self.top + self.plot_height
-
-
-BAR_COLORS = {"ok": "#417690", "errors": "#e0a800", "rate_limited": "#ba2121"}
-
-
-def _nice_step(maximum: int, steps: int = 4) -> int:
-    raw = max(maximum / steps, 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-
-
-def _num(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def _compact(value: int) -> str:
-    """An axis label that fits the margin: 950, 1.5k, 2M."""
-    if value < 1000:
-        return str(value)
-    if value < 1_000_000:
-        return f"{value / 1000:g}k"
-    return f"{value / 1_000_000:g}M"
+USAGE_SERIES = [
+    Series("ok", "ok", "#417690"),
+    Series("errors", "errors", "#e0a800"),
+    Series("rate_limited", "rate-limited", "#ba2121"),
+]
 
 
 def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = None) -> dict[str, Any]:
-    """An SVG bar chart's coordinates: requests per UTC day, split into ok, errors and rate-limited.
-
-    Drawn on the server so the admin needs no chart library (and no JavaScript or CDN).
-    """
+    """A key's requests per UTC day, split into ok, errors and rate-limited (apps.keys.charts draws it)."""
     today = today or timezone.now().date()
     first = today - timedelta(days=days - 1)
     rows = {
@@ -137,73 +96,24 @@ def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = Non
             "day", "requests", "errors", "rate_limited", "credits"
         )
     }
-    totals = {name: sum(row[name] for row in rows.values()) for name in ("requests", "errors", "rate_limited")}
-    g = ChartGeometry()
-    peak = max((row["requests"] for row in rows.values()), default=0)
-    step = _nice_step(peak)
-    top = step * max(1, math.ceil(peak / step))
-    slot = g.plot_width / days
-
-    def y(value: float) -> float:
-        return g.baseline - value / top * g.plot_height
-
-    bars, labels = [], []
-    for index in range(days):
-        day = first + timedelta(days=index)
-        center = g.left + slot * (index + 0.5)
-        if (days - 1 - index) % 7 == 0:  # weekly, ending today
-            labels.append({"x": _num(center), "text": day.strftime("%b %d")})
-        row = rows.get(day)
-        if row is None:
-            continue
+    parts = {}
+    for day, row in rows.items():
         rate_limited = min(row["rate_limited"], row["requests"])
         errors = min(max(row["errors"] - rate_limited, 0), row["requests"] - rate_limited)
-        ok = row["requests"] - errors - rate_limited
-        segments, level = [], 0
-        for kind, value in (("ok", ok), ("errors", errors), ("rate_limited", rate_limited)):
-            if value:
-                segments.append(
-                    {
-                        "kind": kind,
-                        "y": _num(y(level + value)),
-                        "height": _num(y(level) - y(level + value)),
-                        "fill": BAR_COLORS[kind],
-                    }
-                )
-                level += value
-        bars.append(
-            {
-                "day": day.isoformat(),
-                "x": _num(center - slot * 0.35),
-                "width": _num(slot * 0.7),
-                "segments": segments,
-                "title": (
-                    f"{day.isoformat()}: {row['requests']:,} requests, {row['errors']:,} errors "
-                    f"({row['rate_limited']:,} rate-limited), {row['credits']:,} credits"
-                ),
-            }
+        parts[day] = {"ok": row["requests"] - errors - rate_limited, "errors": errors, "rate_limited": rate_limited}
+
+    def title(day: date, split: dict) -> str:
+        row = rows[day]
+        return (
+            f"{day.isoformat()}: {row['requests']:,} requests, {row['errors']:,} errors "
+            f"({row['rate_limited']:,} rate-limited), {row['credits']:,} credits"
         )
-    ticks = [{"y": _num(y(value)), "label": _compact(value)} for value in range(0, top + 1, step)]
-    legend = [
-        {"x": g.left + offset, "fill": BAR_COLORS[kind], "label": label}
-        for offset, kind, label in ((0, "ok", "ok"), (90, "errors", "errors"), (190, "rate_limited", "rate-limited"))
-    ]
-    return {
-        "days": days,
-        "first": first,
-        "last": today,
-        "geometry": g,
-        "plot_right": g.left + g.plot_width,
-        "x_label_y": g.baseline + 16,
-        "legend_y": g.height - 14,
-        "y_title_x": 14,
-        "y_title_y": g.top + g.plot_height // 2,
-        "bars": bars,
-        "ticks": ticks,
-        "labels": labels,
-        "legend": legend,
-        **totals,
-    }
+
+    chart = stacked_bar_chart(
+        parts, USAGE_SERIES, days=days, today=today, title=title, y_title="requests per day", chart_id="key-usage-chart"
+    )
+    totals = {name: sum(row[name] for row in rows.values()) for name in ("requests", "errors", "rate_limited")}
+    return {**chart, **totals}
 
 
 def _display(value: Any) -> str:
@@ -611,3 +521,58 @@ class KeyUsageDayAdmin(ReadOnlyAdmin):
     list_select_related = ["key"]
     search_fields = ["key__name", "key__key_id", "key__owner__username"]
     date_hierarchy = "day"
+
+
+@admin.register(TrafficDay)
+class TrafficDayAdmin(ReadOnlyAdmin):
+    """Every API request per day and credential, with refusals by reason (the staff overview's figures)."""
+
+    list_display = [
+        "day",
+        "credential",
+        "requests",
+        "errors",
+        "credits",
+        "unauthorized",
+        "forbidden",
+        "pool",
+        "quota",
+        "global_bucket",
+    ]
+    list_filter = ["credential"]
+    date_hierarchy = "day"
+
+
+# --- Capability tokens: the signing keys' public halves, and the deny list --------------
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnlyAdmin):
+    """Public halves and dates only: the private key is never part of a page, a search or a filter."""
+
+    list_display = ["kid", "algorithm", "activates_at", "created_at", "state"]
+    fields = ["kid", "algorithm", "state", "activates_at", "created_at", "public_jwk"]
+    readonly_fields = fields
+    search_fields = ["kid"]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if lookup.split(LOOKUP_SEP)[0] == "private_key_encrypted":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="state")
+    def state(self, obj: SigningKey) -> str:
+        return signing_key_state(obj)
+
+
+@admin.register(TokenDenial)
+class TokenDenialAdmin(ReadOnlyAdmin):
+    """Keys whose earlier capability tokens Keeper refuses (revoked, suspended, changed...), until they expire."""
+
+    list_display = ["key_id", "reason", "refused_before", "expires_at"]
+    list_filter = ["reason"]
+    search_fields = ["key_id"]
+
+    @admin.display(description="tokens issued before", ordering="not_before_ms")
+    def refused_before(self, obj: TokenDenial) -> datetime:
+        return datetime.fromtimestamp(obj.not_before_ms / 1000, UTC)

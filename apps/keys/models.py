@@ -222,7 +222,7 @@ class TrafficDay(models.Model):
     credential = models.CharField(max_length=16, choices=Credential.choices)
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0, help_text="Responses with status >= 400.")
-    credits = models.PositiveBigIntegerField(default=0, help_text="Credits of the requests not refused by a limit.")
+    credits = models.PositiveBigIntegerField(default=0, help_text="Credits the rate limits charged (none for a 429).")
     unauthorized = models.PositiveIntegerField(default=0, help_text="401: no valid credentials.")
     forbidden = models.PositiveIntegerField(default=0, help_text="403: not allowed.")
     pool = models.PositiveIntegerField(default=0, help_text="429: the caller's credit pool.")

@@ -152,9 +152,13 @@ class KeySet:
             key = self._fresh(UNKNOWN_KID_RELOAD_SECONDS).get(kid)
         return key if key is not None and key.published(time.time()) else None
 
-    def published(self) -> list[PublicKey]:
-        """The keys of the JWKS, newest first; the first key is made here if there is none yet."""
-        if not self._fresh():
+    def published(self, *, reload: bool = False) -> list[PublicKey]:
+        """The keys of the JWKS, newest first; the first key is made here if there is none yet.
+
+        `reload`: read the database now. The JWKS endpoint does, so that a key is published the moment
+        it is made, a whole ACTIVATION_DELAY_SECONDS (its max-age) before it signs.
+        """
+        if not self._fresh(0.0 if reload else KEY_SET_RELOAD_SECONDS):
             self._create_first()
         now = time.time()
         return sorted((k for k in self._keys.values() if k.published(now)), key=lambda k: -k.activates_at)
@@ -260,3 +264,17 @@ def signing_key_rotate(*, compromised: bool = False, now: datetime | None = None
             dropped = signing_keys_prune(now)
     key_set.forget()
     return Rotation(key, dropped)
+
+
+def signing_key_state(row: SigningKey, now: datetime | None = None) -> str:
+    """Where a key stands, for people: signs from, signing, or published until its last token expired."""
+    now = now or timezone.now()
+    successor = SigningKey.objects.filter(activates_at__gt=row.activates_at).order_by("activates_at").first()
+    if row.activates_at > now:
+        return f"published; signs from {row.activates_at:%Y-%m-%d %H:%M:%S} UTC"
+    if successor is None or successor.activates_at > now:
+        return "signing"
+    until = successor.activates_at + timedelta(seconds=SUPERSEDED_KEY_PUBLISHED_SECONDS)
+    if until > now:
+        return f"superseded; published until {until:%Y-%m-%d %H:%M:%S} UTC"
+    return "dropped (deleted by the next prune)"

@@ -23,7 +23,6 @@ from apps.keys.capability import looks_like_capability_token
 from apps.keys.choices import Credential, Refusal
 from apps.keys.models import TrafficDay
 from apps.keys.throttles import DailyQuotaThrottle
-from apps.throttling.services import route_cost
 from apps.throttling.throttles import CreditThrottle, GlobalTokenBucketThrottle
 
 REFUSED_BY = {
@@ -98,8 +97,9 @@ class TrafficBuffer:
         status = response.status_code
         refusal = refusal_of(request, status)
         state = getattr(request, "rate_limit", None)
-        # A request a limit refused spent no credits.
-        credits = 0 if status == 429 else (state.cost if state is not None else route_cost(request))
+        # What the limits charged: nothing for a request they refused, nor while they are off (then only a
+        # key's own pool is charged). No route cost looked up here: that may read the database.
+        credits = 0 if status == 429 or state is None else state.cost
         key = (timezone.now().date(), presented_credential(request))
         with self._lock:
             counts = self._counts[key]

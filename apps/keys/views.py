@@ -295,6 +295,7 @@ class JwksView(ReadOnlyAPIView):
     permission_classes: list = []
 
     @extend_schema(
+        operation_id="jwks",
         summary="Capability token keys (JWKS)",
         description=(
             "The keys that verify capability tokens, newest first. A new key is listed a minute before it signs, "
@@ -305,7 +306,7 @@ class JwksView(ReadOnlyAPIView):
     )
     def get(self, request: Request) -> Response:
         self.query_params(request)
-        response = Response({"keys": [public.as_jwk() for public in key_set.published()]})
+        response = Response({"keys": [public.as_jwk() for public in key_set.published(reload=True)]})
         # No older than the head start of a new key: a cached copy always holds the kid that signs.
         response["Cache-Control"] = f"public, max-age={ACTIVATION_DELAY_SECONDS}"
         return response

@@ -1,0 +1,62 @@
+"""The staff overview on the admin's first page, in the real browser of tests/browser (conftest.py).
+
+Traffic is made for real against the live Keeper first (the key, a capability token, a bad key): it
+counts every request at once there (KEEPER_KEY_USAGE_FLUSH_SECONDS=0), so the charts show today.
+"""
+
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+
+from tests.browser.pages import settle
+
+
+def _call(url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def _new_key(page, keeper) -> str:
+    """A key made through the API with the staff session (DRF wants the CSRF token for it)."""
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    created = page.request.post(
+        f"{keeper.url}/keys", data={"name": "overview check"}, headers={"X-CSRFToken": cookies["csrftoken"]}
+    )
+    assert created.status == 201, created.text()
+    return created.json()["key"]
+
+
+def test_the_admin_index_shows_the_staff_overview(admin_page, watch, keeper):
+    value = _new_key(admin_page, keeper)
+    key = {"X-API-Key": value}
+    status, answer = _call(f"{keeper.url}/keys/validate", key, {"key": value})
+    assert status == 200 and answer["valid"], answer
+    token = {"Authorization": f"Bearer {answer['capability_token']}"}
+    assert _call(f"{keeper.url}/regions", token)[0] == 200
+    assert _call(f"{keeper.url}/me", {"Authorization": "Bearer keeper_not_a_key"})[0] == 401
+
+    admin_page.goto(f"{keeper.url}/admin/")
+    overview = admin_page.locator("#staff-overview")
+    overview.wait_for()
+    settle(admin_page, watch, "admin-staff-overview")
+
+    today = datetime.now(UTC).date().isoformat()
+    for chart_id in ("overview-requests", "overview-credits"):
+        chart = overview.locator(f"svg#{chart_id}")
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100, chart_id
+        assert today in chart.locator("g.usage-bar").evaluate_all("bars => bars.map(bar => bar.dataset.day)")
+    assert overview.locator("svg#overview-requests rect.capability_token").count() == 1
+    assert int(overview.locator("tr.refusal-unauthorized td").inner_text()) >= 1
+    assert overview.locator("tr.top-caller", has_text="overview check").count() == 1
+    assert overview.locator("tr.sync-run").count() >= 1
+    # Every part links to its admin list.
+    for link in ("/admin/keys/trafficday/", "/admin/keys/keyusageday/", "/admin/keys/apikey/?expiry=soon"):
+        assert overview.locator(f'a[href="{link}"]').count() >= 1, link
+    assert overview.locator('a[href="/admin/catalog/syncrun/"]').count() == 1
