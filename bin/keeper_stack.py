@@ -666,9 +666,8 @@ def service_status(stack: Stack, config: StackConfig) -> list[tuple[str, str, bo
     bin_dir = pg_bin()
     postmaster = stack.pg_data / "postmaster.pid"
     pg_up = bin_dir is not None and postgres_running(stack, bin_dir)
-    ready = pg_up and subprocess.run(
-        [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port), "-q"]
-    ).returncode == 0  # fmt: skip
+    isready = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port), "-U", "postgres", "-q"]
+    ready = pg_up and subprocess.run(isready).returncode == 0
     pg_pid = postmaster.read_text().split()[0] if pg_up else "-"
     rows.append(("postgres", pg_pid, ready, "accepting connections" if ready else "not running"))
     checks: dict[str, Callable[[], tuple[bool, str]]] = {

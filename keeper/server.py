@@ -202,6 +202,19 @@ class KeeperProtocol(ASGIProtocol):
             # request's headers are complete, which is exactly what the first request needs too.
             self._keepalive_handle = self.worker.loop.call_later(self.header_timeout, self._keepalive_timeout)
 
+    def _keepalive_timeout(self) -> None:
+        """Close the connection at its deadline, unless a whole request has arrived meanwhile.
+
+        Django runs inline on the loop, so a worker busy with other connections' requests can reach
+        this deadline in the same loop iteration that reads a request which came in on time: the
+        read only wakes the connection's handler for the next iteration, and gunicorn's timer then
+        dropped the request unanswered (seen under load by tests/stack/test_load.py). Idle and
+        trickling connections, whose headers are not complete, are still closed.
+        """
+        if self._request_ready.is_set() and self._current_request is not None:
+            return
+        super()._keepalive_timeout()
+
     def _send_error_response(self, status: int, message: str, extra_headers=()) -> None:
         body = error_bytes(status, message)
         reason = {408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long"}.get(status, "Error")
