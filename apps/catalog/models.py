@@ -719,7 +719,8 @@ class CatalogChange(models.Model):
     `removed`: `old`).
     """
 
-    sync = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="catalog_changes")
+    # Indexed with the columns a sync's records are looked up by (Meta.indexes), not alone.
+    sync = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="catalog_changes", db_index=False)
     table = models.CharField(max_length=32, help_text="Upstream table, e.g. server_price.")
     kind = models.CharField(max_length=8, choices=choices.ChangeKind.choices)
     field = models.CharField(
@@ -742,9 +743,12 @@ class CatalogChange(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # A sync's records of one kind (its counts, pruning, the price changes since a time: SQLite's
+            # planner takes the index with the most equal columns, so this one has them all).
+            models.Index(fields=["sync", "table", "kind", "field"], name="catalog_change_sync"),
             # /changes filters (newest first), one server's price history, /server_prices?price_change_since.
             models.Index(fields=["table", "kind", "id"], name="catalog_change_table"),
-            models.Index(fields=["vendor_id", "server_id", "id"], name="catalog_change_server"),
+            models.Index(fields=["vendor_id", "server_id", "table", "id"], name="catalog_change_server"),
             models.Index(fields=["region_id", "id"], name="catalog_change_region"),
         ]
 

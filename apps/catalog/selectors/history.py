@@ -99,17 +99,21 @@ def _table(model: Any) -> str:
 PRICE_KEY = ("vendor_id", "region_id", "zone_id", "server_id", "allocation")
 
 
-def _price_changes_sql() -> str:
+def _price_changes_sql(*, from_prices: bool = False) -> str:
     """The price changes (kind `changed` of the `price` column) of the syncs finished since %s,
-    joined to the prices they are about. From the syncs first (CROSS JOIN fixes SQLite's join
-    order; PostgreSQL plans it as any join): a recent `since` reads only the recent changes."""
+    joined to the prices they are about.
+
+    CROSS JOIN fixes SQLite's join order (PostgreSQL plans it as any join). From the syncs for the
+    ids (a recent `since` reads only the recent changes, by the sync's index); from the prices for a
+    page's previous prices (a few prices, each with its own changes by the server's index).
+    """
     on = " AND ".join(f"p.{column} = c.{column}" for column in PRICE_KEY)
-    return (
-        f"FROM {_table(SyncRun)} s CROSS JOIN {_table(CatalogChange)} c "
-        f"JOIN {_table(ServerPrice)} p ON {on} "
-        "WHERE s.finished_at >= %s AND c.sync_id = s.id AND c.\"table\" = 'server_price' "
-        f"AND c.kind = '{choices.ChangeKind.CHANGED}' AND c.field = 'price'"
-    )
+    kind = f"c.\"table\" = 'server_price' AND c.kind = '{choices.ChangeKind.CHANGED}' AND c.field = 'price'"
+    if from_prices:
+        tables = f"{_table(ServerPrice)} p CROSS JOIN {_table(CatalogChange)} c CROSS JOIN {_table(SyncRun)} s"
+    else:
+        tables = f"{_table(SyncRun)} s CROSS JOIN {_table(CatalogChange)} c CROSS JOIN {_table(ServerPrice)} p"
+    return f"FROM {tables} WHERE s.finished_at >= %s AND c.sync_id = s.id AND {kind} AND {on}"
 
 
 def prices_changed_since(since: datetime) -> RawSQL:
@@ -123,7 +127,8 @@ def previous_prices(ids: Iterable[int], since: datetime) -> dict[int, tuple[floa
     if not ids:
         return {}
     marks = ", ".join(["%s"] * len(ids))
-    sql = f"SELECT p.id, c.old, c.currency {_price_changes_sql()} AND p.id IN ({marks}) ORDER BY c.id DESC"
+    changes = _price_changes_sql(from_prices=True)
+    sql = f"SELECT p.id, c.old, c.currency {changes} AND p.id IN ({marks}) ORDER BY c.id DESC"
     previous: dict[int, tuple[float, str]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [since, *ids])
