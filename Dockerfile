@@ -29,7 +29,9 @@ USER keeper
 EXPOSE 8000
 # gunicorn workers per container. gunicorn reads WEB_CONCURRENCY only as its default, which
 # keeper/gunicorn.conf.py's `workers = 2` overrides: hence --workers below.
-ENV WEB_CONCURRENCY=4
+# JSON request lines even when `docker run -t` gives the process a terminal.
+ENV WEB_CONCURRENCY=4 \
+    KEEPER_LOG_FORMAT=json
 
 # 200 once a catalog is loaded; 503 before the first sync (urlopen raises: exit status 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -498,7 +498,8 @@ def keeper_env(stack: Stack, config: StackConfig) -> dict[str, str]:
         "REDIS_URL": config.redis_url,
         "KEEPER_SECRET_KEY": stack.secret("secret-key", lambda: secrets.token_urlsafe(50)),
         "KEEPER_API_KEYS": base64.b64encode(json.dumps(bootstrap).encode()).decode(),
-        "RATE_LIMIT_ENABLED": "1",
+        # Limits on unless the caller says otherwise (bench/run_all.py measures the stack without them).
+        "RATE_LIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1"),
         "RATE_LIMIT_BACKEND": "redis",
         "KEEPER_CATALOG_SYNC_INTERVAL_MINUTES": str(config.catalog_sync_interval_minutes),
         "DJANGO_SETTINGS_MODULE": "keeper.settings",
