@@ -7,10 +7,12 @@ In this process (no HTTP, no middleware), N times each, after a warm-up:
 
   - issue:             apps.keys.capability.token_issue: the claims, an ES256 signature (PyJWT + OpenSSL);
   - verify offline:    jwt.decode with the published key: what a backend does per request (signature,
-                       exp, iat, aud, iss). Target: p99 under 100 µs;
+                       exp, iat, aud, iss);
   - ES256 / Ed25519 signature only: the bare OpenSSL check of each algorithm, for the choice of ES256;
   - Keeper, first use: token_authenticate on a token this process has not seen: signature and claims,
                        the key's row, the deny list;
+  - Keeper, verify:    token_verify on a token seen before: SHA-256 of the token, the verified-token
+                       cache, its expiry. Target (as "verify offline"): p99 under 100 µs;
   - Keeper, per request: token_authenticate on a token seen before (what a gateway forwarding one token
                        costs each request): SHA-256 of the token, the verified-token cache, the deny list
                        (the database; Redis with --redis-url), the key's restrictions;
@@ -87,7 +89,14 @@ def rows_for(issued, n: int, redis_url: str | None) -> list[list[str]]:
 
     from apps.catalog.views.catalog import RegionListView
     from apps.keys.authentication import ApiKeyAuthentication, CapabilityTokenAuthentication
-    from apps.keys.capability import KeyLimits, issue_time, token_authenticate, token_issue, verified_tokens
+    from apps.keys.capability import (
+        KeyLimits,
+        issue_time,
+        token_authenticate,
+        token_issue,
+        token_verify,
+        verified_tokens,
+    )
     from apps.keys.signing import ALGORITHM, key_set
 
     key = issued.api_key
@@ -128,12 +137,16 @@ def rows_for(issued, n: int, redis_url: str | None) -> list[list[str]]:
     def per_request() -> object:
         return token_authenticate(token, ip="127.0.0.1", path="/regions")
 
+    def verify_seen() -> object:
+        return token_verify(token)
+
     runs: list[tuple[str, Callable[[], object], bool]] = [
         ("issue (claims + ES256 signature)", issue, False),
         ("verify offline (jwt.decode: signature, exp, aud, iss)", verify_offline, True),
         ("  ES256 signature only (OpenSSL)", es256_only, False),
         ("  Ed25519 signature only (OpenSSL)", ed25519_only, False),
         ("Keeper, first use of a token", first_use, False),
+        ("Keeper, verify a token seen before (token_verify)", verify_seen, True),
         ("Keeper, per request (deny list in the database)", per_request, False),
         ("Keeper, DRF authentication of the token", drf(CapabilityTokenAuthentication(), f"Bearer {token}"), False),
         ("  beside: DRF authentication of the key", drf(ApiKeyAuthentication(), f"Bearer {issued.value}"), False),

@@ -250,11 +250,12 @@ def _verify(token: str) -> VerifiedToken:
     )
 
 
-def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
-    """The verified token and its key, allowed to call `path` from `ip` now, or TokenRefused saying why.
+def token_verify(token: str) -> VerifiedToken:
+    """The token's claims and key if Keeper signed it, for this audience, and it has not expired.
 
-    Signature and claims are checked once per process and token; expiry, the deny list (one
-    lookup: Redis, or the database) and the key's restrictions on every request.
+    Signature and claims are checked once per process and token, then remembered: a gateway sends
+    the same token with every request it forwards, and a signature check costs more than the rest
+    of the request's authentication (bench/bench_tokens.py).
     """
     digest = hashlib.sha256(token.encode()).digest()
     entry = verified_tokens.get(digest)
@@ -270,6 +271,16 @@ def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
     if entry.expires_at <= time.time():
         verified_tokens.drop(digest)
         raise TokenRefused("This capability token has expired.")
+    return entry
+
+
+def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
+    """The verified token and its key, allowed to call `path` from `ip` now, or TokenRefused saying why.
+
+    On every request: token_verify (from the cache after the first), the deny list (one lookup:
+    Redis, or the database) and the key's status and restrictions.
+    """
+    entry = token_verify(token)
     key = entry.key
     denial = denylist.key_tokens_denial(key.key_id)
     if denial is not None and denial.refuses(entry.issued_ms):
@@ -285,6 +296,6 @@ def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
 
 
 def forget_verified_tokens() -> None:
-    """Forget this process's verified tokens and key set (tests, and after a key rotation)."""
+    """Forget this process's verified tokens and its copy of the key set (tests start from nothing)."""
     verified_tokens.clear()
     key_set.forget()

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.keys import denylist
 from apps.keys.capability import forget_verified_tokens, verified_tokens
@@ -28,6 +29,7 @@ from apps.keys.services import Actor, key_delete, key_reactivate, key_revoke, ke
 from apps.keys.signing import (
     ACTIVATION_DELAY_SECONDS,
     SUPERSEDED_KEY_PUBLISHED_SECONDS,
+    _decrypt,
     key_set,
     signing_keys_prune,
 )
@@ -748,29 +750,48 @@ def private_forms(private_key) -> list[str]:
     ]
 
 
-def test_the_private_key_is_in_no_response_column_or_log(api, checker, make_key, admin_client, caplog):
+def test_the_private_keys_are_in_no_response_column_query_or_log(api, checker, make_key, admin_client, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
     key = make_key()
-    answers = [
-        api.post("/keys/validate", {"key": key.value}, format="json", **bearer(checker)).content.decode(),
-        api.get("/.well-known/jwks.json").content.decode(),
-        api.get("/openapi.json").content.decode(),
+    out = StringIO()
+    with CaptureQueriesContext(connection) as queries:
+        answers = [
+            api.post("/keys/validate", {"key": key.value}, format="json", **bearer(checker)),
+            api.get("/.well-known/jwks.json"),
+            api.get("/openapi.json"),
+        ]
+        call_command("rotate_signing_key", stdout=out)
+        answers.append(api.post("/keys/validate", {"key": key.value}, format="json", **bearer(checker)))
+        answers.append(admin_client.get("/admin/keys/signingkey/"))
+        answers += [
+            admin_client.get(f"/admin/keys/signingkey/{pk}/change/")
+            for pk in SigningKey.objects.values_list("pk", flat=True)
+        ]
+    assert [answer.status_code for answer in answers] == [200] * len(answers)
+    rows = list(SigningKey.objects.all())
+    # Each stored key is the real one (it decrypts), and none of its forms is anywhere else.
+    privates = [
+        serialization.load_der_private_key(_decrypt(row.private_key_encrypted, row.kid), password=None) for row in rows
     ]
-    call_command("rotate_signing_key", stdout=StringIO())
-    for row in SigningKey.objects.all():
-        answers.append(admin_client.get(f"/admin/keys/signingkey/{row.pk}/change/").content.decode())
-    answers.append(admin_client.get("/admin/keys/signingkey/").content.decode())
-    kid, private = key_set.signer()
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM keys_signingkey")
         columns = "\n".join(str(value) for row in cursor.fetchall() for value in row)
-    places = {"responses": "\n".join(answers), "database": columns, "logs": caplog.text}
+    places = {
+        "responses": "\n".join(answer.content.decode() for answer in answers) + out.getvalue(),
+        "database": columns,
+        "SQL sent": "\n".join(query["sql"] for query in queries),
+        "logs": caplog.text,
+    }
 
-    assert kid in places["database"] and kid in places["responses"]  # not vacuous
-    leaked = {place: [form for form in private_forms(private) if form in text] for place, text in places.items()}
+    assert len(rows) == 2 and all(row.kid in places["responses"] for row in rows)  # not vacuous
+    assert "keys_signingkey" in places["SQL sent"] and "INSERT" in places["SQL sent"]
+    leaked = {
+        place: [form for private in privates for form in private_forms(private) if form in text]
+        for place, text in places.items()
+    }
     assert leaked == {place: [] for place in places}
-    assert '"d"' not in answers[1]
+    assert '"d"' not in answers[1].content.decode()
 
 
 def test_a_stored_key_does_not_decrypt_with_another_secret(api, checker, make_key, settings):
