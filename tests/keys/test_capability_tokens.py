@@ -22,10 +22,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.keys import denylist
+from apps.keys.bootstrap import merge_bootstrap_keys
 from apps.keys.capability import forget_verified_tokens, verified_tokens
 from apps.keys.choices import Scope
 from apps.keys.models import ApiKey, SigningKey, TokenDenial
-from apps.keys.services import Actor, key_delete, key_reactivate, key_revoke, key_suspend
+from apps.keys.services import Actor, IssuedKey, key_delete, key_reactivate, key_revoke, key_suspend
 from apps.keys.signing import (
     ACTIVATION_DELAY_SECONDS,
     SUPERSEDED_KEY_PUBLISHED_SECONDS,
@@ -528,6 +529,25 @@ def test_rotating_or_deleting_the_key_refuses_its_tokens(api, checker, make_key)
     assert api.get("/me", **bearer(rotated_token)).status_code == 401
     refused = api.get("/me", **bearer(deleted_token))
     assert (refused.status_code, refused.json()["detail"]) == (401, "This API key has been deleted.")
+
+
+def test_a_bootstrap_key_leaving_keeper_api_keys_takes_its_tokens_with_it(api, make_key, settings):
+    checker = make_key(name="staff-gateway", scope=Scope.ADMIN)  # sees every key, the bootstrap user's too
+    value = "bootstrap-gateway-key-0123456789-abcdef"
+    settings.KEEPER_API_KEYS = [{"key": value, "name": "gateway-ops", "scope": "read"}]
+    merge_bootstrap_keys()
+    bootstrap = IssuedKey(ApiKey.objects.get(name="gateway-ops"), value)
+    token = token_of(api, checker, bootstrap)
+    warm(api, token)
+
+    settings.KEEPER_API_KEYS = []
+    merge_bootstrap_keys()  # the next start-up, without it
+    refused = api.get("/me", **bearer(token))
+
+    assert (refused.status_code, refused.json()["detail"]) == (
+        401,
+        "This API key is not listed in KEEPER_API_KEYS at present.",
+    )
 
 
 def test_the_deny_list_is_read_from_the_database_where_every_process_sees_it(api, checker, make_key):
