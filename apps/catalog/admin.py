@@ -205,9 +205,10 @@ def price_chart(
     labels = []
     for index in range(5):
         moment = first + (now - first) * index / 4
-        labels.append({"x": f"{x(moment):.1f}", "text": f"{moment:%Y-%m-%d}"})
+        anchor = "start" if index == 0 else "end" if index == 4 else "middle"  # the ends stay inside
+        labels.append({"x": f"{x(moment):.1f}", "text": f"{moment:%Y-%m-%d}", "anchor": anchor})
     legend = [
-        {"x": g.left + 110 * index, "fill": line["color"], "label": f"cheapest {line['allocation']}"}
+        {"x": g.left + 160 * index, "fill": line["color"], "label": f"cheapest {line['allocation']}"}
         for index, line in enumerate(lines)
     ]
     return {
