@@ -1,7 +1,8 @@
 """Celery beat's schedule, run in one process for the embedded setup (no Redis, no beat).
 
 The tasks run in-process (CELERY_TASK_ALWAYS_EAGER), each at its interval: the
-catalog sync every KEEPER_CATALOG_SYNC_INTERVAL_MINUTES, the key expiry warnings daily.
+catalog sync every KEEPER_CATALOG_SYNC_INTERVAL_MINUTES, the key expiry warnings and the
+catalog history's pruning (KEEPER_HISTORY_DAYS) daily.
 """
 
 import logging
