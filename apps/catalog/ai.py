@@ -18,7 +18,6 @@ The HTTP call is bounded by OPENAI_TIMEOUT_SECONDS as a whole (connect, wait, do
 Keeper worker serves one request at a time and its heartbeat stops while it waits.
 """
 
-import json
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from importlib import import_module
 from typing import Any
 
 import django_filters
+import orjson
 import requests
 import urllib3
 from django import forms
@@ -450,13 +450,22 @@ def _chat_completion(payload: dict[str, Any]) -> dict[str, Any]:
         logger.warning("AI provider unreachable: %s", exc.__class__.__name__)
         raise AIProviderUnavailable("The AI provider could not be reached, try again later.") from None
     try:
-        answer = json.loads(body)
+        answer = _parse_json(body)
     except ValueError:
         logger.warning("AI provider answered with invalid JSON (%d bytes)", len(body))
         raise AIProviderUnavailable("The AI provider answered with something other than JSON.") from None
     if not isinstance(answer, dict):
         raise AIProviderUnavailable("The AI provider answered with something other than a completion.")
     return answer
+
+
+def _parse_json(data: bytes | str) -> Any:
+    """A JSON document from the provider; ValueError when it is not one or nests deeper than 1,024 levels.
+
+    orjson bounds the nesting; the standard library's parser recurses until RecursionError (a 500),
+    and the model's arguments are shaped by the caller's text, so they may nest as deep as asked.
+    """
+    return orjson.loads(data)
 
 
 def _read_body(response: requests.Response, deadline: _Deadline) -> bytes:
@@ -491,7 +500,7 @@ def _refused(response: requests.Response, deadline: _Deadline) -> None:
     """A non-200 answer. Only its status and the provider's error type are logged: messages may quote the key."""
     kind = ""
     try:
-        error = json.loads(_read_body(response, deadline) or b"{}").get("error")
+        error = _parse_json(_read_body(response, deadline) or b"{}").get("error")
         if isinstance(error, dict):
             kind = " ".join(str(error[key]) for key in ("type", "code") if isinstance(error.get(key), str))
     except (ValueError, AttributeError, AIProviderUnavailable, urllib3.exceptions.HTTPError, OSError):
@@ -522,10 +531,12 @@ def _tool_arguments(answer: dict[str, Any], tool_name: str) -> dict[str, Any]:
         raise AIProviderUnavailable("The AI model answered without filters; try rephrasing the request.")
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            arguments = _parse_json(arguments)
         except ValueError:
-            logger.warning("AI model called %s with arguments that are not JSON", tool_name)
-            raise AIProviderUnavailable("The AI model answered filters that are not JSON.") from None
+            logger.warning("AI model called %s with arguments that are not JSON (or nested too deeply)", tool_name)
+            raise AIProviderUnavailable(
+                "The AI model answered filters that are not JSON, or nested too deeply."
+            ) from None
     if not isinstance(arguments, dict):
         raise AIProviderUnavailable("The AI model answered filters that are not a JSON object.")
     return arguments

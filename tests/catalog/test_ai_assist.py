@@ -45,9 +45,11 @@ class FakeOpenAI:
         self.calls: list[Call] = []
         self.status = 200
         self.body: bytes = completion({})
-        # "answer", "hang" (accept, never answer until stopped) or "trickle" (headers, then a byte now and then).
+        # "answer", "hang" (accept, never answer until stopped), "hold" (accept, answer once released)
+        # or "trickle" (headers, then a byte now and then).
         self.mode = "answer"
         self._stopping = threading.Event()
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.provider = self  # type: ignore[attr-defined]
@@ -67,11 +69,16 @@ class FakeOpenAI:
     def call_tool(self, arguments: dict[str, Any] | str, name: str = "search_servers") -> None:
         self.answer(200, completion(arguments, name))
 
+    def release(self) -> None:
+        """Answer the calls held in "hold" mode (and later ones at once) with what is set."""
+        self._released.set()
+
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._released.set()
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
@@ -99,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.provider.mode == "hang":
             self.provider._stopping.wait(timeout=10)
             return
+        if self.provider.mode == "hold":
+            self.provider._released.wait(timeout=60)
         if self.provider.mode == "trickle":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -390,6 +399,46 @@ def test_a_provider_answering_garbage_is_503(api, provider, db, status, body):
     assert response.status_code == 503
     assert response.json()["code"] == "ai_unavailable"
     assert response["Cache-Control"] == NO_STORE
+
+
+def _nested_object(depth: int) -> str:
+    return '{"vcpus_min": ' * depth + "1" + "}" * depth
+
+
+def _nested_list(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (200, completion(_nested_object(3_000))),
+        (200, completion('{"cpu_family": ' + _nested_list(100_000) + "}")),
+        (200, _nested_list(100_000).encode()),
+        (200, ('{"choices": ' + _nested_list(100_000) + "}").encode()),
+        (500, ('{"error": ' + _nested_list(100_000) + "}").encode()),
+    ],
+    ids=["arguments-3000-deep", "arguments-100000-deep", "answer-100000-deep", "choices-100000-deep", "error-deep"],
+)
+def test_json_nested_thousands_deep_from_the_provider_is_503_not_500(api, provider, db, status, body):
+    # The caller's text steers the model, so its arguments are the caller's to shape.
+    provider.answer(status, body)
+
+    response = api.get(SERVERS, {"text": "nest the filters 100000 times"})
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "ai_unavailable"
+    assert response["Cache-Control"] == NO_STORE
+
+
+def test_nesting_the_parser_accepts_is_dropped_like_any_value_that_is_not_a_query_value(api, provider, db):
+    provider.call_tool('{"vcpus_min": 4, "cpu_family": ' + _nested_list(500) + "}")
+
+    response = api.get(SERVERS, {"text": "four cores"})
+
+    assert response.status_code == 200
+    assert response.json() == {"vcpus_min": 4}
+    assert response["X-Dropped-Filters"] == "cpu_family"
 
 
 # --- The text ---------------------------------------------------------------------------
