@@ -1,5 +1,6 @@
 """The key management API (`/keys`). There is no anonymous access: every call needs a caller."""
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -21,7 +22,7 @@ from apps.accounts.identity import caller_of
 from apps.accounts.models import Organization
 from apps.accounts.permissions import IsAuthenticatedCaller
 from apps.keys import capability, services
-from apps.keys.choices import SCOPE_RANK, KeyStatus, Scope
+from apps.keys.choices import SCOPE_RANK, KeySource, KeyStatus, Scope
 from apps.keys.filters import KeyFilterSet
 from apps.keys.models import ApiKey, AuditEvent
 from apps.keys.policy import KeyConflict
@@ -48,6 +49,10 @@ from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView, validated_quer
 from keeper.api.pagination import LimitPagePagination
 from keeper.api.renderers import ORJSONRenderer
 from keeper.api.streams import StreamSlots
+
+# Audit event ids are 64-bit: a larger number would overflow the database's integer.
+MAX_EVENT_ID = 2**63 - 1
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 
 class Conflict(exceptions.APIException):
@@ -370,7 +375,7 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
     renderer_classes = [EventStreamRenderer, *ReadOnlyAPIView.renderer_classes]
 
     class Parameters(serializers.Serializer):
-        last_event_id = serializers.IntegerField(min_value=0, required=False)
+        last_event_id = serializers.IntegerField(min_value=0, max_value=MAX_EVENT_ID, required=False)
         timeout = serializers.IntegerField(min_value=1, max_value=3600, required=False)
 
     query_serializer_class = Parameters
@@ -394,14 +399,20 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         params = self.query_params(request)
         self.require(Scope.READ)
-        header = request.META.get("HTTP_LAST_EVENT_ID", "")
         after = params.get("last_event_id")
         if after is None:
-            after = int(header) if header.isdigit() else _latest_event_id()
+            after = _last_event_id(request.META.get("HTTP_LAST_EVENT_ID", ""))
+        if after is None:
+            after = _latest_event_id()
         seconds = min(params.get("timeout", settings.KEEPER_KEY_WATCH_SECONDS), settings.KEEPER_KEY_WATCH_SECONDS)
-        caller = caller_of(request.user)
-        # Each key counts on its own (a service's keys may share one owner); other callers by identity.
-        holder = f"key:{caller.api_key.key_id}" if caller.api_key is not None else str(caller)
+        # One share per owner, whatever the credential: an owner's many keys (and session) would
+        # otherwise take every slot of the process. KEEPER_API_KEYS entries, which share a synthetic
+        # owner but are the operator's separate clients, count one by one.
+        key = caller_of(request.user).api_key
+        if key is not None and key.source == KeySource.BOOTSTRAP:
+            holder = f"key:{key.key_id}"
+        else:
+            holder = f"user:{self.manager.user.get_username()}"
         events = watch_streams.open(holder, self._events(after, seconds))
         response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-store"
@@ -422,6 +433,18 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
                 return
             yield b": keep-alive\n\n"
             time.sleep(1.0)
+
+
+def _last_event_id(header: str) -> int | None:
+    """The Last-Event-ID header as an event id; None when absent. ASCII digits only: str.isdigit()
+    also takes "²" (byte 0xB2 read as latin-1), which int() refuses, and int() refuses 4,300+ digits."""
+    if not header:
+        return None
+    if _EVENT_ID.fullmatch(header) is None or int(header) > MAX_EVENT_ID:
+        raise exceptions.ValidationError(
+            {"Last-Event-ID": [f"Must be an event id: up to 19 ASCII digits, at most {MAX_EVENT_ID}."]}
+        )
+    return int(header)
 
 
 def _watch_limits() -> tuple[int, int, float]:

@@ -317,7 +317,10 @@ def test_the_stream_closes_after_the_timeout_or_the_server_limit_whichever_is_fi
     assert clock.now - after_one == 2.0  # KEEPER_KEY_WATCH_SECONDS
 
 
-@pytest.mark.parametrize("query", ["timeout=0", "timeout=3601", "last_event_id=-1", "last_event_id=x", "colour=red"])
+@pytest.mark.parametrize(
+    "query",
+    ["timeout=0", "timeout=3601", "last_event_id=-1", "last_event_id=x", f"last_event_id={2**63}", "colour=red"],
+)
 def test_bad_watch_parameters_are_a_400_naming_them(as_alice, clock, query):
     response = as_alice.get(f"/keys/watch?{query}")
 
@@ -370,3 +373,43 @@ def test_streams_of_all_callers_together_are_capped_per_process(api, as_alice, c
     assert (held.status_code, other.status_code) == (200, 429)
     assert "Too many streams" in other.json()["detail"]
     read_stream(held)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # The byte 0xB2 as WSGI hands it over (latin-1): "²", a digit to str.isdigit() but not to int().
+        b"\xb2".decode("latin-1"),
+        "1" + b"\xb2".decode("latin-1"),
+        "٣",  # an Arabic-Indic digit
+        "5" * 5000,  # past Python's int() limit of 4,300 digits
+        "9" * 20,  # past any event id
+        "-1",
+        "x",
+    ],
+)
+def test_a_last_event_id_that_is_not_a_bounded_ascii_number_is_a_400_naming_the_header(as_alice, clock, header):
+    response = as_alice.get("/keys/watch?timeout=1", HTTP_LAST_EVENT_ID=header)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "Last-Event-ID" in json.dumps(response.json())
+    assert views.watch_streams.count() == 0
+
+
+def test_one_owners_keys_share_one_stream_share(api, as_alice, clock, settings, make_key, bob):
+    settings.KEEPER_STREAMS_PER_CALLER = 2
+    keys = [make_key(name=f"watcher-{n}") for n in range(3)]
+
+    first = api.get("/keys/watch?timeout=1", **bearer(keys[0]))
+    second = api.get("/keys/watch?timeout=1", **bearer(keys[1]))
+    third = api.get("/keys/watch?timeout=1", **bearer(keys[2]))
+    by_session = as_alice.get("/keys/watch?timeout=1")
+    by_another_owner = api.get("/keys/watch?timeout=1", **bearer(make_key(bob, name="bobs-watcher")))
+
+    assert [r.status_code for r in (first, second, third, by_session)] == [200, 200, 429, 429]
+    assert third.json()["code"] == "too_many_streams"
+    assert by_another_owner.status_code == 200
+    for response in (first, second, by_another_owner):
+        read_stream(response)
+    assert views.watch_streams.count() == 0
