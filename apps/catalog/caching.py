@@ -9,6 +9,10 @@ For HTTP caches: `ETag` from the catalog version and the request (a `304` on `If
 the caller's limits were applied), and `Cache-Control` by kind of data: public for what anyone may
 read, private for answers only authenticated callers get; shorter for prices. Errors are never
 cached (keeper.api.middleware.CacheControlMiddleware marks them no-store).
+
+Whether an answer is for authenticated callers only can depend on the query (an anonymous caller may
+name fewer places): a view says so for each request with `answer_needs_caller(request)`. Such answers
+are private, so that a shared cache never hands them to an anonymous caller.
 """
 
 import hashlib
@@ -18,7 +22,7 @@ from functools import wraps
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpResponse, HttpResponseNotModified
-from django.utils.cache import parse_etags
+from django.utils.cache import parse_etags, patch_vary_headers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,6 +31,8 @@ from keeper.api.renderers import ORJSONRenderer
 
 CACHED_HEADERS = ("X-Total-Count",)
 CATALOG, PRICES = "catalog", "prices"
+# The request headers that name a caller (a session's cookie is read only by the admin's own pages).
+CALLER_HEADERS = ("Authorization", "X-API-Key")
 
 
 def cache_control(kind: str, *, private: bool) -> str:
@@ -47,21 +53,32 @@ def cached_catalog_response(get: Callable | None = None, *, kind: str = CATALOG,
             path = request._request.get_full_path()
             digest = hashlib.sha256(f"{version}\n{path}".encode()).hexdigest()
             etag = f'W/"{digest[:32]}"'
-            headers = {"ETag": etag, "Cache-Control": cache_control(kind, private=private)}
+            for_callers_only = private or _answer_needs_caller(view, request)
+            headers = {"ETag": etag, "Cache-Control": cache_control(kind, private=for_callers_only)}
             if etag in parse_etags(request.META.get("HTTP_IF_NONE_MATCH", "")):
                 not_modified = HttpResponseNotModified()
                 for name, value in headers.items():
                     not_modified[name] = value
+                if for_callers_only:
+                    patch_vary_headers(not_modified, CALLER_HEADERS)
                 return not_modified
             response = _rendered(get, view, request, args, kwargs, "response:" + digest)
             if response.status_code == 200:
                 for name, value in headers.items():
                     response[name] = value
+                if for_callers_only:
+                    patch_vary_headers(response, CALLER_HEADERS)
             return response
 
         return wrapper
 
     return decorate(get) if get is not None else decorate
+
+
+def _answer_needs_caller(view, request: Request) -> bool:
+    """Whether the view says an anonymous caller would be refused this request (see the module docstring)."""
+    needs_caller = getattr(view, "answer_needs_caller", None)
+    return bool(needs_caller is not None and needs_caller(request))
 
 
 def _rendered(get: Callable, view, request: Request, args, kwargs, key: str):

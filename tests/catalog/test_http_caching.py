@@ -3,9 +3,10 @@
 import gzip
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.catalog.services import catalog_sync
-from tests.catalog.upstream import sample_catalog
+from tests.catalog.upstream import UpstreamCatalog, sample_catalog
 
 
 def test_catalog_answers_are_public_for_a_while_with_an_etag(loaded_catalog, api, settings):
@@ -124,3 +125,70 @@ def test_api_answers_do_not_vary_on_a_cookie_they_never_read(loaded_catalog, api
     response = api.get("/servers", {"limit": 2})
 
     assert "cookie" not in response.get("Vary", "").lower()
+
+
+# --- answers that only authenticated callers may get (issue 15, item 11) ---------------------------
+
+
+@pytest.fixture
+def places(sync_upstream):
+    """aws m5.large priced in four US regions and one German one: enough places to pass the anonymous limits."""
+    catalog = UpstreamCatalog()
+    catalog.vendor("aws", regions=4)
+    catalog.country("DE", continent="Europe")
+    catalog.region("aws", "fra1", country_id="DE")
+    catalog.server("aws", "m5.large")
+    for region in ("r1", "r2", "r3", "r4", "fra1"):
+        catalog.price("aws", "m5.large", price=0.1, region_id=region)
+    return sync_upstream(catalog)
+
+
+@pytest.fixture
+def signed_in(api, django_user_model) -> APIClient:
+    api.force_login(django_user_model.objects.create_user("cache-reader"))
+    return api
+
+
+TWO_COUNTRIES = {"countries": ["US", "DE"]}
+FOUR_REGIONS = {"regions": ["r1", "r2", "r3", "r4"]}
+FOUR_VENDOR_REGIONS = {"vendor_regions": ["aws~r1", "aws~r2", "aws~r3", "aws~r4"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/servers", TWO_COUNTRIES),
+        ("/servers", FOUR_REGIONS),
+        ("/server/aws/m5.large/prices", TWO_COUNTRIES),
+        ("/server/aws/m5.large/prices", FOUR_VENDOR_REGIONS),
+    ],
+    ids=["servers, two countries", "servers, four regions", "prices, two countries", "prices, four regions"],
+)
+def test_answers_an_anonymous_caller_would_be_refused_are_private(places, api, signed_in, path, query):
+    assert APIClient().get(path, query).status_code == 400
+
+    response = signed_in.get(path, query)
+    not_modified = signed_in.get(path, query, HTTP_IF_NONE_MATCH=response["ETag"])
+
+    assert response.status_code == 200 and response.json()
+    assert response["Cache-Control"].startswith("private, max-age=")
+    assert "Authorization" in response["Vary"] and "X-API-Key" in response["Vary"]
+    assert not_modified.status_code == 304
+    assert not_modified["Cache-Control"] == response["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/servers", {"countries": ["DE"], "regions": ["r1", "r2", "r3"]}),
+        ("/server/aws/m5.large/prices", {"countries": ["DE"]}),
+    ],
+    ids=["servers", "prices"],
+)
+def test_answers_anyone_may_get_stay_public_for_signed_in_callers_too(places, signed_in, path, query):
+    anonymous = APIClient().get(path, query)
+    response = signed_in.get(path, query)
+
+    assert anonymous.status_code == response.status_code == 200
+    assert anonymous["Cache-Control"].startswith("public, max-age=")
+    assert response["Cache-Control"] == anonymous["Cache-Control"]

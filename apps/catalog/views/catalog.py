@@ -35,15 +35,22 @@ class ServerSearchView(ReadOnlyListAPIView):
         super().initial(request, *args, **kwargs)
         # Before the response cache is read: what an anonymous caller may ask depends on the caller,
         # the cache only on the query string. Counting is enough here; `get` validates the values.
+        errors = place_limit_errors(self._asked_places(request), request.user)
+        if errors:
+            raise ValidationError(errors)
+
+    def answer_needs_caller(self, request: Request) -> bool:
+        """More places than an anonymous caller may name: the answer is private (apps/catalog/caching.py)."""
+        return bool(place_limit_errors(self._asked_places(request), None))
+
+    @staticmethod
+    def _asked_places(request: Request) -> Places:
         query = request.query_params
-        asked = Places(
+        return Places(
             regions=tuple(query.getlist("regions")),
             vendor_regions=Places.pairs(v for v in query.getlist("vendor_regions") if "~" in v),
             countries=tuple(query.getlist("countries")),
         )
-        errors = place_limit_errors(asked, request.user)
-        if errors:
-            raise ValidationError(errors)
 
     @extend_schema(
         operation_id="search_servers",

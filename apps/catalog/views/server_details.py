@@ -56,6 +56,11 @@ class ValidatedFirstMixin:
     def validate_together(self) -> None:
         """Rules on several parameters at once (400 naming them)."""
 
+    def answer_needs_caller(self, request: Request) -> bool:
+        """More places than an anonymous caller may name: the answer is private (apps/catalog/caching.py)."""
+        places = getattr(getattr(self, "filterset", None), "places", None)
+        return places is not None and bool(place_limit_errors(places, None))
+
 
 class ServerPricesView(ValidatedFirstMixin, ReadOnlyListAPIView):
     queryset = ServerPrice.objects.none()
@@ -203,19 +208,9 @@ class SimilarServersView(ValidatedFirstMixin, ReadOnlyListAPIView):
             raise unknown_server(vendor, server)
         return Response(rows)
 
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        cache_control = response.get("Cache-Control", "")
-        if cache_control.startswith("public") and self._answer_needs_caller(request):
-            # Only authenticated callers get this answer: shared caches must not hand it to others.
-            response["Cache-Control"] = "private" + cache_control.removeprefix("public")
-        return response
-
-    def _answer_needs_caller(self, request: Request) -> bool:
-        filterset = getattr(self, "filterset", None)
-        if _needs_caller(self.kwargs.get("by", ""), request.query_params):
-            return True
-        return filterset is not None and bool(place_limit_errors(filterset.places, None))
+    def answer_needs_caller(self, request: Request) -> bool:
+        """Benchmark rankings, like more places than anonymous callers may name, are for authenticated callers."""
+        return _needs_caller(self.kwargs.get("by", ""), request.query_params) or super().answer_needs_caller(request)
 
 
 def server_detail_urls() -> list:
