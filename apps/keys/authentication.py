@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from apps.accounts.authentication import API_KEY_PREFIX, bearer_token
 from apps.accounts.identity import Caller
 from apps.keys.bootstrap import ensure_merged
-from apps.keys.capability import TokenRefused, VerifiedToken, looks_like_capability_token, token_authenticate
+from apps.keys.capability import AuthenticatedToken, TokenRefused, looks_like_capability_token, token_authenticate
 from apps.keys.models import ApiKey
 from apps.keys.services import KeyRejected, key_authenticate
 from apps.keys.throttles import quota_counter_key
@@ -94,7 +94,7 @@ class CapabilityTokenAuthentication(authentication.BaseAuthentication):
     not (a forged or expired one is a 401 here); any other bearer token is left to the next classes.
     """
 
-    def authenticate(self, request: Request) -> tuple[Caller, VerifiedToken] | None:
+    def authenticate(self, request: Request) -> tuple[Caller, AuthenticatedToken] | None:
         token = bearer_token(request)
         if token is None or not looks_like_capability_token(token):
             return None

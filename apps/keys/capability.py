@@ -3,8 +3,9 @@
 `POST /keys/validate` answers a valid key with one (`token_issue`). A gateway validates a key once
 and forwards the token: other backends verify it offline with /.well-known/jwks.json (until its
 `exp`, whatever happened to the key since), and Keeper accepts it as `Authorization: Bearer` on
-the catalog API (`token_authenticate`), as the key itself, with the key's limits, and refuses it
-at once when the key is revoked, suspended, changed or rotated (apps.keys.denylist).
+the catalog API (`token_authenticate`), as the key itself, with the key's limits as they are now
+(its organization's pool included), and refuses it at once when the key is revoked, suspended,
+changed, rotated or deleted (apps.keys.denylist), its owner or organization deleted included.
 
 Claims: `iss`, `aud` (KEEPER_TOKEN_ISSUER, KEEPER_TOKEN_AUDIENCE), `sub` (the key's id), `iat`,
 `exp` (`ttl_seconds` later, never after the key's own expiry), `jti`, and the key's `owner`,
@@ -28,6 +29,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.utils import timezone
 
 from apps.keys import denylist
 from apps.keys.choices import KeyStatus
@@ -156,8 +158,9 @@ def looks_like_capability_token(token: str) -> bool:
 
 @dataclass(frozen=True)
 class VerifiedToken:
+    """What checking a token's signature and claims found: fixed for the token, so cached by the process."""
+
     claims: dict[str, Any]
-    key: ApiKey
     kid: str
     issued_ms: int
     expires_at: int
@@ -165,11 +168,19 @@ class VerifiedToken:
     issuer: str
 
 
+@dataclass(frozen=True)
+class AuthenticatedToken:
+    """A verified token and its key as the database holds it for this request (never a remembered copy)."""
+
+    token: VerifiedToken
+    key: ApiKey
+
+
 class _VerifiedTokens:
     """Tokens whose signature and claims this process checked, by SHA-256 of the token (never the token).
 
-    What is cached never changes for a token (its signature and claims), and its expiry and the
-    deny list are checked on every use, so the cache is exact.
+    What is cached never changes for a token (its signature and claims), and its expiry, its key
+    (with its owner and organization) and the deny list are read on every use, so the cache is exact.
     """
 
     def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
@@ -236,12 +247,8 @@ def _verify(token: str) -> VerifiedToken:
     issued_ms = _issued_ms(claims["jti"])
     if issued_ms is None or not isinstance(claims["exp"], int):
         raise TokenRefused("Invalid capability token: malformed jti or exp.")
-    found = ApiKey.objects.for_verification(key_id=str(claims["sub"]))
-    if not found:
-        raise TokenRefused(DENIAL_MESSAGES["deleted"])
     return VerifiedToken(
         claims,
-        found[0],
         public.kid,
         issued_ms,
         claims["exp"],
@@ -251,7 +258,7 @@ def _verify(token: str) -> VerifiedToken:
 
 
 def token_verify(token: str) -> VerifiedToken:
-    """The token's claims and key if Keeper signed it, for this audience, and it has not expired.
+    """The token's claims if Keeper signed it, for this audience, and it has not expired.
 
     Signature and claims are checked once per process and token, then remembered: a gateway sends
     the same token with every request it forwards, and a signature check costs more than the rest
@@ -274,15 +281,20 @@ def token_verify(token: str) -> VerifiedToken:
     return entry
 
 
-def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
+def token_authenticate(token: str, *, ip: str, path: str) -> AuthenticatedToken:
     """The verified token and its key, allowed to call `path` from `ip` now, or TokenRefused saying why.
 
-    On every request: token_verify (from the cache after the first), the deny list (one lookup:
-    Redis, or the database) and the key's status and restrictions.
+    On every request: token_verify (from the cache after the first), then one query for the key as
+    it is now (its status, limits, owner and organization, so that a change to any of them, or
+    their deletion by any path, counts at once) and its deny-list entry, then its restrictions.
     """
     entry = token_verify(token)
-    key = entry.key
-    denial = denylist.key_tokens_denial(key.key_id)
+    found = ApiKey.objects.for_verification(key_id=str(entry.claims["sub"]), denials_at=timezone.now())
+    if not found:
+        # Deleted, or its owner or organization deleted (the key goes with them).
+        raise TokenRefused(DENIAL_MESSAGES["deleted"])
+    key = found[0]
+    denial = denylist.loaded_denial(key)
     if denial is not None and denial.refuses(entry.issued_ms):
         raise TokenRefused(DENIAL_MESSAGES.get(denial.reason, CHANGED_MESSAGE))
     status = key.effective_status()
@@ -292,7 +304,7 @@ def token_authenticate(token: str, *, ip: str, path: str) -> VerifiedToken:
         raise TokenRefused(f"This API key may not be used from {ip}.", status=403)
     if not key.allows_endpoint(path):
         raise TokenRefused(f"This API key may not call {path}.", status=403)
-    return entry
+    return AuthenticatedToken(entry, key)
 
 
 def forget_verified_tokens() -> None:

@@ -7,12 +7,11 @@ no record of issued tokens is needed, and it also covers a token issued by a con
 that read the key just before the change (a token's issue time, in its `jti`, is taken before the
 key is read; see apps.keys.capability).
 
-Where entries live, so that every process sees them:
-- in the database (TokenDenial), always: the record, which survives restarts;
-- with REDIS_URL, also in the Django cache (Redis then), which requests read instead. A marker
-  says the cache holds every entry; when it is missing (Redis restarted empty, or flushed) the
-  entries are copied from the database again before the answer. While Redis fails, requests read
-  the database.
+Where entries live: in the database (TokenDenial) only. A request with a token reads its key's
+row anew with the key's entry, in one query (ApiKeyQuerySet.for_verification with `denials_at`):
+an entry costs no round trip of its own, and no second copy can disagree with it. (A copy in
+Redis, read instead, lacked every entry Redis refused to write while it still answered reads,
+out of memory for instance, and its tokens kept working: issue 15, item 2.)
 
 Entries are kept as long as the longest-lived token (plus a margin); none of the tokens one
 refuses outlives it. Clocks: the entry's time and a token's issue time come from the clocks of the
@@ -20,27 +19,18 @@ processes that wrote them, so hosts' clocks must agree (NTP) to the millisecond 
 for a token issued in the same instant as the change.
 """
 
-import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-import redis
-from django.conf import settings
-from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
 from apps.keys.models import TokenDenial
 from apps.keys.signing import SUPERSEDED_KEY_PUBLISHED_SECONDS
 
-logger = logging.getLogger(__name__)
-
 KEPT_SECONDS = SUPERSEDED_KEY_PUBLISHED_SECONDS
-CACHE_PREFIX = "capability-denial:"
-CACHE_MARKER = CACHE_PREFIX + "complete"
-LOG_EVERY_SECONDS = 60.0
-_warned_at = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -52,18 +42,6 @@ class Denial:
 
     def refuses(self, issued_ms: int) -> bool:
         return issued_ms <= self.not_before_ms
-
-
-def _shared_cache():
-    # Only Redis is shared between processes; the local-memory cache is not, so it is never used here.
-    return caches["default"] if settings.REDIS_URL else None
-
-
-def _warn(exc: Exception) -> None:
-    global _warned_at
-    if time.monotonic() - _warned_at >= LOG_EVERY_SECONDS:
-        _warned_at = time.monotonic()
-        logger.warning("Capability token deny list: Redis failed (%s), using the database", exc.__class__.__name__)
 
 
 def key_tokens_refuse(key_id: str, reason: str) -> Denial:
@@ -79,34 +57,12 @@ def key_tokens_refuse(key_id: str, reason: str) -> Denial:
             "expires_at": now + timedelta(seconds=KEPT_SECONDS),
         },
     )
-    cache = _shared_cache()
-    if cache is not None:
-        try:
-            cache.set(CACHE_PREFIX + key_id, (denial.not_before_ms, reason), KEPT_SECONDS)
-        except redis.RedisError as exc:
-            # The database has it; readers use the database while Redis fails.
-            _warn(exc)
     return denial
 
 
 def key_tokens_denial(key_id: str) -> Denial | None:
     """The entry refusing the key's earlier tokens, if there is one."""
-    cache = _shared_cache()
-    if cache is not None:
-        try:
-            found = cache.get_many([CACHE_MARKER, CACHE_PREFIX + key_id])
-            if CACHE_MARKER in found:
-                value = found.get(CACHE_PREFIX + key_id)
-                return Denial(*value) if value else None
-            _copy_to_cache(cache)
-        except redis.RedisError as exc:
-            _warn(exc)
-    return _database_denial(key_id)
-
-
-def _database_denial(key_id: str) -> Denial | None:
-    # Every request with a token asks this: a bare indexed SELECT costs a fraction of the ORM's
-    # query building (bench/bench_tokens.py).
+    # A bare indexed SELECT costs a fraction of the ORM's query building (bench/bench_tokens.py).
     table, now = TokenDenial._meta.db_table, timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -116,10 +72,7 @@ def _database_denial(key_id: str) -> Denial | None:
     return Denial(*row) if row else None
 
 
-def _copy_to_cache(cache) -> None:
-    # `add`, not `set`: an entry written meanwhile by a revocation is newer than the row read here.
-    for key_id, not_before_ms, reason in TokenDenial.objects.filter(expires_at__gt=timezone.now()).values_list(
-        "key_id", "not_before_ms", "reason"
-    ):
-        cache.add(CACHE_PREFIX + key_id, (not_before_ms, reason), KEPT_SECONDS)
-    cache.set(CACHE_MARKER, True, None)
+def loaded_denial(key: Any) -> Denial | None:
+    """The entry read with a key by `ApiKey.objects.for_verification(denials_at=...)`, if there is one."""
+    not_before_ms = getattr(key, "denial_not_before_ms", None)
+    return None if not_before_ms is None else Denial(not_before_ms, key.denial_reason)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -36,7 +37,6 @@ from apps.keys.signing import (
 )
 from apps.throttling.models import GlobalRateLimit, RouteCost
 from apps.throttling.services import reset_limiters
-from tests.fakes import run_django
 from tests.keys.helpers import bearer
 
 pytestmark = pytest.mark.django_db
@@ -594,75 +594,132 @@ def test_deny_entries_expire_after_the_longest_token_lifetime(api, checker, make
     assert list(TokenDenial.objects.values_list("key_id", flat=True)) == [other.api_key.key_id]
 
 
-# --- With Redis --------------------------------------------------------------------------
-
-
-@pytest.mark.redis
-def test_with_redis_the_deny_list_is_read_from_redis(api, checker, make_key, redis_cache):
-    key = make_key()
+def test_lowering_the_organizations_pool_reaches_its_keys_tokens_at_once(api, checker, make_key, organization, limits):
+    """The token draws from the pool its key draws from now, not the one it was first verified with."""
+    organization.credits_per_minute = 1000
+    organization.save()
+    key = make_key(organization=organization)
     token = token_of(api, checker, key)
     warm(api, token)
 
-    key_revoke(ApiKey.objects.get(pk=key.api_key.pk), actor=STAFF)
-    in_redis = [name.decode() for name in redis_cache.scan_iter("*capability-denial*")]
-    TokenDenial.objects.all().delete()  # so only Redis can refuse it
-    refused = api.get("/me", **bearer(token))
+    organization.credits_per_minute = 3
+    organization.save()
+    by_token = [api.get("/regions", **bearer(token)) for _ in range(3)]
+    by_key = api.get("/regions", **bearer(key))
 
-    assert any(name.endswith(f"capability-denial:{key.api_key.key_id}") for name in in_redis)
-    assert refused.status_code == 401
+    assert [answer["X-RateLimit-Limit"] for answer in by_token] == ["3", "3", "3"]
+    # The pool of 3 holds the warm-up's request and two of these: the token is refused as its key is.
+    assert [answer.status_code for answer in by_token] == [200, 200, 429]
+    assert by_key.status_code == 429
 
 
-@pytest.mark.redis
-def test_with_redis_an_entry_written_by_another_process_refuses_the_token_here(
-    api, checker, make_key, redis_cache, redis_url, tmp_path
-):
-    key = make_key()
+def test_a_new_organization_pool_size_reaches_tokens_issued_before(api, checker, make_key, organization, limits):
+    key = make_key(organization=organization)  # no organization pool yet: it draws from alice's
     token = token_of(api, checker, key)
     warm(api, token)
-    not_before = segments(token)[1]["iat"] * 1000 + 999_999
 
-    other = run_django(
-        "from django.core.cache import caches\n"
-        "from apps.keys import denylist\n"
-        f"caches['default'].set(denylist.CACHE_PREFIX + {key.api_key.key_id!r}, ({not_before}, 'revoked'), 600)\n",
-        {"REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"},
+    organization.credits_per_minute = 2
+    organization.save()
+    by_token = [api.get("/regions", **bearer(token)) for _ in range(3)]
+
+    assert [answer["X-RateLimit-Limit"] for answer in by_token] == ["2", "2", "2"]
+    assert [answer.status_code for answer in by_token] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("deleted", ["owner", "organization"])
+def test_deleting_the_keys_owner_or_organization_refuses_its_tokens(api, make_key, make_user, organization, deleted):
+    """Deleted by the ORM, as any path deletes them (the admin refuses while they have keys): the keys go too."""
+    checker = make_key(name="staff-gateway", scope=Scope.ADMIN)  # sees carol's key too
+    owner = make_user("carol")
+    key = make_key(owner, organization=organization)
+    other = make_key(name="unrelated")  # alice's, in no organization
+    token, other_token = token_of(api, checker, key), token_of(api, checker, other)
+    warm(api, token)
+    warm(api, other_token)
+
+    (owner if deleted == "owner" else organization).delete()
+    refused = api.get("/regions", **bearer(token))
+
+    assert (refused.status_code, refused.json()) == (
+        401,
+        {"detail": "This API key has been deleted.", "code": "invalid_capability_token"},
     )
-    refused = api.get("/me", **bearer(token))
+    assert api.get("/regions", **bearer(other_token)).status_code == 200
 
-    assert other.returncode == 0, other.stderr
-    assert (refused.status_code, refused.json()["detail"]) == (401, "This API key has been revoked.")
-    assert not TokenDenial.objects.exists()  # Redis alone said so
+
+def test_an_owners_new_name_reaches_the_tokens_of_their_keys(api, checker, make_key):
+    key = make_key()
+    token = token_of(api, checker, key)
+    warm(api, token)
+
+    owner = key.api_key.owner
+    owner.username = "alice-renamed"
+    owner.save()
+    me = api.get("/me", **bearer(token))
+
+    assert (me.status_code, me.json()["user_id"]) == (200, "alice-renamed")
+
+
+# --- With Redis refusing writes -----------------------------------------------------------
+# The deny list is the database's alone (apps/keys/denylist.py): whatever Redis accepts, refuses or
+# answers, a change counts at once and stays counted.
+
+
+class WriteRefusingRedis:
+    """The test Redis made to answer reads and refuse writes, as `CONFIG SET maxmemory 1` under noeviction does."""
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+        self.before = {name: client.config_get(name)[name] for name in ("maxmemory", "maxmemory-policy")}
+
+    def refuse_writes(self) -> None:
+        self.client.config_set("maxmemory-policy", "noeviction")
+        self.client.config_set("maxmemory", 1)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            self.client.set("probe-write", "refused")
+        self.client.get("probe-read")  # reads still work
+
+    def heal(self) -> None:
+        for name, value in self.before.items():
+            self.client.config_set(name, value)
+        self.client.set("probe-write", "accepted")
+
+
+@pytest.fixture
+def write_refusing_redis(redis_cache) -> Iterator[WriteRefusingRedis]:
+    server = WriteRefusingRedis(redis_cache)
+    yield server
+    server.heal()
+
+
+# Each through the API with the key itself, as an owner would (a suspension is PATCH status).
+CHANGES = {
+    "revoke": ("post", "/revoke", {}),
+    "suspend": ("patch", "", {"status": "suspended"}),
+    "rotate": ("post", "/rotate", {"grace_period_seconds": 600}),
+    "limits": ("patch", "", {"credits_per_minute": 7}),
+}
 
 
 @pytest.mark.redis
-def test_with_redis_emptied_the_entries_come_back_from_the_database(api, checker, make_key, redis_cache):
-    key = make_key()
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_with_redis_refusing_writes_a_change_refuses_the_tokens_at_once_and_after_redis_heals(
+    api, checker, make_key, write_refusing_redis, change
+):
+    key = make_key(scope=Scope.WRITE)
     token = token_of(api, checker, key)
-    key_revoke(ApiKey.objects.get(pk=key.api_key.pk), actor=STAFF)
+    warm(api, token)  # with Redis healthy
+    method, suffix, body = CHANGES[change]
 
-    redis_cache.flushdb()  # Redis restarted without persistence
-    refused = api.get("/me", **bearer(token))
-    copied = [name.decode() for name in redis_cache.scan_iter("*capability-denial*")]
+    write_refusing_redis.refuse_writes()
+    changed = getattr(api, method)(f"/keys/{key.api_key.key_id}{suffix}", body, format="json", **bearer(key))
+    during = [api.get("/regions", **bearer(token)) for _ in range(3)]
+    write_refusing_redis.heal()
+    after = [api.get("/regions", **bearer(token)) for _ in range(3)]
 
-    assert refused.status_code == 401
-    assert len(copied) == 2  # the entry and the marker saying the copy is complete
-
-
-@pytest.mark.redis
-def test_with_redis_down_the_database_refuses_the_token(api, checker, make_key, redis_cache, settings, monkeypatch):
-    key = make_key()
-    token = token_of(api, checker, key)
-    key_revoke(ApiKey.objects.get(pk=key.api_key.pk), actor=STAFF)
-
-    def down(*args, **kwargs):
-        raise redis.ConnectionError("Redis is down")
-
-    from django.core.cache import caches
-
-    monkeypatch.setattr(caches["default"], "get_many", down)
-    refused = api.get("/me", **bearer(token))
-
-    assert refused.status_code == 401
+    assert changed.status_code == 200, changed.content
+    assert [answer.status_code for answer in during + after] == [401] * 6, [a.content for a in during + after]
+    assert all(answer.json()["code"] == "invalid_capability_token" for answer in during + after)
 
 
 # --- Rotating the signing key ----------------------------------------------------------------
