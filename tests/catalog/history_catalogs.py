@@ -41,3 +41,142 @@ def changed_catalog() -> UpstreamCatalog:
     for table in catalog.tables():
         db.execute(f'UPDATE "{table}" SET observed_at = ?', [RECRAWLED])
     return catalog
+
+
+def _ipv4_price(catalog: UpstreamCatalog, vendor: str, region: str, price: float) -> None:
+    catalog.insert(
+        "ipv4_price",
+        vendor_id=vendor,
+        region_id=region,
+        unit="HOUR",
+        price=price,
+        price_upfront=0,
+        price_tiered="[]",
+        currency="USD",
+        status="ACTIVE",
+        observed_at=catalog.db.execute("SELECT observed_at FROM vendor LIMIT 1").fetchone()[0],
+    )
+
+
+def every_table_catalog() -> UpstreamCatalog:
+    """`sample_catalog()` with rows in every tracked table that `every_table_changed()` can remove or change:
+    a vendor, a region and a benchmark with nothing else, storages with prices, traffic and IPv4 prices."""
+    catalog = sample_catalog()
+    catalog.vendor("gone", regions=0)
+    catalog.region("aws", "r9", zones=0)
+    catalog.benchmark("gone:bench")
+    for storage in ("gp2", "gp3"):
+        catalog.storage("aws", storage)
+        catalog.storage_price("aws", storage, price=0.1)
+    catalog.traffic_price("aws", price=0.09, direction="OUT")
+    catalog.traffic_price("aws", price=0.0, direction="IN")
+    _ipv4_price(catalog, "aws", "r1", 0.005)
+    _ipv4_price(catalog, "gcp", "r1", 0.004)
+    return catalog
+
+
+# (table, kind) -> the natural key of the one record `every_table_changed()` makes of that kind.
+EVERY_TABLE_CHANGES: dict[tuple[str, str], dict[str, str]] = {
+    ("vendor", "removed"): {"vendor_id": "gone"},
+    ("vendor", "changed"): {"vendor_id": "hcloud"},
+    ("vendor", "added"): {"vendor_id": "ovh"},
+    ("region", "removed"): {"vendor_id": "aws", "region_id": "r9"},
+    ("region", "changed"): {"vendor_id": "gcp", "region_id": "r1"},
+    ("region", "added"): {"vendor_id": "aws", "region_id": "r3"},
+    ("zone", "removed"): {"vendor_id": "aws", "region_id": "r2", "zone_id": "r2z1"},
+    ("zone", "changed"): {"vendor_id": "gcp", "region_id": "r1", "zone_id": "r1z1"},
+    ("zone", "added"): {"vendor_id": "aws", "region_id": "r1", "zone_id": "r1z2"},
+    ("storage", "removed"): {"vendor_id": "aws", "storage_id": "gp3"},
+    ("storage", "changed"): {"vendor_id": "aws", "storage_id": "gp2"},
+    ("storage", "added"): {"vendor_id": "aws", "storage_id": "io2"},
+    ("benchmark", "removed"): {"benchmark_id": "gone:bench"},
+    ("benchmark", "changed"): {"benchmark_id": "stress_ng:best1"},
+    ("benchmark", "added"): {"benchmark_id": "new:bench"},
+    ("server", "removed"): {"vendor_id": "gcp", "server_id": "retired-1"},
+    ("server", "changed"): {"vendor_id": "aws", "server_id": "m5.large"},
+    ("server", "added"): {"vendor_id": "aws", "server_id": "c5.large"},
+    ("server_price", "removed"): {
+        "vendor_id": "gcp",
+        "region_id": "r1",
+        "zone_id": "r1z1",
+        "server_id": "retired-1",
+        "allocation": "ondemand",
+    },
+    ("server_price", "changed"): {
+        "vendor_id": "aws",
+        "region_id": "r1",
+        "zone_id": "r1z1",
+        "server_id": "t3.micro",
+        "allocation": "ondemand",
+    },
+    ("server_price", "added"): {
+        "vendor_id": "aws",
+        "region_id": "r1",
+        "zone_id": "r1z1",
+        "server_id": "c5.large",
+        "allocation": "ondemand",
+    },
+    ("storage_price", "removed"): {"vendor_id": "aws", "region_id": "r1", "storage_id": "gp3"},
+    ("storage_price", "changed"): {"vendor_id": "aws", "region_id": "r1", "storage_id": "gp2"},
+    ("storage_price", "added"): {"vendor_id": "aws", "region_id": "r1", "storage_id": "io2"},
+    ("traffic_price", "removed"): {"vendor_id": "aws", "region_id": "r1", "direction": "inbound"},
+    ("traffic_price", "changed"): {"vendor_id": "aws", "region_id": "r1", "direction": "outbound"},
+    ("traffic_price", "added"): {"vendor_id": "gcp", "region_id": "r1", "direction": "outbound"},
+    ("ipv4_price", "removed"): {"vendor_id": "gcp", "region_id": "r1"},
+    ("ipv4_price", "changed"): {"vendor_id": "aws", "region_id": "r1"},
+    ("ipv4_price", "added"): {"vendor_id": "hcloud", "region_id": "r1"},
+    ("benchmark_score", "removed"): {"vendor_id": "hcloud", "server_id": "cax11", "benchmark_id": "stress_ng:bestn"},
+    ("benchmark_score", "changed"): {
+        "vendor_id": "aws",
+        "server_id": "p3.8xlarge",
+        "benchmark_id": "stress_ng:bestn",
+    },
+    ("benchmark_score", "added"): {"vendor_id": "aws", "server_id": "c5.large", "benchmark_id": "stress_ng:bestn"},
+}
+
+
+def every_table_changed() -> UpstreamCatalog:
+    """`every_table_catalog()` re-crawled with, in every tracked table, one row removed, one column of one
+    row changed and one row added: exactly the records EVERY_TABLE_CHANGES lists."""
+    catalog = every_table_catalog()
+    db = catalog.db
+    db.execute("DELETE FROM vendor WHERE vendor_id = 'gone'")
+    db.execute("UPDATE vendor SET founding_year = 2021 WHERE vendor_id = 'hcloud'")
+    catalog.vendor("ovh", regions=0)
+    db.execute("DELETE FROM region WHERE vendor_id = 'aws' AND region_id = 'r9'")
+    db.execute("UPDATE region SET display_name = 'IOWA' WHERE vendor_id = 'gcp' AND region_id = 'r1'")
+    catalog.region("aws", "r3", zones=0)
+    db.execute("DELETE FROM zone WHERE vendor_id = 'aws' AND zone_id = 'r2z1'")
+    db.execute("UPDATE zone SET display_name = 'Iowa 1' WHERE vendor_id = 'gcp' AND zone_id = 'r1z1'")
+    db.execute(
+        "INSERT INTO zone (vendor_id, region_id, zone_id, name, api_reference, display_name, status, observed_at) "
+        "SELECT vendor_id, region_id, 'r1z2', 'r1z2', 'r1z2', 'r1z2', status, observed_at FROM zone "
+        "WHERE vendor_id = 'aws' AND zone_id = 'r1z1'"
+    )
+    db.execute("DELETE FROM storage WHERE storage_id = 'gp3'")
+    db.execute("DELETE FROM storage_price WHERE storage_id = 'gp3'")
+    db.execute("UPDATE storage SET max_iops = 16000 WHERE storage_id = 'gp2'")
+    db.execute("UPDATE storage_price SET price = 0.08 WHERE storage_id = 'gp2'")
+    catalog.storage("aws", "io2")
+    catalog.storage_price("aws", "io2", price=0.125)
+    db.execute("DELETE FROM benchmark WHERE benchmark_id = 'gone:bench'")
+    db.execute("UPDATE benchmark SET name = 'single core' WHERE benchmark_id = 'stress_ng:best1'")
+    catalog.benchmark("new:bench")
+    for table in ("server", "server_price"):
+        db.execute(f"DELETE FROM {table} WHERE vendor_id = 'gcp' AND server_id = 'retired-1'")
+    _update(db, "server", "vcpus = 4", "aws", "m5.large")
+    _update(db, "server_price", "price = 0.011", "aws", "t3.micro", "ONDEMAND")
+    catalog.server("aws", "c5.large", vcpus=2, memory_amount=4096)
+    catalog.price("aws", "c5.large", price=0.085)
+    catalog.score("aws", "c5.large", "stress_ng:bestn", 4500)
+    db.execute("DELETE FROM benchmark_score WHERE vendor_id = 'hcloud' AND resource_id = 'cax11'")
+    db.execute("UPDATE benchmark_score SET score = 41000 WHERE vendor_id = 'aws' AND resource_id = 'p3.8xlarge'")
+    db.execute("DELETE FROM traffic_price WHERE vendor_id = 'aws' AND direction = 'IN'")
+    db.execute("UPDATE traffic_price SET price = 0.08 WHERE vendor_id = 'aws' AND direction = 'OUT'")
+    catalog.traffic_price("gcp", price=0.12, direction="OUT")
+    db.execute("DELETE FROM ipv4_price WHERE vendor_id = 'gcp'")
+    db.execute("UPDATE ipv4_price SET price = 0.006 WHERE vendor_id = 'aws'")
+    _ipv4_price(catalog, "hcloud", "r1", 0.001)
+    for table in catalog.tables():
+        db.execute(f'UPDATE "{table}" SET observed_at = ?', [RECRAWLED])
+    return catalog
