@@ -16,12 +16,23 @@ within `KEEPER_HEADER_TIMEOUT_SECONDS`, body within `KEEPER_BODY_TIMEOUT_SECONDS
 request at a time per process, on one persistent database connection. Streaming responses (the
 watch stream, static files) are iterated in a small thread pool, so a stream never blocks the loop;
 how many streams may be open is capped where they are made (keeper.api.streams).
+
+A view that waits on another service is the exception to "inline": `GET /ai/assist_*_filters` waits up
+to OPENAI_TIMEOUT_SECONDS on the AI provider, and two such calls held a 2-worker server that long. A
+request whose view is marked `slow_upstream = True` (looked up in the URLconf before Django runs) is
+made whole in a thread of a second small pool, in a contextvars context and on a database connection
+of its own (closed when its response is made), while the loop goes on serving other requests inline.
+Django is thread-safe and Keeper's shared state is locked, as for the streams. How many provider calls
+may be under way is capped where they are made (apps.catalog.ai, KEEPER_AI_CALLS_PER_PROCESS); the
+pool has two threads more, so a request beyond the cap gets its 503 with Retry-After at once.
 """
 
 import asyncio
 import contextvars
+import functools
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -65,8 +76,12 @@ class InlineWSGI:
         max_body_bytes: int,
         body_timeout: float,
         stream_threads: int,
+        upstream_threads: int = 1,
+        after_upstream: Callable[[], None] = lambda: None,
     ):
         self.app = app
+        self.upstream_pool = ThreadPoolExecutor(max_workers=upstream_threads, thread_name_prefix="keeper-upstream")
+        self.after_upstream = after_upstream
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.context = contextvars.Context()
@@ -86,6 +101,7 @@ class InlineWSGI:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stream_pool.shutdown(wait=False, cancel_futures=True)
+                self.upstream_pool.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -111,6 +127,9 @@ class InlineWSGI:
             started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
         environ = build_environ(scope, io.BytesIO(body))
+        if slow_upstream(scope["path"]):
+            await self._respond_off_loop(environ, send)
+            return
         result = self.context.run(self.app, environ, start_response)
         if getattr(result, "streaming", False):
             await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
@@ -122,6 +141,33 @@ class InlineWSGI:
             self.context.run(result.close)
         await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
         await send({"type": "http.response.body", "body": content})
+
+    async def _respond_off_loop(self, environ: dict, send) -> None:
+        """A request to a slow upstream view, made in the upstream pool (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        # A context of its own: nothing of this request's leaks into the loop's or another's.
+        made = await loop.run_in_executor(self.upstream_pool, contextvars.Context().run, self._respond, environ)
+        status, headers, content = made
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _respond(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
+            started["status"] = int(status[:3])
+            started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+        try:
+            result = self.app(environ, start_response)
+            try:
+                content = b"".join(result)
+            finally:
+                result.close()
+        finally:
+            # This thread's database connections: a pool thread may wait long for its next request.
+            self.after_upstream()
+        return started["status"], started["headers"], content
 
     async def _read_body(self, receive) -> bytes | None:
         chunks, size = [], 0
@@ -153,6 +199,21 @@ class InlineWSGI:
             pass  # the client disconnected: nobody to answer
         finally:
             await loop.run_in_executor(self.stream_pool, result.close)
+
+
+@functools.lru_cache(maxsize=1024)
+def slow_upstream(path: str) -> bool:
+    """Whether the view at `path` is marked `slow_upstream` (it waits on another service).
+
+    Cached (1,024 paths): a URLconf lookup costs 15-50 us, and most requests go to a few paths.
+    """
+    from django.urls import Resolver404, resolve
+
+    try:
+        view = resolve(path).func
+    except Resolver404:
+        return False
+    return bool(getattr(getattr(view, "view_class", view), "slow_upstream", False))
 
 
 class _BodyTooLarge(Exception):
@@ -244,6 +305,7 @@ class KeeperWorker(gasgi.ASGIWorker):
     def load_wsgi(self) -> None:
         wsgi_app = self.app.wsgi()
         from django.conf import settings
+        from django.db import connections
 
         KeeperProtocol.header_timeout = settings.KEEPER_HEADER_TIMEOUT_SECONDS
         self.asgi = InlineWSGI(
@@ -251,4 +313,6 @@ class KeeperWorker(gasgi.ASGIWorker):
             max_body_bytes=settings.KEEPER_MAX_REQUEST_BODY_BYTES,
             body_timeout=settings.KEEPER_BODY_TIMEOUT_SECONDS,
             stream_threads=settings.KEEPER_STREAMS_PER_PROCESS + 2,
+            upstream_threads=settings.KEEPER_AI_CALLS_PER_PROCESS + 2,
+            after_upstream=connections.close_all,
         )

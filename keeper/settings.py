@@ -115,6 +115,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers keep serving the old catalog while a sync writes the new one.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
+        # Commands, the sync and the write-behind flusher wait this long for the write lock; requests
+        # served by gunicorn wait KEEPER_DATABASE_LOCK_WAIT_SECONDS at most (keeper/writes.py).
         "timeout": 30,
     }
 elif _database["ENGINE"] not in ("django.db.backends.postgresql",):
@@ -124,6 +126,15 @@ else:
     # the request is a JSON 503 (keeper/api/database.py). `?connect_timeout=` in the URL wins.
     _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DATABASES = {"default": _database}
+# The longest a request served by gunicorn waits for a lock (SQLite's write lock, a PostgreSQL row or table
+# lock): a write the caller asked for is then a JSON 503 with Retry-After; Keeper's own bookkeeping is
+# written behind by a thread and never waits in a request (keeper/writes.py). Far below gunicorn's
+# 30 s timeout, so that no worker is killed for waiting on the database.
+KEEPER_DATABASE_LOCK_WAIT_SECONDS = env_float("KEEPER_DATABASE_LOCK_WAIT_SECONDS", 1.0, minimum=0.01)
+if KEEPER_DATABASE_LOCK_WAIT_SECONDS > 5:
+    raise ImproperlyConfigured(
+        f"KEEPER_DATABASE_LOCK_WAIT_SECONDS must be <= 5, got {KEEPER_DATABASE_LOCK_WAIT_SECONDS:g}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Redis and Celery ----------------------------------------------------
@@ -247,11 +258,13 @@ OPENAI_BASE_URL = (env_str("OPENAI_BASE_URL", "https://api.openai.com/v1") or ""
 if not OPENAI_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"OPENAI_BASE_URL must be an http(s) URL, got {OPENAI_BASE_URL!r}")
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
-# The whole call (connect, wait, download). A worker serves nothing else meanwhile, and gunicorn
-# restarts a worker silent for 30 s, so the call must end well before that.
+# The whole call (connect, wait, download). Calls run in a thread of their own (keeper/server.py),
+# and a worker that stops waits for them, within gunicorn's 30 s graceful timeout.
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 15.0, minimum=0.1)
 if OPENAI_TIMEOUT_SECONDS > 25:
     raise ImproperlyConfigured(f"OPENAI_TIMEOUT_SECONDS must be <= 25, got {OPENAI_TIMEOUT_SECONDS:g}")
+# Provider calls under way at once per process; more are answered 503 with Retry-After, unsent.
+KEEPER_AI_CALLS_PER_PROCESS = env_int("KEEPER_AI_CALLS_PER_PROCESS", 4, minimum=1)
 
 # --- Who is calling: OAuth 2.0 token introspection (RFC 7662) -------------------
 # Names as in the Spare Cores API, so operators keep their configuration.

@@ -14,13 +14,19 @@ Dropping rather than refusing: one bad guess of the model should not waste the c
 The names of the known parameters whose values were dropped are returned with the filters (the
 view sends them in a response header); what remains is always a valid query string for the endpoint.
 
-The HTTP call is bounded by OPENAI_TIMEOUT_SECONDS as a whole (connect, wait, download), because a
-Keeper worker serves one request at a time and its heartbeat stops while it waits.
+The HTTP call is bounded by OPENAI_TIMEOUT_SECONDS as a whole (connect, wait, download). Under gunicorn
+the views run in a thread of the worker's pool for slow upstream calls (keeper/server.py), so a slow
+provider holds that thread, not the worker; at most KEEPER_AI_CALLS_PER_PROCESS calls are under way per
+process, and one beyond is a 503 with Retry-After, decided before anything is sent.
 """
 
 import logging
+import math
 import re
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import import_module
@@ -78,6 +84,16 @@ class AIProviderUnavailable(ServiceUnavailable):
 
     default_detail = "The AI provider is unavailable, try again later."
     default_code = "ai_unavailable"
+
+
+class AIProviderBusy(ServiceUnavailable):
+    """KEEPER_AI_CALLS_PER_PROCESS calls are under way in this process: this one is not sent."""
+
+    default_code = "ai_busy"
+
+    def __init__(self, *, limit: int, retry_after: int):
+        super().__init__(f"{limit} AI assist calls are under way on this server already; try again later.")
+        self.retry_after = retry_after
 
 
 class AIProviderTimeout(exceptions.APIException):
@@ -381,8 +397,9 @@ def _json_value(field: forms.Field, values: list[str], cleaned: Any) -> Any:
 def assist_filters(*, target: AssistTarget, text: str, request: Request | None = None) -> AssistedFilters:
     """Ask the configured model for `target`'s filters that fit `text`, validated by its FilterSet for this caller.
 
-    Raises AssistNotAvailable or AssistNotConfigured (503) before any call; AIProviderUnavailable (503)
-    when the provider is down, refuses, or answers without usable arguments; AIProviderTimeout (504).
+    Raises AssistNotAvailable or AssistNotConfigured (503) before any call, and AIProviderBusy (503) when
+    this process has KEEPER_AI_CALLS_PER_PROCESS calls under way; AIProviderUnavailable (503) when the
+    provider is down, refuses, or answers without usable arguments; AIProviderTimeout (504).
     """
     filterset_class = target.filterset_class()
     if filterset_class is None:
@@ -400,7 +417,8 @@ def assist_filters(*, target: AssistTarget, text: str, request: Request | None =
         "tool_choice": {"type": "function", "function": {"name": target.tool_name}},
     }
     started = time.monotonic()
-    answer = _chat_completion(payload)
+    with _calls_under_way.slot():
+        answer = _chat_completion(payload)
     arguments = _tool_arguments(answer, target.tool_name)
     result = validated_filters(filterset_class, arguments, target.exclude, request=request)
     logger.info(
@@ -413,6 +431,38 @@ def assist_filters(*, target: AssistTarget, text: str, request: Request | None =
         time.monotonic() - started,
     )
     return result
+
+
+class _CallsUnderWay:
+    """The provider calls under way in this process; beyond KEEPER_AI_CALLS_PER_PROCESS, AIProviderBusy.
+
+    Each call holds a thread of the worker's pool for slow upstream calls (keeper/server.py) for up to
+    OPENAI_TIMEOUT_SECONDS; that pool has a few threads more than this cap, so a request beyond it is
+    refused at once instead of queued. Per process, like the cap on streams: N workers, N times as many.
+    """
+
+    def __init__(self) -> None:
+        self._started: list[float] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        limit = settings.KEEPER_AI_CALLS_PER_PROCESS
+        with self._lock:
+            now = time.monotonic()
+            if len(self._started) >= limit:
+                # The oldest call ends by its deadline at the latest, and frees its place.
+                wait = min(self._started) + settings.OPENAI_TIMEOUT_SECONDS - now
+                raise AIProviderBusy(limit=limit, retry_after=max(math.ceil(wait), 1))
+            self._started.append(now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._started.remove(now)
+
+
+_calls_under_way = _CallsUnderWay()
 
 
 class _Deadline:

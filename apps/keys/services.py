@@ -20,9 +20,11 @@ from apps.accounts.identity import idp_username
 from apps.accounts.models import Organization
 from apps.keys import denylist, endpoints, policy
 from apps.keys import secrets as key_secrets
+from apps.keys.bookkeeping import key_bookkeeping
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.models import ApiKey, AuditEvent
 from apps.keys.policy import Actor, KeyConflict
+from keeper import writes
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +117,15 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _audit(key: ApiKey | None, action: str, actor: Actor, *, changes=None, detail: str = "", key_ref: str = ""):
-    return AuditEvent.objects.create(
+    event = _audit_event(key, action, actor, changes=changes, detail=detail, key_ref=key_ref)
+    event.save(force_insert=True)
+    return event
+
+
+def _audit_event(
+    key: ApiKey | None, action: str, actor: Actor, *, changes=None, detail: str = "", key_ref: str = ""
+) -> AuditEvent:
+    return AuditEvent(
         key=key,
         key_ref=key_ref or (key.masked if key else ""),
         owner_username=key.owner_name if key else "",
@@ -411,7 +421,7 @@ def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> A
     status = key.effective_status(now)
     if status != KeyStatus.ACTIVE:
         if status == KeyStatus.REVOKED and touch:
-            _audit(key, AuditAction.DENIED, Actor(f"key:{key.masked}", ip), detail="use of a revoked key")
+            _audit_refused_use(key, Actor(f"key:{key.masked}", ip))
         reason = {
             KeyStatus.REVOKED: "This API key has been revoked.",
             KeyStatus.SUSPENDED: "This API key is suspended.",
@@ -446,7 +456,11 @@ def quota_remaining(key: ApiKey) -> int | None:
 
 def _touch(key: ApiKey, now: datetime) -> None:
     interval = timedelta(seconds=settings.KEEPER_KEY_LAST_USED_INTERVAL_SECONDS)
-    if key.last_used_at is None or key.last_used_at <= now - interval:
+    if writes.deferring() and (key.last_used_at is None or key.last_used_at <= now - interval):
+        # Written behind the request (keeper/writes.py), with the same condition.
+        key_bookkeeping.touch(key.pk, now, stale_before=now - interval)
+        key.last_used_at = now
+    elif key.last_used_at is None or key.last_used_at <= now - interval:
         # Conditional, so concurrent requests write it once.
         ApiKey.objects.filter(pk=key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - interval)
@@ -455,6 +469,14 @@ def _touch(key: ApiKey, now: datetime) -> None:
 
 
 def owner_for_subject(subject: str):
+def _audit_refused_use(key: ApiKey, actor: Actor) -> None:
+    if writes.deferring():
+        # Written behind the request: it must not wait on the database's write lock (keeper/writes.py).
+        key_bookkeeping.audit(_audit_event(key, AuditAction.DENIED, actor, detail="use of a revoked key"))
+    else:
+        _audit(key, AuditAction.DENIED, actor, detail="use of a revoked key")
+
+
     """The Django user that owns the keys of an identity-provider subject (created on first use)."""
     User = get_user_model()
     # A separate namespace, so a token subject can never take over a local account's keys.

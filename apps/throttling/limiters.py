@@ -20,6 +20,10 @@ from itertools import islice
 
 import redis
 from django.conf import settings
+from django.db import OperationalError
+
+from keeper import writes
+from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +315,16 @@ class DatabaseCounter:
         # without Django set up (the spawned workers of tests/throttling/burst.py).
         from apps.throttling.models import QuotaUsage
 
+
+    In a gunicorn worker, while another connection holds the database's write lock (a sync holds
+    SQLite's for its whole transaction), a charge waits at most KEEPER_DATABASE_LOCK_WAIT_SECONDS, then is deferred: the
+    process admits against what the database says is left, but only its share of it (left / the
+    number of gunicorn workers, so that all workers together stay within the quota), keeps the
+    count in memory, and its flusher thread adds it once the lock is free (keeper/writes.py). While
+    counts wait, later charges of this process are deferred at once rather than each waiting again.
+    What the limit allows is exact except in the moment between the lock's release and the
+    deferred counts' write, when another process may charge what they have not yet added; a
+    SIGKILLed worker loses its deferred counts (the quota then admits that much more).
         self.rows = QuotaUsage.objects
         self.clock = clock
         self._pruned_on: date | None = None
@@ -321,23 +335,58 @@ class DatabaseCounter:
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
         """Count `amount` against `limit` for today unless it would go past it; `ttl` is the wait when refused."""
         day = self.today()
+        self._deferred: dict[tuple[str, date], int] = {}
+        self._deferred_lock = threading.Lock()
         if amount <= 0:
-            used = self.rows.used_on(key, day)
+            used = self.rows.used_on(key, day) + self._deferred.get((key, day), 0)
             if used + amount > limit:
                 return Decision(False, max(limit - used, 0), float(ttl))
             return Decision(True, limit - used - amount)
-        self._prune(day)
-        used = self.rows.spend(key, day, amount, limit)
-        if used is not None:
-            return Decision(True, max(limit - used, 0))
-        return Decision(False, max(limit - self.rows.used_on(key, day), 0), float(ttl))
+        if not self._deferred:
+            try:
+                self._prune(day)
+                used = self.rows.spend(key, day, amount, limit)
+            except OperationalError as exc:
+                # Only where a flusher thread will add the deferred counts later.
+                if not (writes.deferring() and writes.is_lock_timeout(exc)):
+                    raise
+                metrics.database_lock_timeout("deferred")
+            else:
+                if used is not None:
+                    return Decision(True, max(limit - used, 0))
+                return Decision(False, max(limit - self.rows.used_on(key, day), 0), float(ttl))
+        return self._add_deferred(key, day, amount, limit, ttl)
+
+    def _add_deferred(self, key: str, day: date, amount: int, limit: int, ttl: int) -> Decision:
+        committed = self.rows.used_on(key, day)  # a read: in WAL mode it never waits on the writer
+        with self._deferred_lock:
+            pending = self._deferred.get((key, day), 0)
+            share = (limit - committed) // writes.flusher.processes
+            if pending + amount > share:
+                return Decision(False, max(min(limit - committed - pending, share - pending), 0), float(ttl))
+            self._deferred[(key, day)] = pending + amount
+        return Decision(True, max(limit - committed - pending - amount, 0))
+
+    def flush(self) -> None:
+        """Add the deferred counts to the database (the flusher thread; what fails stays for the next round)."""
+        with self._deferred_lock:
+            pending = dict(self._deferred)
+        for (key, day), amount in pending.items():
+            # Admitted already: added whatever the total (no limit to check against).
+            self.rows.spend(key, day, amount, 2**62)
+            with self._deferred_lock:
+                left = self._deferred.get((key, day), 0) - amount
+                if left > 0:
+                    self._deferred[(key, day)] = left
+                else:
+                    self._deferred.pop((key, day), None)
 
     def remaining(self, key: str, limit: int) -> int:
-        return max(limit - self.rows.used_on(key, self.today()), 0)
+        day = self.today()
+        return max(limit - self.rows.used_on(key, day) - self._deferred.get((key, day), 0), 0)
 
     def _prune(self, day: date) -> None:
         if self._pruned_on != day:
-            self._pruned_on = day
             self.rows.prune(before=day - timedelta(days=1))
 
 
@@ -346,6 +395,7 @@ class MemoryTokenBucket:
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
+            self._pruned_on = day
         self.tokens: float | None = None
         self.stamp = 0.0
         self._lock = threading.Lock()

@@ -72,7 +72,8 @@ class AssistSchema(KeeperAutoSchema):
                 ErrorSerializer,
                 description=(
                     "Try again later: AI assist is not configured (`ai_not_configured`) or not available for "
-                    "this endpoint (`ai_not_available`), the AI provider is down, refused the request or answered "
+                    "this endpoint (`ai_not_available`), this server has KEEPER_AI_CALLS_PER_PROCESS calls under way "
+                    "already (`ai_busy`, with Retry-After), the AI provider is down, refused the request or answered "
                     "without usable filters (`ai_unavailable`); or the identity provider could not check the "
                     "bearer token, or the server has too many open connections."
                 ),
@@ -86,6 +87,8 @@ class AssistSchema(KeeperAutoSchema):
 class AssistView(ReadOnlyAPIView):
     """Answers are per request and never cached: Cache-Control private, no-store, errors included."""
 
+    # It waits on the AI provider: keeper/server.py runs it in a thread, off the worker's event loop.
+    slow_upstream = True
     query_serializer_class = AssistParameters
     schema = AssistSchema()
     target: ai.AssistTarget
