@@ -29,6 +29,9 @@ workers = 2
 worker_class = "keeper.server.KeeperWorker"
 # Open connections per worker (each costs a few kilobytes); more are answered 503 and closed.
 worker_connections = 1000
+# gunicorn kills a worker that has not reported for this long; no request waits for a database lock
+# longer than KEEPER_DATABASE_LOCK_WAIT_SECONDS (at most 5 s; keeper/writes.py), so none reaches it.
+timeout = 30
 # Seconds an idle kept-alive connection stays open, and the most a later request's headers may take.
 keepalive = 2
 # Request lines come from Django (keeper.observability), one per request; this logger adds lines
@@ -51,9 +54,10 @@ def on_starting(server) -> None:
 
     try:
         django.setup()
-        from apps.keys.bootstrap import merge_bootstrap_keys
+        from apps.keys.bootstrap import ensure_merged
 
-        merge_bootstrap_keys()
+        # Marked merged in this process, so the workers forked from it need no write at their first key.
+        ensure_merged()
     except ImproperlyConfigured as exc:
         server.log.error("Not starting: %s", exc)
         sys.exit(1)
@@ -85,11 +89,21 @@ def post_worker_init(worker) -> None:
     from django.urls import get_resolver
 
     from apps.catalog.pricing import exchange_rate
+    from keeper import writes
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module now
     exchange_rate("EUR", "USD")
+    # Requests wait for no database lock beyond a small bound; their bookkeeping is written behind.
+    writes.serve(processes=worker.cfg.workers)
     gc.collect()
     gc.freeze()
+
+
+def worker_exit(server, worker) -> None:
+    """A worker's normal exit writes the bookkeeping its requests deferred (keeper/writes.py)."""
+    from keeper import writes
+
+    writes.stop()
 
 
 def child_exit(server, worker) -> None:

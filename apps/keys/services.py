@@ -454,6 +454,14 @@ def quota_remaining(key: ApiKey) -> int | None:
     return limiters().counter_remaining(quota_counter_key(key), key.daily_quota)
 
 
+def _audit_refused_use(key: ApiKey, actor: Actor) -> None:
+    if writes.deferring():
+        # Written behind the request: it must not wait on the database's write lock (keeper/writes.py).
+        key_bookkeeping.audit(_audit_event(key, AuditAction.DENIED, actor, detail="use of a revoked key"))
+    else:
+        _audit(key, AuditAction.DENIED, actor, detail="use of a revoked key")
+
+
 def _touch(key: ApiKey, now: datetime) -> None:
     interval = timedelta(seconds=settings.KEEPER_KEY_LAST_USED_INTERVAL_SECONDS)
     if writes.deferring() and (key.last_used_at is None or key.last_used_at <= now - interval):
@@ -469,14 +477,6 @@ def _touch(key: ApiKey, now: datetime) -> None:
 
 
 def owner_for_subject(subject: str):
-def _audit_refused_use(key: ApiKey, actor: Actor) -> None:
-    if writes.deferring():
-        # Written behind the request: it must not wait on the database's write lock (keeper/writes.py).
-        key_bookkeeping.audit(_audit_event(key, AuditAction.DENIED, actor, detail="use of a revoked key"))
-    else:
-        _audit(key, AuditAction.DENIED, actor, detail="use of a revoked key")
-
-
     """The Django user that owns the keys of an identity-provider subject (created on first use)."""
     User = get_user_model()
     # A separate namespace, so a token subject can never take over a local account's keys.

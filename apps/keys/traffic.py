@@ -1,7 +1,8 @@
 """Every API request, counted per UTC day and credential, with its refusals by reason (the staff overview).
 
 Counted in each process and added to TrafficDay in batches at most KEEPER_KEY_USAGE_FLUSH_SECONDS
-apart (one UPDATE per credential and day: five rows a day at most), so no request waits on a write.
+apart (one UPDATE per credential and day: five rows a day at most), so no request waits on a write
+(in a gunicorn worker, the flusher thread writes them: keeper/writes.py).
 A process that is killed loses what it had not flushed yet: analytics, not billing (limits are
 counted by the rate-limit backend).
 """
@@ -24,6 +25,7 @@ from apps.keys.choices import Credential, Refusal
 from apps.keys.models import TrafficDay
 from apps.keys.throttles import DailyQuotaThrottle
 from apps.throttling.throttles import CreditThrottle, GlobalTokenBucketThrottle
+from keeper import writes
 
 REFUSED_BY = {
     GlobalTokenBucketThrottle: Refusal.GLOBAL,
@@ -108,7 +110,12 @@ class TrafficBuffer:
             counts.credits += credits
             if refusal is not None:
                 setattr(counts, refusal, getattr(counts, refusal) + 1)
-        if self.auto_flush and time.monotonic() - self._flushed_at >= settings.KEEPER_KEY_USAGE_FLUSH_SECONDS:
+        # In a gunicorn worker the flusher thread writes them (keeper/writes.py): no request waits on a lock.
+        if self.auto_flush and not writes.deferring():
+            self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() - self._flushed_at >= settings.KEEPER_KEY_USAGE_FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:

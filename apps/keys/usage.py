@@ -16,8 +16,8 @@ and added to KeyUsageDay in batches. Where they wait in between decides what a c
   process loses at most KEEPER_KEY_USAGE_FLUSH_SECONDS of its counts.
 
 These are analytics, not billing: quotas and credit pools are counted by the rate-limit backend.
-A key's `last_used_at` and its audit log are written to the database during the request itself
-(apps.keys.services), so a crash loses neither.
+In a gunicorn worker no request flushes: the worker's flusher thread does, so that no request waits
+on the database's write lock (keeper/writes.py), and a worker's normal exit flushes what is left.
 """
 
 import logging
@@ -33,6 +33,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.keys.models import ApiKey, KeyUsageDay
+from keeper import writes
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ class UsageBuffer:
                 self._keep(tallies)
         else:
             self._keep(tallies)
+        # In a gunicorn worker the flusher thread writes them (keeper/writes.py): no request waits on a lock.
+        if not writes.deferring():
+            self.flush_if_due()
+
+    def flush_if_due(self) -> None:
         if time.monotonic() - self._flushed_at >= settings.KEEPER_KEY_USAGE_FLUSH_SECONDS:
             self.flush()
 

@@ -308,13 +308,6 @@ class DatabaseCounter:
     of days before yesterday at its first charge of a UTC day: one indexed DELETE a day per
     process, with no scheduler needed (the embedded setup may run none). Yesterday is kept
     for requests that straddle midnight.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.time):
-        # Imported here, not at the top: the Redis limiters of this module are also used
-        # without Django set up (the spawned workers of tests/throttling/burst.py).
-        from apps.throttling.models import QuotaUsage
-
 
     In a gunicorn worker, while another connection holds the database's write lock (a sync holds
     SQLite's for its whole transaction), a charge waits at most KEEPER_DATABASE_LOCK_WAIT_SECONDS, then is deferred: the
@@ -325,9 +318,18 @@ class DatabaseCounter:
     What the limit allows is exact except in the moment between the lock's release and the
     deferred counts' write, when another process may charge what they have not yet added; a
     SIGKILLed worker loses its deferred counts (the quota then admits that much more).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        # Imported here, not at the top: the Redis limiters of this module are also used
+        # without Django set up (the spawned workers of tests/throttling/burst.py).
+        from apps.throttling.models import QuotaUsage
+
         self.rows = QuotaUsage.objects
         self.clock = clock
         self._pruned_on: date | None = None
+        self._deferred: dict[tuple[str, date], int] = {}
+        self._deferred_lock = threading.Lock()
 
     def today(self) -> date:
         return datetime.fromtimestamp(self.clock(), UTC).date()
@@ -335,8 +337,6 @@ class DatabaseCounter:
     def add_within(self, key: str, amount: int, limit: int, ttl: int) -> Decision:
         """Count `amount` against `limit` for today unless it would go past it; `ttl` is the wait when refused."""
         day = self.today()
-        self._deferred: dict[tuple[str, date], int] = {}
-        self._deferred_lock = threading.Lock()
         if amount <= 0:
             used = self.rows.used_on(key, day) + self._deferred.get((key, day), 0)
             if used + amount > limit:
@@ -388,6 +388,7 @@ class DatabaseCounter:
     def _prune(self, day: date) -> None:
         if self._pruned_on != day:
             self.rows.prune(before=day - timedelta(days=1))
+            self._pruned_on = day
 
 
 class MemoryTokenBucket:
@@ -395,7 +396,6 @@ class MemoryTokenBucket:
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
-            self._pruned_on = day
         self.tokens: float | None = None
         self.stamp = 0.0
         self._lock = threading.Lock()

@@ -19,6 +19,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from keeper.api.exceptions import error_body
+from keeper.observability import metrics
+from keeper.writes import is_lock_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +53,12 @@ def database_unavailable_response(exc: BaseException) -> JsonResponse:
         _last_warning = now
         # The class only: a driver's message names hosts and users.
         logger.warning("Database unavailable (%s): answering 503 until it is back.", exc.__class__.__name__)
-    response = JsonResponse(
-        error_body("The database is unavailable; try again later.", "database_unavailable"), status=503
-    )
+    detail = "The database is unavailable; try again later."
+    if is_lock_timeout(exc):
+        # Another connection (a catalog sync) holds the lock longer than a request may wait (keeper/writes.py).
+        metrics.database_lock_timeout("unavailable")
+        detail = "The database is busy with another write; try again later."
+    response = JsonResponse(error_body(detail, "database_unavailable"), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     # Django would log every such request as a server error with its traceback.
     response._has_been_logged = True  # type: ignore[attr-defined]

@@ -78,6 +78,18 @@ SYNC_SECONDS = Histogram(
     ["status"],
     buckets=(1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0),
 )
+DATABASE_LOCK_TIMEOUTS = Counter(
+    "keeper_database_lock_timeouts",
+    "Requests that waited KEEPER_DATABASE_LOCK_WAIT_SECONDS for a database lock (a sync holding SQLite's), "
+    "by outcome: deferred (a quota's count, written once the lock is free), unavailable (answered 503).",
+    ["outcome"],
+)
+DEFERRED_WRITES_DROPPED = Counter(
+    "keeper_deferred_writes_dropped",
+    "Bookkeeping writes dropped because the write-behind buffer was full while the database stayed locked, "
+    "by kind (audit: a refused use of a revoked key).",
+    ["kind"],
+)
 
 
 # --- What the apps call ----------------------------------------------------------
@@ -121,6 +133,15 @@ def identity_provider_call() -> Iterator[None]:
 def key_verified(outcome: str) -> None:
     """`outcome`: valid, invalid or forbidden."""
     KEY_VERIFICATIONS.labels(outcome).inc()
+
+
+def database_lock_timeout(outcome: str) -> None:
+    """`outcome`: deferred or unavailable."""
+    DATABASE_LOCK_TIMEOUTS.labels(outcome).inc()
+
+
+def deferred_write_dropped(kind: str, count: int = 1) -> None:
+    DEFERRED_WRITES_DROPPED.labels(kind).inc(count)
 
 
 def catalog_sync_finished(*, status: str, seconds: float | None) -> None:

@@ -1,0 +1,173 @@
+"""The embedded default (gunicorn, SQLite, memory limits) keeps answering while another connection holds
+SQLite's write lock, as a catalog sync does for its whole transaction (issue 15, item 1).
+
+A helper process holds the lock (BEGIN IMMEDIATE) far longer than any request may wait. Meanwhile keyed
+requests with limits (a key with its own pool and a daily quota), a revoked key's refused use, anonymous
+requests and /healthcheck are all answered, and by the same workers (none killed by gunicorn); a write the
+caller asked for (POST /keys) is a quick JSON 503 with Retry-After. Once the lock is released, what the
+requests deferred (usage and traffic counters, last_used_at, the quota's count, the audit of the refused
+use) reaches the database exactly.
+"""
+
+import base64
+import json
+import secrets
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.catalog.upstream import sample_catalog
+from tests.faults.servers import KeeperServer, keeper_environment, wait_until
+
+# Far beyond any bound a request may wait; the test releases it as soon as the requests are answered.
+LOCK_SECONDS = 60
+QUOTA = 1000
+KEYED_REQUESTS = 12
+
+HOLD_LOCK = """
+import sqlite3, sys, threading
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+released = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), released.set()), daemon=True).start()
+released.wait(float(sys.argv[2]))
+connection.execute("ROLLBACK")
+print("released", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KeeperServer, Path, str]]:
+    tmp = tmp_path_factory.mktemp("sqlite-lock")
+    database = tmp / "keeper.sqlite3"
+    admin_key = secrets.token_urlsafe(32)
+    bootstrap = [{"key": admin_key, "name": "lock-admin", "scope": "admin"}]
+    env = keeper_environment(
+        DATABASE_URL=f"sqlite:///{database}",
+        KEEPER_SECRET_KEY=secrets.token_urlsafe(40),
+        KEEPER_CATALOG_SOURCE=str(sample_catalog().save(tmp / "catalog.db")),
+        KEEPER_API_KEYS=base64.b64encode(json.dumps(bootstrap).encode()).decode(),
+        KEEPER_KEY_USAGE_FLUSH_SECONDS="1",
+        RATE_LIMIT_ENABLED="1",
+        RATE_LIMIT_BACKEND="memory",
+    )
+    keeper = KeeperServer(env, tmp / "gunicorn.log")
+    done = keeper.python(
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "call_command('sync_catalog', no_progress=True)\n",
+        timeout=300,
+    )
+    assert done.returncode == 0, f"migrate and sync_catalog failed:\n{done.stderr[-3000:]}"
+    keeper.start()
+    try:
+        yield keeper, database, admin_key
+    finally:
+        keeper.stop()
+
+
+def _read(database: Path, sql: str, *params) -> list[tuple]:
+    """Rows of `sql`, read from the server's database file by a reader of our own (WAL: never blocked)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def test_requests_are_answered_while_another_connection_holds_the_write_lock_and_deferred_writes_land_after(
+    server: tuple[KeeperServer, Path, str],
+):
+    keeper, database, admin_key = server
+    admin = {"X-API-Key": admin_key}
+    created = keeper.request(
+        "POST", "/keys", headers=admin, body={"name": "limited", "credits_per_minute": 500, "daily_quota": QUOTA}
+    )
+    assert created.status == 201, created.body
+    limited, limited_id = created.json()["key"], created.json()["id"]
+    revoked = keeper.request("POST", "/keys", headers=admin, body={"name": "to-revoke"})
+    assert revoked.status == 201, revoked.body
+    revoked_key, revoked_id = revoked.json()["key"], revoked.json()["id"]
+    assert keeper.request("POST", f"/keys/{revoked_id}/revoke", headers=admin, body={}).status == 200
+    (pk,) = _read(database, "SELECT id FROM keys_apikey WHERE key_id = ?", limited_id)[0]
+    (revoked_pk,) = _read(database, "SELECT id FROM keys_apikey WHERE key_id = ?", revoked_id)[0]
+    workers = keeper.workers()
+    assert len(workers) == 2
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(database), str(LOCK_SECONDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        answers, health = [], []
+        for index in range(KEYED_REQUESTS):
+            answer = keeper.get("/servers?limit=1", headers={"X-API-Key": limited}, timeout=LOCK_SECONDS)
+            answers.append(answer)
+            if index % 3 == 0:
+                health.append(keeper.get("/healthcheck", timeout=LOCK_SECONDS))
+        refused = keeper.get("/regions", headers={"X-API-Key": revoked_key}, timeout=LOCK_SECONDS)
+        explicit = keeper.request("POST", "/keys", headers=admin, body={"name": "during"}, timeout=LOCK_SECONDS)
+        # Every answer came while the lock was still held.
+        assert holder.poll() is None, "the lock was released before the requests were answered"
+    finally:
+        if holder.poll() is None:
+            holder.stdin.write("release\n")
+            holder.stdin.flush()
+        holder.wait(timeout=LOCK_SECONDS + 10)
+
+    assert [answer.status for answer in answers + health] == [200] * len(answers + health), answers + health
+    # The key's own pool of 500 credits a minute (in each worker's memory) was charged the route's cost.
+    costs = [int(answer.headers["x-ratelimit-cost"]) for answer in answers]
+    pools = {
+        (answer.headers["x-ratelimit-limit"], int(answer.headers["x-ratelimit-remaining"]) < 500) for answer in answers
+    }
+    assert pools == {("500", True)} and min(costs) >= 1
+    assert refused.status == 401 and "revoked" in refused.json()["detail"]
+    assert explicit.status == 503 and explicit.json()["code"] == "database_unavailable"
+    assert int(explicit.headers["retry-after"]) >= 1
+    assert keeper.workers() == workers, f"a worker was restarted:\n{keeper.log_tail()}"
+
+    today = datetime.now(UTC).date().isoformat()
+
+    def usage() -> tuple:
+        rows = _read(database, "SELECT requests, credits FROM keys_keyusageday WHERE key_id = ? AND day = ?", pk, today)
+        return rows[0] if rows else (0, 0)
+
+    def quota_used() -> int:
+        counter = f"quota:{limited_id}:{datetime.now(UTC):%Y%m%d}"
+        rows = _read(database, "SELECT used FROM throttling_quotausage WHERE counter = ?", counter)
+        return rows[0][0] if rows else 0
+
+    def last_used() -> str | None:
+        return _read(database, "SELECT last_used_at FROM keys_apikey WHERE id = ?", pk)[0][0]
+
+    def denied() -> list[tuple]:
+        return _read(
+            database, "SELECT count(*) FROM keys_auditevent WHERE key_id = ? AND action = 'denied'", revoked_pk
+        )
+
+    def keyed_traffic() -> int:
+        rows = _read(database, "SELECT requests FROM keys_trafficday WHERE credential = 'api_key' AND day = ?", today)
+        return rows[0][0] if rows else 0
+
+    # Every request made with a key in this test: the set-up's three, the limited key's, the revoked
+    # key's and the refused POST.
+    expected_keyed = 3 + KEYED_REQUESTS + 2
+    wait_until(
+        lambda: (
+            (usage(), quota_used(), last_used() is not None, denied(), keyed_traffic())
+            == ((KEYED_REQUESTS, sum(costs)), sum(costs), True, [(1,)], expected_keyed)
+        ),
+        timeout=60,
+        what="the deferred writes in the database once the lock was released",
+    )
+    assert keeper.workers() == workers
