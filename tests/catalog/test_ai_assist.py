@@ -362,6 +362,26 @@ def test_a_provider_trickling_its_answer_is_504_within_the_timeout(api, provider
     assert response.status_code == 504
 
 
+@pytest.mark.parametrize("failure", ["timeout", "http-500", "garbage"])
+def test_a_call_that_fails_frees_its_place(api, provider, settings, db, failure):
+    # One place: the second call is sent only if the first gave its place back.
+    settings.KEEPER_AI_CALLS_PER_PROCESS = 1
+    settings.OPENAI_TIMEOUT_SECONDS = 0.5
+    if failure == "timeout":
+        provider.mode = "hang"
+    else:
+        provider.answer(500 if failure == "http-500" else 200, b"[" * 5_000)
+
+    first = api.get(SERVERS, {"text": "a big GPU box"})
+    provider.call_tool({"gpu_min": 1})
+    second = api.get(SERVERS, {"text": "a big GPU box"})
+
+    assert first.status_code == (504 if failure == "timeout" else 503)
+    assert second.status_code == 200
+    assert second.json() == {"gpu_min": 1}
+    assert len(provider.calls) == 2
+
+
 @pytest.mark.parametrize(
     "status, body",
     [
