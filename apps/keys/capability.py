@@ -300,6 +300,8 @@ def token_authenticate(token: str, *, ip: str, path: str) -> AuthenticatedToken:
     status = key.effective_status()
     if status != KeyStatus.ACTIVE or not key.listed:
         raise TokenRefused(DENIAL_MESSAGES.get(status if key.listed else "unlisted", CHANGED_MESSAGE))
+    if not key.owner_active:
+        raise TokenRefused(ApiKey.OWNER_DEACTIVATED)
     if not key.allows_ip(ip):
         raise TokenRefused(f"This API key may not be used from {ip}.", status=403)
     if not key.allows_endpoint(path):

@@ -57,6 +57,9 @@ class ApiKey(models.Model):
 
     objects = ApiKeyQuerySet.as_manager()
 
+    # Said for a key, and for its capability tokens, once its owner is deactivated.
+    OWNER_DEACTIVATED = "The owner of this API key is deactivated."
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "API key"
@@ -99,6 +102,12 @@ class ApiKey(models.Model):
     @property
     def owner_name(self) -> str:
         return getattr(self, "owner_username", None) or self.owner.get_username()
+
+    @property
+    def owner_active(self) -> bool:
+        """False once staff deactivated the owner (`is_active`): their keys and tokens are then refused."""
+        loaded = getattr(self, "owner_is_active", None)
+        return bool(self.owner.is_active if loaded is None else loaded)
 
     @property
     def organization_name(self) -> str | None:

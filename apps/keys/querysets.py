@@ -12,7 +12,8 @@ class ApiKeyQuerySet(models.QuerySet):
 
         This is the hot path of every keyed request: one raw query (about a third of
         the ORM's cost, measured in bench/bench_keys.py) that also brings the owner's
-        name and the organization's pool as `owner_username`, `organization_slug`,
+        name, whether the owner is active and the organization's pool as `owner_username`,
+        `owner_is_active`, `organization_slug`,
         `organization_credits`. With `denials_at`, also the key's capability-token deny
         entry in force at that time (apps.keys.denylist) as `denial_not_before_ms` and
         `denial_reason` (None without one), in the same query.
@@ -34,7 +35,8 @@ class ApiKeyQuerySet(models.QuerySet):
             )
             params.insert(0, denials_at)
         sql = (
-            f'SELECT {columns}, u."username" AS owner_username, o."slug" AS organization_slug, '
+            f'SELECT {columns}, u."username" AS owner_username, u."is_active" AS owner_is_active, '
+            f'o."slug" AS organization_slug, '
             f'o."credits_per_minute" AS organization_credits{denial_columns} FROM "{meta.db_table}" k '
             f'JOIN "{users}" u ON u."id" = k."owner_id" LEFT JOIN "{organizations}" o ON o."id" = k."organization_id"'
             f"{denial_join} WHERE {conditions}"

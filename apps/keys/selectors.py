@@ -14,7 +14,7 @@ from apps.accounts.models import Membership
 from apps.accounts.services import memberships_sync
 from apps.keys.choices import Scope
 from apps.keys.models import ApiKey, KeyUsageDay
-from apps.keys.policy import Actor, Ceiling, Rank
+from apps.keys.policy import Actor, Ceiling, NotAllowed, Rank
 from apps.keys.services import owner_for_subject
 
 
@@ -61,6 +61,9 @@ def key_manager(caller: Caller, ip: str | None) -> KeyManager:
         memberships_sync(user, caller.organization_roles)
     else:
         user = get_user_model().objects.get(username=caller.user_id)
+    if not user.is_active:
+        # A key of theirs is refused at authentication already; a token or session is refused here.
+        raise NotAllowed("Your account is deactivated: it cannot manage API keys.")
     scope = Scope.ADMIN if caller.is_staff else Scope.WRITE
     ceiling = Ceiling.of_caller(scope, caller.credits_per_minute)
     return KeyManager(

@@ -164,6 +164,8 @@ def key_create(
     """
     organization = fields.get("organization")
     rank = policy.check_create(actor, owner_id=owner.pk, organization_id=organization.pk if organization else None)
+    if not owner.is_active:
+        raise policy.NotAllowed(f"{owner.get_username()} is deactivated: no API key can be created for them.")
     policy.check_organization(actor, organization)
     fields = _clean({"scope": scope, **fields})
     if custom_value is not None:
@@ -418,6 +420,8 @@ def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> A
     now = timezone.now()
     if not key.listed:
         raise KeyRejected("This API key is not listed in KEEPER_API_KEYS at present.", key=key)
+    if not key.owner_active:
+        raise KeyRejected(ApiKey.OWNER_DEACTIVATED, key=key)
     status = key.effective_status(now)
     if status != KeyStatus.ACTIVE:
         if status == KeyStatus.REVOKED and touch:
