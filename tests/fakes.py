@@ -52,6 +52,8 @@ class FakeIdentityProvider:
         self.client_id = client_id
         self.client_secret = client_secret
         self.responses: dict[str, dict[str, Any]] = {}
+        # Bodies sent byte for byte, for answers json.dumps cannot or would not write (not JSON, too deep).
+        self.raw_responses: dict[str, bytes] = {}
         self.calls: list[Introspection] = []
         # Any other status than 200 is answered to every introspection (an unhealthy provider).
         self.status = 200
@@ -71,6 +73,11 @@ class FakeIdentityProvider:
     def answer(self, token: str, response: dict[str, Any]) -> str:
         """Introspecting `token` returns `response` verbatim; returns the token."""
         self.responses[token] = response
+        return token
+
+    def answer_raw(self, token: str, body: bytes) -> str:
+        """Introspecting `token` returns `body` as is (with a JSON content type); returns the token."""
+        self.raw_responses[token] = body
         return token
 
     def issue(self, token: str, sub: str = "alice", **claims: Any) -> str:
@@ -132,11 +139,13 @@ class _IntrospectionHandler(BaseHTTPRequestHandler):
             self._reply(401, {"error": "invalid_client"})
         elif self.provider.status != 200:
             self._reply(self.provider.status, {"error": "temporarily_unavailable"})
+        elif token in self.provider.raw_responses:
+            self._reply(200, self.provider.raw_responses[token])
         else:
             self._reply(200, self.provider.responses.get(token, {"active": False}))
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def _reply(self, status: int, body: dict[str, Any] | bytes) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -15,16 +15,22 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import requests
 from django.conf import settings
 from django.core.cache import caches
 
 from apps.accounts.cel import CelEvaluationError, CelRule
+from keeper.api.parsers import MAX_JSON_DEPTH, json_depth
 from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
 
 CREDITS_CLAIM = "api_credits_per_minute"
+# The largest pool a key's or an organization's column holds; a claim above it is unusable, like a negative one.
+MAX_CREDITS_PER_MINUTE = 2**31 - 1
+# An introspection answer is a few hundred bytes; reading more would let the provider fill a worker's memory.
+MAX_INTROSPECTION_BYTES = 1024 * 1024
 
 
 class IdentityProviderUnavailable(Exception):
@@ -133,24 +139,47 @@ class IntrospectionClient:
 
     def introspect(self, token: str) -> dict[str, Any]:
         try:
-            response = self.session.post(
+            with self.session.post(
                 self.url,
                 data={"token": token, "token_type_hint": "access_token"},
                 auth=self.auth,
                 headers={"Accept": "application/json"},
                 timeout=self.timeout,
-            )
+                stream=True,
+            ) as response:
+                if response.status_code != 200:
+                    raise IdentityProviderUnavailable(f"introspection answered HTTP {response.status_code}")
+                body = _read_at_most(response, MAX_INTROSPECTION_BYTES)
         except requests.RequestException as exc:
             raise IdentityProviderUnavailable(f"introspection request failed: {exc.__class__.__name__}") from exc
-        if response.status_code != 200:
-            raise IdentityProviderUnavailable(f"introspection answered HTTP {response.status_code}")
-        try:
-            claims = response.json()
-        except ValueError as exc:
-            raise IdentityProviderUnavailable("introspection answered with invalid JSON") from exc
-        if not isinstance(claims, dict):
-            raise IdentityProviderUnavailable("introspection answered with a non-object")
-        return claims
+        return provider_claims(body)
+
+
+def _read_at_most(response: requests.Response, limit: int) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise IdentityProviderUnavailable(f"introspection answered more than {limit} bytes")
+    return bytes(body)
+
+
+def provider_claims(body: bytes) -> dict[str, Any]:
+    """The claims of an introspection answer, strictly: RFC 8259 JSON, an object, nested at most MAX_JSON_DEPTH.
+
+    Python's json module would accept NaN and Infinity (which no pool or expiry can hold) and
+    recurse until RecursionError on deep nesting; orjson refuses both (it stops at 1,024 levels),
+    and the depth bound keeps every later walk over the claims (CEL, the cache's pickling) shallow.
+    """
+    try:
+        claims = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise IdentityProviderUnavailable("introspection answered with invalid JSON") from exc
+    if not isinstance(claims, dict):
+        raise IdentityProviderUnavailable("introspection answered with a non-object")
+    if json_depth(claims) > MAX_JSON_DEPTH:
+        raise IdentityProviderUnavailable(f"introspection answered claims nested deeper than {MAX_JSON_DEPTH} levels")
+    return claims
 
 
 class TokenVerifier:
@@ -255,13 +284,17 @@ class TokenVerifier:
 
 
 def _credits(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
+    """A usable pool size from a claim or extra field, else None (the default pool).
+
+    CEL may compute a non-finite double (1.0 / 0.0): int() raises OverflowError or ValueError on those.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
         credits = int(value)
-    except (TypeError, ValueError):
+    except (ValueError, OverflowError):
         return None
-    return credits if credits > 0 else None
+    return credits if 0 < credits <= MAX_CREDITS_PER_MINUTE else None
 
 
 _verifier: TokenVerifier | None = None

@@ -30,12 +30,12 @@ class JSONParser(BaseParser):
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
-        if _depth(data) > MAX_JSON_DEPTH:
+        if json_depth(data) > MAX_JSON_DEPTH:
             raise exceptions.ParseError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
         return data
 
 
-def _depth(data: Any) -> int:
+def json_depth(data: Any) -> int:
     """Nesting depth of parsed JSON, iteratively (the data may be as deep as orjson allows)."""
     deepest, pending = 0, [(data, 1)]
     while pending:
