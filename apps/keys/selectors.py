@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from apps.accounts.identity import Caller
+from apps.accounts.identity import Caller, idp_label
 from apps.accounts.models import Membership
 from apps.accounts.services import memberships_sync
 from apps.keys.choices import Scope
@@ -66,9 +66,9 @@ def key_manager(caller: Caller, ip: str | None) -> KeyManager:
         raise NotAllowed("Your account is deactivated: it cannot manage API keys.")
     scope = Scope.ADMIN if caller.is_staff else Scope.WRITE
     ceiling = Ceiling.of_caller(scope, caller.credits_per_minute)
-    return KeyManager(
-        user, scope, caller.is_staff, name=f"{caller.auth_method}:{caller.user_id}", ip=ip, ceiling=ceiling
-    )
+    # A token's subject may be thousands of characters: the audit's actor column holds 200.
+    who = idp_label(caller.user_id) if caller.auth_method == "token" else caller.user_id
+    return KeyManager(user, scope, caller.is_staff, name=f"{caller.auth_method}:{who}", ip=ip, ceiling=ceiling)
 
 
 def usage_summary(keys: QuerySet, days: int) -> dict[str, Any]:
