@@ -316,9 +316,10 @@ if OIDC_ENABLED:
         _missing.append("OIDC_OP_JWKS_ENDPOINT")
     if _missing:
         raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so these are required too: {', '.join(_missing)}")
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# First: a password sign-in past the failure limits (KEEPER_LOGIN_FAILURE_*) is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = ["apps.throttling.logins.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
-    AUTHENTICATION_BACKENDS.insert(0, "apps.accounts.oidc.StaffOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(1, "apps.accounts.oidc.StaffOIDCBackend")
 if OIDC_OP_LOGOUT_ENDPOINT:
     OIDC_OP_LOGOUT_URL_METHOD = "apps.accounts.oidc.provider_logout_url"
 # Django group (with the permissions to manage keys, limits and organizations) that SSO staff join.
@@ -371,6 +372,11 @@ RATE_LIMIT_ROUTE_COST_TTL_SECONDS = env_int("RATE_LIMIT_ROUTE_COST_TTL_SECONDS",
 # The memory backend keeps at most this many credit pools per process (about 350 bytes each); past it the
 # least recently charged caller is forgotten and starts its minute over.
 RATE_LIMIT_MEMORY_MAX_POOLS = env_int("RATE_LIMIT_MEMORY_MAX_POOLS", 50_000, minimum=1)
+# Failed password sign-ins (the admin's login form) allowed per client address and per user name within the
+# window; past either, password sign-ins from that address or for that name are refused (429) until the oldest
+# failure leaves the window. Counted where the credit pools are (RATE_LIMIT_BACKEND), whether limits are on or not.
+KEEPER_LOGIN_FAILURE_LIMIT = env_int("KEEPER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+KEEPER_LOGIN_FAILURE_WINDOW_SECONDS = env_int("KEEPER_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keeper: Spare Cores catalog API",

@@ -7,4 +7,4 @@ class ThrottlingConfig(AppConfig):
     verbose_name = "Rate limits"
 
     def ready(self) -> None:
-        from apps.throttling import schema  # noqa: F401  (registers the OpenAPI extensions)
+        from apps.throttling import logins, schema  # noqa: F401  (the sign-in failure counter; the OpenAPI extensions)

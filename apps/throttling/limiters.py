@@ -79,9 +79,12 @@ class MemoryCreditLimiter:
 
     LOG_EVERY_SECONDS = 60.0
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_pools: int = 50_000):
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_pools: int = 50_000, window: float = WINDOW_SECONDS
+    ):
         self.clock = clock
         self.max_pools = max_pools
+        self.window = window
         self._logs: OrderedDict[str, _Pool] = OrderedDict()
         self._lock = threading.Lock()
         self._warned_at = float("-inf")
@@ -94,7 +97,7 @@ class MemoryCreditLimiter:
             pool = self._logs.get(key)
             used = 0
             if pool is not None:
-                pool.expire(now - WINDOW_SECONDS)
+                pool.expire(now - self.window)
                 used = pool.used
             if force or used + cost <= limit:
                 if cost:
@@ -105,7 +108,7 @@ class MemoryCreditLimiter:
                     self._logs.move_to_end(key)
                 return Decision(True, max(limit - used - cost, 0))
             log = pool.entries() if pool is not None else ()
-            return Decision(False, max(limit - used, 0), _retry_after(log, used, cost, limit, now))
+            return Decision(False, max(limit - used, 0), _retry_after(log, used, cost, limit, now, self.window))
 
     def remaining(self, key: str, limit: int) -> int:
         return self.consume(key, 0, limit).remaining
@@ -121,7 +124,7 @@ class MemoryCreditLimiter:
         # The front pool's latest charge is the oldest of all: once it is inside the window, every later one is.
         while self._logs:
             pool = next(iter(self._logs.values()))
-            if pool.log and pool.log[-1][0] > now - WINDOW_SECONDS:
+            if pool.log and pool.log[-1][0] > now - self.window:
                 return
             self._logs.popitem(last=False)
 
@@ -139,17 +142,19 @@ class MemoryCreditLimiter:
         return pool
 
 
-def _retry_after(log: Iterable[tuple[float, int]], used: int, cost: int, limit: int, now: float) -> float:
+def _retry_after(
+    log: Iterable[tuple[float, int]], used: int, cost: int, limit: int, now: float, window: float = WINDOW_SECONDS
+) -> float:
     """Seconds until enough old entries leave the window for `cost` to fit."""
     if cost > limit:
-        return WINDOW_SECONDS
+        return window
     need = used + cost - limit
     freed = 0
     for stamp, entry_cost in log:
         freed += entry_cost
         if freed >= need:
-            return max(stamp + WINDOW_SECONDS - now, 0.0)
-    return WINDOW_SECONDS
+            return max(stamp + window - now, 0.0)
+    return window
 
 
 # KEYS[1] the pool's log, KEYS[2] its running total; ARGV: cost, limit, window (µs), unique id, force (1/0).
@@ -224,13 +229,15 @@ def redis_client() -> redis.Redis:
 class RedisCreditLimiter:
     prefix = "keeper:credits:"
 
-    def __init__(self, client: redis.Redis | None = None):
+    def __init__(self, client: redis.Redis | None = None, *, prefix: str | None = None, window: float = WINDOW_SECONDS):
         self.client = client or redis_client()
+        self.prefix = prefix or self.prefix
+        self.window = window
         self.script = self.client.register_script(CREDIT_SCRIPT)
         self.combined = self.client.register_script(CREDIT_AND_QUOTA_SCRIPT)
 
     def consume(self, key: str, cost: int, limit: int, *, force: bool = False) -> Decision:
-        window_us = int(WINDOW_SECONDS * 1_000_000)
+        window_us = int(self.window * 1_000_000)
         allowed, remaining, retry = self.script(
             keys=[self.prefix + key, self.prefix + key + ":total"],
             args=[cost, limit, window_us, uuid.uuid4().hex[:12], "1" if force else "0"],
@@ -240,7 +247,7 @@ class RedisCreditLimiter:
     def consume_with_quota(
         self, key: str, cost: int, limit: int, quota_key: str, quota: int, ttl: int
     ) -> tuple[Decision, Decision | None]:
-        window_us = int(WINDOW_SECONDS * 1_000_000)
+        window_us = int(self.window * 1_000_000)
         allowed, remaining, retry, quota_allowed, quota_remaining, quota_wait = self.combined(
             keys=[self.prefix + key, self.prefix + key + ":total", RedisCounter.prefix + quota_key],
             args=[cost, limit, window_us, uuid.uuid4().hex[:12], "0", quota, ttl],
@@ -482,6 +489,12 @@ class FallbackLimiters:
     def __init__(self, backend: str):
         self.backend = backend
         self.memory_credits = MemoryCreditLimiter(max_pools=settings.RATE_LIMIT_MEMORY_MAX_POOLS)
+        # Failed password sign-ins per client address and per user name (apps/throttling/logins.py).
+        login_window = settings.KEEPER_LOGIN_FAILURE_WINDOW_SECONDS
+        self.memory_login_failures = MemoryCreditLimiter(
+            max_pools=settings.RATE_LIMIT_MEMORY_MAX_POOLS, window=login_window
+        )
+        self.redis_login_failures: RedisCreditLimiter | None = None
         self.memory_bucket = MemoryTokenBucket()
         self.database_counter = DatabaseCounter()
         self.redis_credits: RedisCreditLimiter | None = None
@@ -490,6 +503,7 @@ class FallbackLimiters:
         if backend == "redis":
             client = redis_client()
             self.redis_credits = RedisCreditLimiter(client)
+            self.redis_login_failures = RedisCreditLimiter(client, prefix="keeper:login-failures:", window=login_window)
             self.redis_bucket = RedisTokenBucket(client)
             self.redis_counter = RedisCounter(client)
         self._last_warning = 0.0
@@ -512,6 +526,14 @@ class FallbackLimiters:
             self.redis_credits,
             lambda r: r.consume(key, cost, limit, force=force),
             lambda: self.memory_credits.consume(key, cost, limit, force=force),
+        )
+
+    def consume_login_failures(self, key: str, count: int, limit: int, *, force: bool = False) -> Decision:
+        """Failed sign-ins over KEEPER_LOGIN_FAILURE_WINDOW_SECONDS, counted as credit pools are (`count` 0 reads)."""
+        return self._either(
+            self.redis_login_failures,
+            lambda r: r.consume(key, count, limit, force=force),
+            lambda: self.memory_login_failures.consume(key, count, limit, force=force),
         )
 
     def consume_with_quota(

@@ -39,7 +39,7 @@ REQUEST_SECONDS = Histogram(
 THROTTLE_REFUSALS = Counter(
     "keeper_throttle_refusals",
     "Requests refused by a limit: pool (credits per minute), quota (a key's daily quota), "
-    "global_bucket (the API-wide token bucket).",
+    "global_bucket (the API-wide token bucket), login (password sign-ins past the failure limits).",
     ["reason"],
 )
 UNAUTHORIZED_PENALTIES = Counter(
@@ -102,7 +102,7 @@ def request_observed(*, route: str | None, method: str, status: int, seconds: fl
 
 
 def throttle_refused(reason: str) -> None:
-    """`reason`: pool, quota or global_bucket."""
+    """`reason`: pool, quota, global_bucket or login."""
     THROTTLE_REFUSALS.labels(reason).inc()
 
 
