@@ -1,7 +1,7 @@
 """Benchmark of capability tokens: issuing one, verifying one offline, and Keeper accepting one per request.
 
-    .venv/bin/python bench/bench_tokens.py                        # SQLite file in $TMPDIR; Redis if it answers
-    .venv/bin/python bench/bench_tokens.py -n 20000 --redis-url redis://127.0.0.1:6379/14
+    .venv/bin/python bench/bench_tokens.py              # SQLite file in $TMPDIR
+    .venv/bin/python bench/bench_tokens.py -n 20000
 
 In this process (no HTTP, no middleware), N times each, after a warm-up:
 
@@ -10,12 +10,12 @@ In this process (no HTTP, no middleware), N times each, after a warm-up:
                        exp, iat, aud, iss);
   - ES256 / Ed25519 signature only: the bare OpenSSL check of each algorithm, for the choice of ES256;
   - Keeper, first use: token_authenticate on a token this process has not seen: signature and claims,
-                       the key's row, the deny list;
+                       the key's row with its deny-list entry (one query);
   - Keeper, verify:    token_verify on a token seen before: SHA-256 of the token, the verified-token
                        cache, its expiry. Target (as "verify offline"): p99 under 100 µs;
   - Keeper, per request: token_authenticate on a token seen before (what a gateway forwarding one token
-                       costs each request): SHA-256 of the token, the verified-token cache, the deny list
-                       (the database; Redis with --redis-url), the key's restrictions;
+                       costs each request): SHA-256 of the token, the verified-token cache, the key's row
+                       with its deny-list entry (one query), the key's restrictions;
   - Keeper, DRF:       CapabilityTokenAuthentication().authenticate, the above plus recognising the token
                        and building the caller; beside ApiKeyAuthentication for the same key.
 
@@ -41,11 +41,6 @@ WARMUP = 300
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--requests", type=int, default=5_000, help="calls per measurement (5000)")
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="Redis for the deny list (default redis://127.0.0.1:6379/14); skipped when it does not answer",
-    )
     parser.add_argument("--wait-quiet", type=float, default=30.0, help="seconds to wait for an idle machine (30)")
     return parser.parse_args()
 
@@ -79,12 +74,12 @@ def prepare():
     )
 
 
-def rows_for(issued, n: int, redis_url: str | None) -> list[list[str]]:
+def rows_for(issued, n: int) -> list[list[str]]:
     import jwt
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from django.conf import settings
-    from django.test import RequestFactory, override_settings
+    from django.test import RequestFactory
     from rest_framework.request import Request
 
     from apps.catalog.views.catalog import RegionListView
@@ -147,7 +142,7 @@ def rows_for(issued, n: int, redis_url: str | None) -> list[list[str]]:
         ("  Ed25519 signature only (OpenSSL)", ed25519_only, False),
         ("Keeper, first use of a token", first_use, False),
         ("Keeper, verify a token seen before (token_verify)", verify_seen, True),
-        ("Keeper, per request (deny list in the database)", per_request, False),
+        ("Keeper, per request (key and deny list: one query)", per_request, False),
         ("Keeper, DRF authentication of the token", drf(CapabilityTokenAuthentication(), f"Bearer {token}"), False),
         ("  beside: DRF authentication of the key", drf(ApiKeyAuthentication(), f"Bearer {issued.value}"), False),
     ]
@@ -155,12 +150,6 @@ def rows_for(issued, n: int, redis_url: str | None) -> list[list[str]]:
     for label, call, target in runs:
         print(f"  {label.strip()} x {n} ...", file=sys.stderr, flush=True)
         rows.append(row(label, timed(call, n), target))
-    if redis_url:
-        with override_settings(REDIS_URL=redis_url, CACHES=_redis_caches(redis_url)):
-            label = "Keeper, per request (deny list in Redis)"
-            print(f"  {label} x {n} ...", file=sys.stderr, flush=True)
-            rows.append(row(label, timed(per_request, n), False))
-            _forget_redis(redis_url)
     return rows
 
 
@@ -176,56 +165,16 @@ def row(label: str, timings: list[float], target: bool) -> list[str]:
     ]
 
 
-def _redis_caches(url: str) -> dict:
-    from django.conf import settings
-
-    return {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": "keeper-bench-tokens",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-        },
-    }
-
-
-def _forget_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    for name in client.scan_iter("keeper-bench-tokens:*"):
-        client.delete(name)
-    client.close()
-
-
-def redis_answers(url: str) -> str | None:
-    """None when Redis answers at `url`, else why not."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return exc.__class__.__name__
-    finally:
-        client.close()
-    return None
-
-
 def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="keeper-bench-tokens-") as tmp:
         setup_django(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
         issued = prepare()
-        why_not = redis_answers(args.redis_url)
         print(f"# Capability tokens, {now()}")
         print(f"{machine()}; N={args.requests} per row (after {WARMUP} warm-up)")
-        if why_not is not None:
-            print(f"Redis skipped: no Redis at {args.redis_url} ({why_not})")
         quiet = wait_for_quiet(args.wait_quiet)
         meter = CpuMeter()
-        rows = rows_for(issued, args.requests, args.redis_url if why_not is None else None)
+        rows = rows_for(issued, args.requests)
         others = meter.others()
         print(f"load average {load_average()}; others: {others:.2f} cores (before: {quiet:.2f})\n")
         print(
@@ -237,8 +186,8 @@ def main() -> None:
         )
         print(
             "\nThe per-request rows are what Keeper pays for each request a gateway forwards with one token: "
-            "its signature is checked once per process, its expiry, the deny list and the key's restrictions "
-            "every time."
+            "its signature is checked once per process; its expiry, its key and deny-list entry (one query) and "
+            "the key's restrictions every time."
         )
 
 
