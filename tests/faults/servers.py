@@ -259,7 +259,21 @@ class KeeperServer:
         return self.request("GET", path, headers=headers, timeout=timeout)
 
     def log_tail(self, size: int = 4000) -> str:
+        """The end of the log, to show with a failure (never to assert on: how much a test logs depends on
+        how fast the machine is)."""
         return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+
+    def log_size(self) -> int:
+        """Where the log ends now: `log_since()` of it is everything logged after this moment."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """Everything logged from `offset` (a `log_size()`) on, however much."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def stop(self) -> None:
         if self.process is None:

@@ -30,6 +30,7 @@ def test_the_api_answers_through_a_redis_outage_and_limits_are_exact_again_after
     caller = {"Authorization": f"Bearer {keeper.idp.issue(f'tok-redis-outage-{time.time()}', sub='redis-outage')}"}
     assert_exact([server.get("/regions", headers=caller) for _ in range(6)])
 
+    logged_from = server.log_size()
     keeper.redis.stop()
     try:
         during = [server.get("/regions", headers=caller) for _ in range(6)]
@@ -50,7 +51,8 @@ def test_the_api_answers_through_a_redis_outage_and_limits_are_exact_again_after
     # Each process now counts in its own memory, from zero: the first charge leaves a full pool less one request.
     assert remaining(during[0]) == CREDITS_PER_MINUTE - COST
     assert all(remaining(answer) < CREDITS_PER_MINUTE for answer in during)
-    assert "Redis unavailable" in server.log_tail(200_000)
+    # Everything logged since Redis stopped, however much a fast machine fitted in (not the log's tail).
+    assert "Redis unavailable" in server.log_since(logged_from)
 
     # Each process tries Redis again this long after its last failure.
     time.sleep(max(0.0, restarted + FallbackLimiters.RETRY_REDIS_AFTER_SECONDS + 0.5 - time.monotonic()))
