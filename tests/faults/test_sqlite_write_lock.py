@@ -4,7 +4,8 @@ SQLite's write lock, as a catalog sync does for its whole transaction (issue 15,
 A helper process holds the lock (BEGIN IMMEDIATE) far longer than any request may wait. Meanwhile keyed
 requests with limits (a key with its own pool and a daily quota), a revoked key's refused use, anonymous
 requests and /healthcheck are all answered, and by the same workers (none killed by gunicorn); a write the
-caller asked for (POST /keys) is a quick JSON 503 with Retry-After. Once the lock is released, what the
+caller asked for (POST /keys) is a quick JSON 503 with Retry-After, and a small quota admits no more than
+it holds while its count waits. Once the lock is released, what the
 requests deferred (usage and traffic counters, last_used_at, the quota's count, the audit of the refused
 use) reaches the database exactly.
 """
@@ -28,6 +29,9 @@ from tests.faults.servers import KeeperServer, keeper_environment, wait_until
 LOCK_SECONDS = 60
 QUOTA = 1000
 KEYED_REQUESTS = 12
+# A quota of 10 credits, left whole when the lock is taken: each of the 2 workers may admit 5 of them.
+TIGHT_QUOTA = 10
+TIGHT_REQUESTS = 6
 
 HOLD_LOCK = """
 import sqlite3, sys, threading
@@ -91,6 +95,9 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
     )
     assert created.status == 201, created.body
     limited, limited_id = created.json()["key"], created.json()["id"]
+    tight = keeper.request("POST", "/keys", headers=admin, body={"name": "tight", "daily_quota": TIGHT_QUOTA})
+    assert tight.status == 201, tight.body
+    tight_key, tight_id = tight.json()["key"], tight.json()["id"]
     revoked = keeper.request("POST", "/keys", headers=admin, body={"name": "to-revoke"})
     assert revoked.status == 201, revoked.body
     revoked_key, revoked_id = revoked.json()["key"], revoked.json()["id"]
@@ -114,6 +121,10 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
             answers.append(answer)
             if index % 3 == 0:
                 health.append(keeper.get("/healthcheck", timeout=LOCK_SECONDS))
+        tight_answers = [
+            keeper.get("/servers?limit=1", headers={"X-API-Key": tight_key}, timeout=LOCK_SECONDS)
+            for _ in range(TIGHT_REQUESTS)
+        ]
         refused = keeper.get("/regions", headers={"X-API-Key": revoked_key}, timeout=LOCK_SECONDS)
         explicit = keeper.request("POST", "/keys", headers=admin, body={"name": "during"}, timeout=LOCK_SECONDS)
         # Every answer came while the lock was still held.
@@ -131,6 +142,12 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
         (answer.headers["x-ratelimit-limit"], int(answer.headers["x-ratelimit-remaining"]) < 500) for answer in answers
     }
     assert pools == {("500", True)} and min(costs) >= 1
+    # While its count waits, each worker admits only its share of what is left, so never past the quota.
+    tight_admitted = [answer for answer in tight_answers if answer.status == 200]
+    tight_cost = int(tight_answers[0].headers["x-ratelimit-cost"])
+    assert 1 <= len(tight_admitted) and len(tight_admitted) * tight_cost <= TIGHT_QUOTA
+    refusals = [answer for answer in tight_answers if answer.status != 200]
+    assert refusals and all(answer.status == 429 and "quota" in answer.json()["detail"] for answer in refusals)
     assert refused.status == 401 and "revoked" in refused.json()["detail"]
     assert explicit.status == 503 and explicit.json()["code"] == "database_unavailable"
     assert int(explicit.headers["retry-after"]) >= 1
@@ -142,8 +159,8 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
         rows = _read(database, "SELECT requests, credits FROM keys_keyusageday WHERE key_id = ? AND day = ?", pk, today)
         return rows[0] if rows else (0, 0)
 
-    def quota_used() -> int:
-        counter = f"quota:{limited_id}:{datetime.now(UTC):%Y%m%d}"
+    def quota_used(key_id: str) -> int:
+        counter = f"quota:{key_id}:{datetime.now(UTC):%Y%m%d}"
         rows = _read(database, "SELECT used FROM throttling_quotausage WHERE counter = ?", counter)
         return rows[0][0] if rows else 0
 
@@ -159,13 +176,20 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
         rows = _read(database, "SELECT requests FROM keys_trafficday WHERE credential = 'api_key' AND day = ?", today)
         return rows[0][0] if rows else 0
 
-    # Every request made with a key in this test: the set-up's three, the limited key's, the revoked
-    # key's and the refused POST.
-    expected_keyed = 3 + KEYED_REQUESTS + 2
+    # Every request made with a key in this test: the set-up's four, the limited and tight keys', the
+    # revoked key's and the refused POST.
+    expected_keyed = 4 + KEYED_REQUESTS + TIGHT_REQUESTS + 2
     wait_until(
         lambda: (
-            (usage(), quota_used(), last_used() is not None, denied(), keyed_traffic())
-            == ((KEYED_REQUESTS, sum(costs)), sum(costs), True, [(1,)], expected_keyed)
+            (usage(), quota_used(limited_id), quota_used(tight_id), last_used() is not None, denied(), keyed_traffic())
+            == (
+                (KEYED_REQUESTS, sum(costs)),
+                sum(costs),
+                len(tight_admitted) * tight_cost,
+                True,
+                [(1,)],
+                expected_keyed,
+            )
         ),
         timeout=60,
         what="the deferred writes in the database once the lock was released",
