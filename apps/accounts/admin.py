@@ -7,6 +7,9 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+    fields = ["user", "role", "source"]
+    # Rows added here are local grants; the claim's rows come and go with the user's tokens.
+    readonly_fields = ["source"]
 
 
 @admin.register(Organization)

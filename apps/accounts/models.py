@@ -28,19 +28,36 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
-    """A user's place in an organization; admins manage the organization's keys."""
+    """A user's place in an organization; admins manage the organization's keys.
+
+    Granted here (staff, the admin) or by the identity provider's organizations claim, one row per
+    origin: the claim's row follows the claim, up, down and away (`memberships_sync`), and never
+    touches the local one. A user with both stands at the higher of the two roles.
+    """
 
     class Role(models.TextChoices):
         MEMBER = "member", "member"
         ADMIN = "admin", "admin"
 
+    class Source(models.TextChoices):
+        LOCAL = "local", "granted here"
+        CLAIM = "claim", "identity provider's claim"
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    source = models.CharField(
+        max_length=8,
+        choices=Source.choices,
+        default=Source.LOCAL,
+        help_text="Granted here, or by the identity provider's claim (changed or removed when the claim changes).",
+    )
 
     class Meta:
-        ordering = ["organization", "user"]
-        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="uniq_membership")]
+        ordering = ["organization", "user", "source"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user", "source"], name="uniq_membership_per_source")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"

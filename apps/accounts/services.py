@@ -22,14 +22,29 @@ def parse_membership_claim(value: Any) -> dict[str, str]:
 
 
 def memberships_sync(user, roles: dict[str, str]) -> None:
-    """Make the user's memberships match the identity provider's claim, for organizations that exist here.
+    """Make the user's claim memberships exactly what the identity provider's claim grants now.
 
-    Memberships added by staff in the admin for organizations the claim does not
-    mention are left alone: the claim grants, it does not revoke local grants.
+    Created, raised, lowered and removed to match, an absent or empty claim included (it grants
+    nothing); slugs of organizations that do not exist here are ignored. Memberships granted here
+    are never touched. Reads first and writes only a difference, so an unchanged claim costs a
+    query or two and no write (every management request of a token runs this).
     """
-    if not roles:
+    granted: dict[int, str] = {}
+    if roles:
+        for pk, slug in Organization.objects.filter(slug__in=roles).values_list("pk", "slug"):
+            granted[pk] = roles[slug]
+    claimed = Membership.objects.filter(user=user, source=Membership.Source.CLAIM)
+    if dict(claimed.values_list("organization_id", "role")) == granted:
         return
-    organizations = {org.slug: org for org in Organization.objects.filter(slug__in=roles)}
     with transaction.atomic():
-        for slug, organization in organizations.items():
-            Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": roles[slug]})
+        claimed.exclude(organization_id__in=granted).delete()
+        # An upsert: two requests of the same user syncing at once both succeed.
+        Membership.objects.bulk_create(
+            [
+                Membership(organization_id=pk, user=user, role=role, source=Membership.Source.CLAIM)
+                for pk, role in granted.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["organization", "user", "source"],
+            update_fields=["role"],
+        )
