@@ -345,7 +345,8 @@ def test_a_provider_that_does_not_answer_is_504_within_the_timeout(api, provider
     started = time.monotonic()
     response = api.get(SERVERS, {"text": "a big GPU box"})
 
-    assert time.monotonic() - started < 2
+    # The provider would hold the call for 10 s: half of that is a bound any machine meets.
+    assert time.monotonic() - started < 5
     assert response.status_code == 504
     assert response.json()["code"] == "ai_timeout"
     assert response["Cache-Control"] == NO_STORE
@@ -358,7 +359,8 @@ def test_a_provider_trickling_its_answer_is_504_within_the_timeout(api, provider
     started = time.monotonic()
     response = api.get(SERVERS, {"text": "a big GPU box"})
 
-    assert time.monotonic() - started < 2
+    # A byte every 0.1 s for 10 s: only a deadline on the whole call ends it this soon, on any machine.
+    assert time.monotonic() - started < 5
     assert response.status_code == 504
 
 

@@ -193,18 +193,35 @@ def test_slow_and_idle_connections_hold_no_worker_and_slow_headers_are_cut_off(g
     idle = [socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) for _ in range(40)]
     started = time.monotonic()
     try:
-        # One header line each, less than a second apart: never a whole request.
+        # One header line each, less than a second apart: never a whole request. (A machine slow enough to
+        # pass the header deadline meanwhile finds some of them cut off already, which is what is tested.)
         for line in range(3):
             for sock in slow:
-                sock.sendall(b"X-Slow-%d: yes\r\n" % line)
+                _send_unless_closed(sock, b"X-Slow-%d: yes\r\n" % line)
             _assert_healthcheck_answers_quickly(gunicorn_server, times=2)
-        # Past the header deadline the server has closed both kinds (recv gives b"" at end of stream).
+        # Past the header deadline the server has closed both kinds.
         time.sleep(max(HEADER_TIMEOUT + 1.0 - (time.monotonic() - started), 0))
         for sock in slow + idle:
-            assert sock.recv(1024) == b""
+            assert _closed_by_server(sock)
     finally:
         for sock in slow + idle:
             sock.close()
+
+
+def _send_unless_closed(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server has cut the connection off already
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """End of stream, or a reset (what a closed connection answers to data sent after its close); a
+    connection still open times out (10 s) instead."""
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_a_body_that_does_not_arrive_in_time_is_a_json_408(gunicorn_server):
@@ -217,7 +234,8 @@ def test_a_body_that_does_not_arrive_in_time_is_a_json_408(gunicorn_server):
 
     assert head.startswith(b"HTTP/1.1 408")
     assert json.loads(body)["code"] == "request_timeout"
-    assert time.monotonic() - started < BODY_TIMEOUT + 2
+    # Without the deadline the socket's own 10 s timeout would end it: a bound any machine meets.
+    assert time.monotonic() - started < BODY_TIMEOUT + 5
 
 
 def test_a_declared_body_over_the_limit_is_a_json_413_without_reading_it(gunicorn_server):
