@@ -7,12 +7,15 @@ half down by 5%. For each rate it syncs the copy onto the original catalog twice
 off (KEEPER_HISTORY_DAYS=0) and once on, resetting to the original between (history off, not timed).
 Both are `catalog_sync(force=True)` of a SQLite `.db` file, as sparecores-data delivers the catalog (a
 `.sql.xz` source adds ~5 s of restoring to every sync, which this leaves out: the ratio is then the
-strictest). The figure of interest is the history's own stages (snapshot + diff, timed inside the
+strictest). With --changes every-table each rate instead removes, adds and changes that share of the
+rows of every tracked table (vendors to benchmark scores; the copy synced first lacks the rows the
+timed sync adds). The figure of interest is the history's own stages (snapshot + diff, timed inside the
 sync) against the sync time without history.
 
     .venv/bin/python bench/bench_history.py                      # sample, fresh SQLite file
     .venv/bin/python bench/bench_history.py --database-url postgres://postgres@127.0.0.1:5432
     .venv/bin/python bench/bench_history.py --source ../shared/data/sc-data-large.sql.xz --no-reads
+    .venv/bin/python bench/bench_history.py --changes every-table --rates 0.01 --no-reads --plans
 
 With a PostgreSQL URL a fresh database (keeper_bench_history_<pid>) is created on that server and
 dropped at the end (--keep keeps it). Only 127.0.0.1 is contacted.
@@ -21,12 +24,14 @@ dropped at the end (--keep keeps it). Only 127.0.0.1 is contacted.
 import argparse
 import io
 import os
+import re
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -73,13 +78,66 @@ def changed_copy(original: Path, target: Path, rate: float) -> tuple[Path, int]:
             "WHERE rowid % ? = 0 AND price > 0",
             [every, every],
         ).rowcount
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for name in tables:
-            columns = {row[1] for row in db.execute(f'PRAGMA table_info("{name}")')}
-            if "observed_at" in columns:
-                db.execute(f'UPDATE "{name}" SET observed_at = ?', [RECRAWLED])
+        recrawl(db)
     db.close()
     return target, changed
+
+
+# What `--changes every-table` changes in each tracked table (a compared column); the rest get `name`.
+EVERY_TABLE_CHANGE = {
+    "server_price": "price = price + 0.001",
+    "storage_price": "price = price + 0.001",
+    "traffic_price": "price = price + 0.001",
+    "ipv4_price": "price = price + 0.001",
+    "benchmark_score": "score = score * 1.05",
+}
+EVERY_TABLE = (
+    "vendor",
+    "region",
+    "zone",
+    "storage",
+    "benchmark",
+    "server",
+    "server_price",
+    "storage_price",
+    "traffic_price",
+    "ipv4_price",
+    "benchmark_score",
+)
+
+
+def every_table_pair(original: Path, work: Path, rate: float) -> tuple[Path, Path, dict[str, int]]:
+    """Two copies of `original` for a sync that adds, removes and changes `rate` of the rows of every
+    tracked table: the base lacks one share of the rows (the copy adds them back), the copy lacks another
+    (removed) and changes a compared column of a third (changed), re-crawled. Rows are chosen by rowid,
+    so every table, small ones included, has some of each. Returns the base, the copy and the rows each
+    share touches per table."""
+    every = max(3, round(1 / rate))
+    base, copy = work / f"base-{rate:g}.db", work / f"every-table-{rate:g}.db"
+    shutil.copyfile(original, base)
+    shutil.copyfile(original, copy)
+    touched: dict[str, int] = {}
+    for target, deleted in ((base, 1), (copy, 2)):
+        db = sqlite3.connect(target)
+        with db:
+            for name in EVERY_TABLE:
+                touched[name] = db.execute(f'DELETE FROM "{name}" WHERE rowid % ? = ?', [every, deleted]).rowcount
+                if target == copy:
+                    change = EVERY_TABLE_CHANGE.get(name, "name = name || ' (renamed)'")
+                    db.execute(f'UPDATE "{name}" SET {change} WHERE rowid % ? = 0', [every])
+            if target == copy:
+                recrawl(db)
+        db.close()
+    return base, copy, touched
+
+
+def recrawl(db: sqlite3.Connection) -> None:
+    """Every observed_at moves on, as in every real new version of the catalog."""
+    tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for name in tables:
+        columns = {row[1] for row in db.execute(f'PRAGMA table_info("{name}")')}
+        if "observed_at" in columns:
+            db.execute(f'UPDATE "{name}" SET observed_at = ?', [RECRAWLED])
 
 
 def history_bytes(url: str) -> int | None:
@@ -126,6 +184,38 @@ def timed_sync(source: Path, *, history: bool, markers: list[str]) -> dict:
         "growth": growth,
         "others": others,
     }
+
+
+@contextmanager
+def explained_diff(enabled: bool) -> Iterator[list[tuple[str, list[str]]]]:
+    """With `enabled`, each diff statement's plan (EXPLAIN QUERY PLAN / EXPLAIN) taken just before it
+    runs, while its temporary tables exist; the planning time is inside the timed sync, so use it on a
+    repeat whose times are not kept (--repeats 2)."""
+    from django.db import connection
+
+    from apps.catalog.history import TEMP_PREFIX
+
+    plans: list[tuple[str, list[str]]] = []
+    inside = False
+
+    def explain(execute, sql, params, many, context):
+        nonlocal inside
+        if enabled and not inside and TEMP_PREFIX in sql and sql.lstrip().startswith(("WITH", "INSERT")):
+            inside = True
+            try:
+                with connection.cursor() as cursor:
+                    if connection.vendor == "postgresql":
+                        cursor.execute("EXPLAIN " + sql, params)
+                        plans.append((sql, [line for (line,) in cursor.fetchall()]))
+                    else:
+                        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+                        plans.append((sql, [f"{parent:>3} {detail}" for _, parent, _, detail in cursor.fetchall()]))
+            finally:
+                inside = False
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        yield plans
 
 
 def reset(original: Path) -> None:
@@ -205,8 +295,6 @@ def run_benchmark(args: argparse.Namespace, url: str, work: Path) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from apps.catalog.services import catalog_sync
-
     markers = [backend_marker(url)]
     engine = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     print(f"Keeper history benchmark, {now()}, {machine()}")
@@ -214,18 +302,33 @@ def run_benchmark(args: argparse.Namespace, url: str, work: Path) -> None:
     print(f"load average before: {load_average()}", flush=True)
     call_command("migrate", verbosity=0)
     original = restored_copy(args.source, work / "original.db")
-    copies = [(rate, *changed_copy(original, work / f"changed-{rate:g}.db", rate)) for rate in args.rates]
-    catalog_sync(source=str(original), force=True)  # the first sync: nothing to compare
+    cases = []  # (label, the catalog synced first, the catalog whose sync is timed)
+    for rate in args.rates:
+        if args.changes == "prices":
+            copy, changed = changed_copy(original, work / f"changed-{rate:g}.db", rate)
+            cases.append((f"{rate:.0%} ({changed:,} prices)", original, copy))
+        else:
+            base, copy, touched = every_table_pair(original, work, rate)
+            label = f"{rate:.0%} of every table each way ({touched['server_price']:,} prices)"
+            cases.append((label, base, copy))
 
     rows = []
-    for rate, copy, changed in copies:
+    for label, base, copy in cases:
+        reset(base)  # the catalog the timed syncs replace (the first sync compares nothing)
         results = {}
         for history in (False, True):
-            for _ in range(args.repeats):
+            for repeat in range(args.repeats):
                 wait_for_quiet(args.wait_quiet, markers=markers)
-                result = timed_sync(copy, history=history, markers=markers)
-                print(f"  {rate:.0%} history {'on' if history else 'off'}: {result}", file=sys.stderr, flush=True)
-                reset(original)
+                explain = args.plans and history and repeat == args.repeats - 1
+                with explained_diff(explain) as plans:
+                    result = timed_sync(copy, history=history, markers=markers)
+                print(f"  {label} history {'on' if history else 'off'}: {result}", file=sys.stderr, flush=True)
+                for sql, plan in plans:
+                    # The joins and the scans of the tables; not the scans of the materialized pairs (j).
+                    lines = [line for line in plan if re.search(r"Join|Loop|SubPlan|SCAN (o|n)\b|SEARCH|Scan on", line)]
+                    print(f"  plan of {sql[:90]}...\n    " + "\n    ".join(lines), file=sys.stderr, flush=True)
+                if args.reads or (label, history, repeat) != (cases[-1][0], True, args.repeats - 1):
+                    reset(base)  # not after the last sync when nothing is read (minutes for the large catalog)
                 best = results.get(history)
                 if best is None or result["total"] < best["total"]:
                     results[history] = result
@@ -234,7 +337,7 @@ def run_benchmark(args: argparse.Namespace, url: str, work: Path) -> None:
         growth = "n/a" if on["growth"] is None else f"{on['growth'] / 1e6:.1f}"
         rows.append(
             [
-                f"{rate:.0%} ({changed:,} prices)",
+                label,
                 f"{off['total']:.2f}",
                 f"{on['total']:.2f}",
                 f"{on['snapshot']:.2f} + {on['diff']:.2f}",
@@ -249,7 +352,7 @@ def run_benchmark(args: argparse.Namespace, url: str, work: Path) -> None:
     print(
         table(
             [
-                "prices changed",
+                "changes",
                 "sync, history off: s",
                 "history on: s",
                 "snapshot + diff: s",
@@ -282,6 +385,14 @@ def main() -> None:
     parser.add_argument(
         "--rates", type=lambda text: [float(x) for x in text.split(",")], default=[0.01, 0.1], help="0.01,0.1"
     )
+    parser.add_argument(
+        "--changes",
+        choices=("prices", "every-table"),
+        default="prices",
+        help="prices: --rates of the server prices changed; every-table: --rates of every tracked table's "
+        "rows added, removed and changed each",
+    )
+    parser.add_argument("--plans", action="store_true", help="print the diff's query plans (last history-on sync)")
     parser.add_argument("--repeats", type=int, default=1, help="syncs per rate and mode; the fastest is kept")
     parser.add_argument("--wait-quiet", type=float, default=30.0, help="seconds to wait for an idle machine")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per read measured")

@@ -3,10 +3,12 @@
 `CatalogHistory.begin` runs before the importer deletes the catalog: it copies the outgoing rows'
 natural keys, status and compared columns into temporary tables. `record` runs after the new rows
 are in: it joins each copy with its table on the natural key and inserts the differences as
-CatalogChange rows, all with INSERT ... SELECT (no row passes through Python):
+CatalogChange rows, all with INSERT ... SELECT (no row passes through Python). Every join probes a
+unique index on the key (SQLite) or hashes (PostgreSQL), so the diff stays linear in the catalog:
 
 - `removed`: an outgoing row without an incoming one (`old` holds the row);
-- `added`: the reverse (`new` holds the row), only looked for when the row counts say there are any;
+- `added`: the reverse (`new` holds the row), only looked for when the row counts say there are any,
+  through an index on the snapshot's key built just then;
 - `status`: the status differs (upstream marks retired rows INACTIVE rather than deleting them);
 - `changed`: one record per compared column whose value differs, with the old and new values. Not
   compared: `observed_at` (it changes at every crawl), `status` (its own kind) and the columns
@@ -223,7 +225,7 @@ class CatalogHistory:
                 old = _temp("old", tracked)
                 cursor.execute(f"DROP TABLE IF EXISTS {old}")
                 cursor.execute(f"CREATE TEMPORARY TABLE {old} {self.temp_clause} AS {_compared_rows(tracked)}")
-                _index_on_key(cursor, "old", tracked)
+                _analyze(cursor, old)
                 cursor.execute(f"SELECT count(*) FROM {old}")
                 self.old_counts[tracked.table] = cursor.fetchone()[0]
         self.seconds["history (snapshot)"] = round(time.perf_counter() - started, 3)
@@ -262,6 +264,7 @@ class CatalogHistory:
             cursor.execute(f"DROP TABLE IF EXISTS {new}")
             cursor.execute(f"CREATE TEMPORARY TABLE {new} {self.temp_clause} AS {_compared_rows(tracked)}")
             _index_on_key(cursor, "new", tracked)
+            _analyze(cursor, new)
         else:
             new = _quote(tracked.db_table)
         on = " AND ".join(f"n.{_quote(c)} = o.{_quote(c)}" for c in tracked.keys)
@@ -312,6 +315,7 @@ class CatalogHistory:
         cursor.execute(f"SELECT count(*) FROM {new}")
         if cursor.fetchone()[0] == matched:
             return
+        _index_on_key(cursor, "old", tracked)  # only now: a sync without additions never needs it
         added_row = _json_object(
             [(c, _object_value(f"n.{_quote(c)}", tracked.field_type(c))) for c in tracked.row_columns]
         )
@@ -330,17 +334,22 @@ def _temp(kind: str, tracked: Tracked) -> str:
 
 
 def _index_on_key(cursor, kind: str, tracked: Tracked) -> None:
-    """Index a temporary copy on its natural key: each pass of the diff probes one side by the key (the
-    added rows look their key up in the snapshot). Without it SQLite scans the whole copy once per row
-    of the other side (NOT EXISTS is a correlated subquery, for which it builds no automatic index):
-    quadratic, hours for the sample's 434k prices (issue 15). The key is unique in the catalog table
-    (its UniqueConstraint) and in the grouped scores (GROUP BY), hence UNIQUE, which PostgreSQL's
-    planner uses too. Temporary tables get no statistics from autovacuum: ANALYZE gives PostgreSQL
-    their size and key distribution, so it picks hash (anti) joins rather than nested loops."""
+    """Index a temporary copy on its natural key, for the pass that probes it by key: the added rows
+    look their key up in the snapshot, the snapshot's rows in the grouped scores. Without it SQLite
+    scans the whole copy once per row of the other side (NOT EXISTS is a correlated subquery, for which
+    it builds no automatic index): quadratic, hours for the sample's 434k prices (issue 15). The key is
+    unique in the catalog table (its UniqueConstraint) and in the grouped scores (GROUP BY), hence
+    UNIQUE, which PostgreSQL's planner uses too."""
     columns = ", ".join(_quote(c) for c in tracked.keys)
     cursor.execute(f"CREATE UNIQUE INDEX {_temp(kind + '_key', tracked)} ON {_temp(kind, tracked)} ({columns})")
+
+
+def _analyze(cursor, table: str) -> None:
+    """Autovacuum never analyzes temporary tables: without statistics PostgreSQL guesses their key
+    distribution and may nest loops over them; with them it hashes (anti) joins. SQLite plans these
+    statements by their indexes alone."""
     if _postgres():
-        cursor.execute(f"ANALYZE {_temp(kind, tracked)}")
+        cursor.execute(f"ANALYZE {table}")
 
 
 def _compared_rows(tracked: Tracked) -> str:
