@@ -83,6 +83,7 @@ def keeper(provider: FakeOpenAI, tmp_path: Path) -> Iterator[KeeperServer]:
 
 
 def test_calls_waiting_on_a_silent_provider_hold_no_worker_and_more_than_the_cap_are_refused(keeper, provider):
+    assert len(keeper.workers()) == 1
     provider.call_tool({"vcpus_min": 4})
     provider.mode = "hold"
     calls = [AssistCall(keeper, f"four cores, call {number}") for number in range(CALLS_PER_PROCESS)]
