@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 from apps.catalog.services import SYNC_LOCK_ID
 from tests.catalog.upstream import UpstreamCatalog
 from tests.faults.conftest import Stack
@@ -83,6 +85,19 @@ def sync_lock_held(stack: Stack) -> bool:
     return stack.postgres.query(query) != "0"
 
 
+def new_run(stack: Stack, after: str) -> str:
+    return stack.postgres.query(f"SELECT coalesce(max(id)::text, '') FROM catalog_syncrun WHERE id > {after}")
+
+
+def waiting_on_the_run_row(stack: Stack) -> bool:
+    """The sync's last statement inside its import (its run's UPDATE) waits on a lock."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        """ AND query LIKE 'UPDATE "catalog_syncrun"%'"""
+    )
+    return stack.postgres.query(query) != "0"
+
+
 def test_a_sync_killed_half_way_leaves_the_old_catalog_served_and_the_next_sync_completes(keeper: Stack):
     server = keeper.keeper
     source = large_catalog(keeper.tmp / "large-catalog.db")
@@ -102,19 +117,31 @@ def test_a_sync_killed_half_way_leaves_the_old_catalog_served_and_the_next_sync_
         progress: list[str] = []
         reader = threading.Thread(target=lambda: progress.extend(sync.stderr), daemon=True)
         reader.start()
+        # The run's row is locked as soon as it exists (long before the import ends, on any machine): the
+        # import's last statement, which updates it, then waits, with every table written and nothing
+        # committed. Killed there, the sync is half-way whatever the machine's speed.
+        holder = psycopg.connect(keeper.postgres.url)
         try:
-            # Inside the import's transaction, with the prices (most of the rows) under way or written.
-            wait_until(lambda: sync_lock_held(keeper), timeout=120, what="the sync's import transaction")
+            wait_until(lambda: new_run(keeper, last_run) != "", timeout=120, what="the sync's run")
+            holder.execute(
+                "SELECT 1 FROM catalog_syncrun WHERE id = %s FOR NO KEY UPDATE", [int(new_run(keeper, last_run))]
+            )
             wait_until(
-                lambda: any("server_price" in line for line in progress) or sync.poll() is not None,
-                timeout=60,
-                what="the sync's progress on server_price",
+                lambda: waiting_on_the_run_row(keeper) or sync.poll() is not None,
+                timeout=120,
+                what="the sync's import to reach its last statement",
             )
             assert sync.poll() is None, f"the sync ended before it could be killed:\n{''.join(progress)}"
             assert sync_lock_held(keeper), "the import's transaction ended before the kill"
+            wait_until(
+                lambda: any("server_price" in line for line in progress), timeout=10, what="the server_price progress"
+            )
         finally:
             sync.send_signal(signal.SIGKILL)
             sync.wait(timeout=30)
+            # Only now: the killed sync's backend takes the row, finds its client gone and rolls back.
+            holder.rollback()
+            holder.close()
         assert sync.returncode == -signal.SIGKILL
         # PostgreSQL rolls the killed transaction back once it sees the connection gone.
         wait_until(lambda: not sync_lock_held(keeper), timeout=30, what="the killed sync's transaction to end")
