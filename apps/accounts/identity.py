@@ -27,6 +27,10 @@ class Caller:
     daily_quota: int | None = None
     quota_key: str | None = None
     api_key: Any = None
+    # The pools and daily quotas ([(key, limit)]) of the keys above an API key (the key that created
+    # it, and so on up): its requests are charged to those too, so children cannot multiply them.
+    ancestor_pools: tuple[tuple[str, int], ...] = ()
+    ancestor_quotas: tuple[tuple[str, int], ...] = ()
     # Organization roles granted by the identity provider's claim ({slug: role}).
     organization_roles: dict[str, str] = field(default_factory=dict)
 

@@ -37,6 +37,8 @@ def presented_key(request: Request) -> str | None:
 
 
 def caller_for_key(key: ApiKey) -> Caller:
+    # The limits of the keys above it, as they stand now (a query only for a key that a key created).
+    ancestors = key.limited_ancestors()
     return Caller(
         user_id=key.owner_name,
         auth_method="api_key",
@@ -49,6 +51,12 @@ def caller_for_key(key: ApiKey) -> Caller:
         daily_quota=key.daily_quota,
         quota_key=quota_counter_key(key) if key.daily_quota else None,
         api_key=key,
+        ancestor_pools=tuple(
+            (above.pool_key, above.credits_per_minute) for above in ancestors if above.credits_per_minute
+        ),
+        ancestor_quotas=tuple(
+            (quota_counter_key(above), above.daily_quota) for above in ancestors if above.daily_quota
+        ),
     )
 
 

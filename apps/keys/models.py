@@ -2,12 +2,16 @@ import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from apps.keys import endpoints
 from apps.keys.choices import AuditAction, Credential, HashKind, KeySource, KeyStatus, Scope
 from apps.keys.querysets import ApiKeyQuerySet
+
+# Keys created by keys created by keys...: each level adds its limits to every request of the ones
+# below (apps/keys/authentication.py), so the chain is bounded.
+MAX_KEY_DEPTH = 8
 
 
 class ApiKey(models.Model):
@@ -49,6 +53,17 @@ class ApiKey(models.Model):
     )
     listed = models.BooleanField(
         default=True, help_text="Bootstrap keys: listed in KEEPER_API_KEYS now (an unlisted one is refused)."
+    )
+    # RESTRICT: a child draws from its parent's pool and quota, so the parent cannot go while it has
+    # children (deleting the owner takes both; key_delete answers 409 first).
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="children",
+        editable=False,
+        help_text="The key that created this one: its requests also draw from the limits of the keys above it.",
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -134,6 +149,35 @@ class ApiKey(models.Model):
     @property
     def pool_size(self) -> int | None:
         return self.credits_per_minute or self._organization_credits() or None
+
+    def limited_ancestors(self) -> list["ApiKey"]:
+        """The keys above this one (its parent, the parent's parent, ...) with a pool or quota of their own,
+        nearest first: one query, none for a key nobody's key created."""
+        if self.parent_id is None:
+            return []
+        table = self._meta.db_table
+        sql = (
+            f'WITH RECURSIVE chain(id, depth) AS (SELECT %s, 1 UNION ALL SELECT k."parent_id", c.depth + 1 '
+            f'FROM "{table}" k JOIN chain c ON k."id" = c.id WHERE k."parent_id" IS NOT NULL AND c.depth < %s) '
+            f'SELECT k.* FROM "{table}" k JOIN chain c ON k."id" = c.id '
+            f'WHERE k."credits_per_minute" IS NOT NULL OR k."daily_quota" IS NOT NULL ORDER BY c.depth'
+        )
+        # The depth bound only guards against a cycle written by hand: key_create keeps chains far shorter.
+        return list(ApiKey.objects.raw(sql, [self.parent_id, MAX_KEY_DEPTH + 1]))
+
+    def depth(self) -> int:
+        """How many keys are above this one (0: created by a person or the system)."""
+        if self.parent_id is None:
+            return 0
+        table = self._meta.db_table
+        sql = (
+            f'WITH RECURSIVE chain(id, depth) AS (SELECT %s, 1 UNION ALL SELECT k."parent_id", c.depth + 1 '
+            f'FROM "{table}" k JOIN chain c ON k."id" = c.id WHERE k."parent_id" IS NOT NULL AND c.depth < %s) '
+            f"SELECT MAX(depth) FROM chain"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.parent_id, MAX_KEY_DEPTH + 1])
+            return int(cursor.fetchone()[0])
 
 
 class KeyUsageDay(models.Model):

@@ -11,7 +11,8 @@ Two rules, checked on every change a service makes:
 2. **Ceiling.** Below staff, nobody hands out more than their own credential has: a key's scope,
    credits per minute, daily quota, endpoints, IPs and expiry are at most the actor's own (a
    token's credits are its `api_credits_per_minute`). A restricted key's children are at least as
-   restricted: what a request leaves out is inherited from the actor's key.
+   restricted: what a request leaves out is inherited from the actor's key. They also draw from its
+   pool and quota (`ApiKey.parent`, `Ceiling.key`): children cannot multiply their parent's limits.
 
 State: a revoked key can only be renamed or deleted; an expired key stays expired (its expiry
 cannot be changed; rotate refuses it; make a new key). Those refusals are KeyConflict (409),
@@ -132,6 +133,9 @@ class Ceiling:
     expires_at: datetime | None = None
     # True when the credits are a pool of the actor's own key (a child then inherits them).
     own_pool: bool = False
+    # The actor's key (its pk), when the actor is a key: the keys it creates are its children and
+    # draw from its pool and quota too, so that children cannot multiply its limits.
+    key: int | None = None
 
     @classmethod
     def of_key(cls, key: Any) -> "Ceiling":
@@ -144,6 +148,7 @@ class Ceiling:
             allowed_ips=tuple(key.allowed_ips) or None,
             expires_at=key.expires_at,
             own_pool=bool(key.credits_per_minute),
+            key=key.pk,
         )
 
     @classmethod

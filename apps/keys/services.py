@@ -22,7 +22,7 @@ from apps.keys import denylist, endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.bookkeeping import key_bookkeeping
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
-from apps.keys.models import ApiKey, AuditEvent
+from apps.keys.models import MAX_KEY_DEPTH, ApiKey, AuditEvent
 from apps.keys.policy import Actor, KeyConflict
 from keeper import writes
 
@@ -167,6 +167,10 @@ def key_create(
     if not owner.is_active:
         raise policy.NotAllowed(f"{owner.get_username()} is deactivated: no API key can be created for them.")
     policy.check_organization(actor, organization)
+    # A key's children draw from its limits too (ApiKey.parent); staff and the operator are above them.
+    parent_id = actor.ceiling.key if actor.bounded else None
+    if parent_id is not None and ApiKey(parent_id=parent_id).depth() > MAX_KEY_DEPTH:
+        raise KeyConflict({"parent": f"Keys created by keys nest at most {MAX_KEY_DEPTH} deep; use a key above."})
     fields = _clean({"scope": scope, **fields})
     if custom_value is not None:
         validate_imported_value(custom_value)
@@ -193,6 +197,7 @@ def key_create(
                 last_chars=value[-key_secrets.VISIBLE_TAIL :],
                 owner=owner,
                 name=name,
+                parent_id=parent_id,
                 source=source or (KeySource.GENERATED if custom_value is None else KeySource.IMPORTED),
                 decided_by=decided,
                 **hashed,
@@ -303,6 +308,10 @@ def key_reactivate(key: ApiKey, *, actor: Actor) -> ApiKey:
 def key_delete(key: ApiKey, *, actor: Actor) -> None:
     # A suspension stands until its decider lifts it: the owner cannot delete it away meanwhile.
     policy.check_change(actor, key, policy.Change.DELETE, [policy.STATUS] if key.status == KeyStatus.SUSPENDED else [])
+    children = list(key.children.values_list("name", flat=True)[:4])
+    if children:
+        named = ", ".join(repr(name) for name in children[:3]) + (", ..." if len(children) > 3 else "")
+        raise KeyConflict({"key": f"Keys created with this key draw from its limits ({named}): delete them first."})
     with transaction.atomic():
         _audit(key, AuditAction.DELETE, actor, key_ref=key.masked)
         _forget_verified(key, "deleted")

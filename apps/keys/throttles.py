@@ -29,7 +29,7 @@ class DailyQuotaThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view) -> bool:
         caller = caller_of(getattr(request, "_user", None))
-        if caller is None or not caller.daily_quota or not caller.quota_key:
+        if caller is None or not ((caller.daily_quota and caller.quota_key) or caller.ancestor_quotas):
             return True
         now = datetime.now(UTC)
         self.seconds_left = seconds_to_utc_midnight(now)
@@ -38,9 +38,10 @@ class DailyQuotaThrottle(BaseThrottle):
             cost = services.route_cost(request._request)
             decision = services.limiters().add_within(caller.quota_key, cost, caller.daily_quota, self.seconds_left)
         resets_at = next_utc_midnight(now)
-        self.detail = (
-            f"Daily quota of {caller.daily_quota} credits used up; it resets at {resets_at:%Y-%m-%dT%H:%M:%SZ}."
-        )
+        # Set by CreditThrottle for a key created by a key: the quota that refused, and whether it is a key's above.
+        quota, above = getattr(request._request, "quota_binding", (caller.daily_quota, False))
+        whose = "The daily quota of a key above this one (shared by the keys it created)" if above else "Daily quota"
+        self.detail = f"{whose} of {quota} credits used up; it resets at {resets_at:%Y-%m-%dT%H:%M:%SZ}."
         if not decision.allowed:
             metrics.throttle_refused("quota")
         return decision.allowed

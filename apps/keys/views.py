@@ -170,7 +170,10 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
     @extend_schema(summary="Delete a key", responses={204: None})
     def destroy(self, request: Request, id: str) -> Response:
         self.require(Scope.WRITE)
-        services.key_delete(self.get_object(), actor=self.manager.actor)
+        try:
+            services.key_delete(self.get_object(), actor=self.manager.actor)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Rotate a key", request=RotateSerializer, responses=IssuedKeySerializer)

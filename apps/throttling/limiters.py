@@ -37,6 +37,21 @@ class Decision:
     retry_after: float = 0.0
 
 
+@dataclass(frozen=True)
+class ChainDecision:
+    """One request charged to several pools and daily quotas at once (a key and the keys above it).
+
+    `credit` is the decision of the pool that refused, else of the one with the least left (`pool`
+    its index, -1 with no pools); `quota` and `quota_index` likewise for the quotas (allowed, and
+    nothing counted, when a pool refused).
+    """
+
+    credit: Decision
+    pool: int
+    quota: Decision
+    quota_index: int
+
+
 class _Pool:
     """One caller's sliding log of (time, cost), oldest first, and its running total.
 
@@ -112,6 +127,35 @@ class MemoryCreditLimiter:
 
     def remaining(self, key: str, limit: int) -> int:
         return self.consume(key, 0, limit).remaining
+
+    def consume_all(self, pools: list[tuple[str, int]], cost: int) -> tuple[Decision, int]:
+        """`cost` charged to every pool of `pools` ([(key, limit)]) or, if one refuses, to none: under one lock,
+        so concurrent requests sharing a pool cannot pass it together. The refusing pool's decision, else the
+        one with the least left; and its index."""
+        with self._lock:
+            now = self.clock()
+            self._forget_idle(now)
+            used = []
+            for key, _ in pools:
+                pool = self._logs.get(key)
+                if pool is not None:
+                    pool.expire(now - self.window)
+                used.append(pool.used if pool is not None else 0)
+            for index, ((key, limit), spent) in enumerate(zip(pools, used, strict=True)):
+                if spent + cost > limit:
+                    pool = self._logs.get(key)
+                    log = pool.entries() if pool is not None else ()
+                    retry = _retry_after(log, spent, cost, limit, now, self.window)
+                    return Decision(False, max(limit - spent, 0), retry), index
+            if cost:
+                for key, _ in pools:
+                    pool = self._logs.get(key) or self._new_pool(key, now)
+                    pool.log.append((now, cost))
+                    pool.used += cost
+                    self._logs.move_to_end(key)
+            left = [limit - spent - cost for (_, limit), spent in zip(pools, used, strict=True)]
+            index = left.index(min(left))
+            return Decision(True, max(left[index], 0)), index
 
     def __len__(self) -> int:
         return len(self._logs)
@@ -291,6 +335,115 @@ local q = count(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[6]), tonumber(ARGV[7])
 return {1, c[2], c[3], q[1], q[2], q[3]}
 """
 )
+# A key and the keys above it (apps/keys: ApiKey.parent): the request is charged to every pool and
+# quota, or (if any refuses) to none, in one script, so concurrent children cannot pass a shared pool.
+# KEYS: each pool's log and total (2 per pool), then each quota's counter.
+# ARGV: cost, window (µs), unique id, number of pools, each pool's limit, each quota's limit, the quotas' ttl (s).
+# Returns: pool allowed, its remaining, its retry (s), its index (1-based); quota allowed, remaining, wait, index.
+CHAIN_SCRIPT = """
+local cost, window, id, n = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local m = #KEYS - 2 * n
+local ttl = tonumber(ARGV[5 + n + m])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local keep = math.floor(window / 1000) + 1000
+local function cost_of(member) return tonumber(string.match(member, '^%d+:(%d+):')) end
+local used, refused, least, least_at = {}, 0, nil, 0
+for i = 1, n do
+  local log, total, limit = KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[4 + i])
+  local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - window)
+  local freed = 0
+  for j = 1, #expired do freed = freed + cost_of(expired[j]) end
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window) end
+  local stored = redis.call('GET', total)
+  local u = 0
+  if stored then
+    u = math.max(tonumber(stored) - freed, 0)
+  else
+    local entries = redis.call('ZRANGE', log, 0, -1)
+    for j = 1, #entries do u = u + cost_of(entries[j]) end
+  end
+  used[i] = u
+  if refused == 0 and u + cost > limit then refused = i end
+  if least == nil or limit - u - cost < least then least, least_at = limit - u - cost, i end
+end
+local function keep_totals()
+  for i = 1, n do
+    redis.call('SET', KEYS[2 * i], used[i], 'PX', keep)
+    redis.call('PEXPIRE', KEYS[2 * i - 1], keep)
+  end
+end
+if refused > 0 then
+  keep_totals()
+  local log, limit = KEYS[2 * refused - 1], tonumber(ARGV[4 + refused])
+  local retry = window
+  if cost <= limit then
+    local need, released, offset = used[refused] + cost - limit, 0, 0
+    while released < need do
+      local batch = redis.call('ZRANGE', log, offset, offset + 49, 'WITHSCORES')
+      if #batch == 0 then break end
+      for i = 1, #batch, 2 do
+        released = released + cost_of(batch[i])
+        if released >= need then
+          retry = tonumber(batch[i + 1]) + window - now
+          break
+        end
+      end
+      offset = offset + 50
+    end
+  end
+  return {0, limit - used[refused], tostring(retry / 1000000), refused, 1, 0, 0, 0}
+end
+local counted, qleast, qleast_at = {}, nil, 0
+for k = 1, m do
+  local limit = tonumber(ARGV[4 + n + k])
+  local q = tonumber(redis.call('GET', KEYS[2 * n + k]) or '0')
+  counted[k] = q
+  if q + cost > limit then
+    keep_totals()
+    return {1, least or 0, '0', least_at, 0, limit - q, redis.call('TTL', KEYS[2 * n + k]), k}
+  end
+  if qleast == nil or limit - q - cost < qleast then qleast, qleast_at = limit - q - cost, k end
+end
+for i = 1, n do
+  if cost > 0 then
+    redis.call('ZADD', KEYS[2 * i - 1], now, string.format('%d:%d:%s', now, cost, id))
+    used[i] = used[i] + cost
+  end
+end
+keep_totals()
+for k = 1, m do
+  if cost > 0 then
+    redis.call('INCRBY', KEYS[2 * n + k], cost)
+    if counted[k] == 0 then redis.call('EXPIRE', KEYS[2 * n + k], ttl) end
+  end
+end
+return {1, least or 0, '0', least_at, 1, qleast or 0, 0, qleast_at}
+"""
+
+
+class RedisChainLimiter:
+    """CHAIN_SCRIPT over the credit pools and daily counters of RedisCreditLimiter and RedisCounter."""
+
+    def __init__(self, client: redis.Redis | None = None):
+        self.client = client or redis_client()
+        self.script = self.client.register_script(CHAIN_SCRIPT)
+
+    def consume(
+        self, pools: list[tuple[str, int]], cost: int, quotas: list[tuple[str, int]], ttl: int
+    ) -> ChainDecision:
+        prefix = RedisCreditLimiter.prefix
+        keys = [name for key, _ in pools for name in (prefix + key, prefix + key + ":total")]
+        keys += [RedisCounter.prefix + key for key, _ in quotas]
+        args = [cost, int(WINDOW_SECONDS * 1_000_000), uuid.uuid4().hex[:12], len(pools)]
+        args += [limit for _, limit in pools] + [limit for _, limit in quotas] + [ttl]
+        allowed, remaining, retry, pool, quota_allowed, quota_remaining, wait, quota = self.script(keys=keys, args=args)
+        return ChainDecision(
+            Decision(bool(allowed), max(int(remaining), 0), float(retry)),
+            int(pool) - 1,
+            Decision(bool(quota_allowed), max(int(quota_remaining), 0), float(max(int(wait), 0))),
+            int(quota) - 1,
+        )
 
 
 class RedisCounter:
@@ -500,12 +653,14 @@ class FallbackLimiters:
         self.redis_credits: RedisCreditLimiter | None = None
         self.redis_bucket: RedisTokenBucket | None = None
         self.redis_counter: RedisCounter | None = None
+        self.redis_chain: RedisChainLimiter | None = None
         if backend == "redis":
             client = redis_client()
             self.redis_credits = RedisCreditLimiter(client)
             self.redis_login_failures = RedisCreditLimiter(client, prefix="keeper:login-failures:", window=login_window)
             self.redis_bucket = RedisTokenBucket(client)
             self.redis_counter = RedisCounter(client)
+            self.redis_chain = RedisChainLimiter(client)
         self._last_warning = 0.0
         self._redis_down_until = 0.0
 
@@ -579,6 +734,35 @@ class FallbackLimiters:
             lambda r: r.remaining(key, limit),
             lambda: self.database_counter.remaining(key, limit),
         )
+
+    def consume_chain(
+        self, pools: list[tuple[str, int]], cost: int, quotas: list[tuple[str, int]], ttl: int
+    ) -> ChainDecision:
+        """`cost` charged to every credit pool and daily quota given ([(key, limit)]), or refused.
+
+        On Redis, all or nothing in one script. Without it, the pools are charged together in this
+        process's memory, then (if they admit) the quotas one by one in the database, each checked
+        first so that one refusing rarely leaves the others charged; a quota never passes its limit.
+        """
+
+        def without_redis() -> ChainDecision:
+            credit, pool = self.memory_credits.consume_all(pools, cost) if pools else (Decision(True, 0), -1)
+            if not credit.allowed or not quotas:
+                return ChainDecision(credit, pool, Decision(True, 0), -1)
+            for index, (key, limit) in enumerate(quotas):
+                left = self.database_counter.remaining(key, limit)
+                if left < cost:
+                    return ChainDecision(credit, pool, Decision(False, left, float(ttl)), index)
+            decisions = []
+            for index, (key, limit) in enumerate(quotas):
+                decision = self.database_counter.add_within(key, cost, limit, ttl)
+                if not decision.allowed:
+                    return ChainDecision(credit, pool, decision, index)
+                decisions.append(decision)
+            least = min(range(len(decisions)), key=lambda index: decisions[index].remaining)
+            return ChainDecision(credit, pool, decisions[least], least)
+
+        return self._either(self.redis_chain, lambda r: r.consume(pools, cost, quotas, ttl), without_redis)
 
     def _warn(self, exc: Exception) -> None:
         self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER_SECONDS

@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from apps.accounts.identity import caller_of
+from apps.accounts.identity import Caller, caller_of
 from apps.accounts.permissions import IsStaffCaller
 from apps.throttling import services
 from keeper.observability import metrics
@@ -61,6 +61,8 @@ class CreditThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view) -> bool:
         caller = caller_of(getattr(request, "_user", None))
+        if caller is not None and (caller.ancestor_pools or caller.ancestor_quotas):
+            return self._allow_with_ancestors(request, caller)
         # A key's own pool is a limit its owner asked for: it applies even with RATE_LIMIT_ENABLED off.
         if not settings.RATE_LIMIT_ENABLED and not (caller is not None and caller.pool_requested):
             return True
@@ -75,6 +77,33 @@ class CreditThrottle(BaseThrottle):
         else:
             self.decision = services.consume_credits(key, cost, limit)
         request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
+        if not self.decision.allowed:
+            metrics.throttle_refused("pool")
+        return self.decision.allowed
+
+    def _allow_with_ancestors(self, request: Request, caller: Caller) -> bool:
+        """A key created by a key: its request is charged to its own pool and quota and to those of every
+        key above it, all at once (or to none), so that its siblings together stay within their parent's."""
+        key, limit = services.credit_pool(request._request, caller)
+        cost = services.route_cost(request._request)
+        pools: dict[str, int] = {}
+        if settings.RATE_LIMIT_ENABLED or caller.pool_requested:
+            pools[key] = limit
+        for pool, size in caller.ancestor_pools:
+            pools.setdefault(pool, size)
+        own_quota = [(caller.quota_key, caller.daily_quota)] if caller.daily_quota and caller.quota_key else []
+        quotas = own_quota + list(caller.ancestor_quotas)
+        charged = list(pools.items())
+        chain = services.limiters().consume_chain(charged, cost, quotas, services.seconds_to_utc_midnight())
+        # DailyQuotaThrottle reads the quotas' verdict (allowed, and nothing counted, when a pool refused).
+        request._request.quota_decision = chain.quota
+        if chain.quota_index >= 0:
+            request._request.quota_binding = (quotas[chain.quota_index][1], chain.quota_index >= len(own_quota))
+        self.decision = chain.credit
+        if chain.pool >= 0:
+            # The pool that refused, else the one with the least left: what the caller can still spend.
+            key, limit = charged[chain.pool]
+            request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
         if not self.decision.allowed:
             metrics.throttle_refused("pool")
         return self.decision.allowed

@@ -38,3 +38,22 @@ def test_a_burst_of_1000_requests_from_4_processes_empties_a_bucket_of_50_exactl
     admitted = run_together(spawn, burst.take_tokens, redis_url, CALLS_PER_PROCESS, 1e-6, 50)
 
     assert sum(admitted) == 50
+
+
+@pytest.mark.parametrize(("parent_pool", "parent_quota", "limit"), [(30, 1000, 30), (1000, 40, 40)])
+def test_four_children_bursting_from_4_processes_stay_within_their_parents_pool_and_quota_exactly(
+    spawn, redis_url, redis_client, parent_pool, parent_quota, limit
+):
+    pool, start = spawn
+    futures = [
+        pool.submit(burst.spend_as_child, redis_url, child, CALLS_PER_PROCESS, parent_pool, parent_quota, start)
+        for child in range(PROCESSES)
+    ]
+    admitted = [future.result(timeout=60) for future in futures]
+
+    assert sum(admitted) == limit
+    assert redis_client.zcard("keeper:credits:key:parent") == limit
+    assert int(redis_client.get("keeper:count:quota:parent")) == limit
+    # Every admitted request was charged to its child too, and no refused one to anything.
+    children = [redis_client.zcard(f"keeper:credits:key:child-{child}") for child in range(PROCESSES)]
+    assert children == admitted
