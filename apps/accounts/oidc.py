@@ -25,6 +25,10 @@ from apps.accounts.verification import claims_grant_staff
 logger = logging.getLogger(__name__)
 
 
+class ProviderAnswerUnusable(Exception):
+    """The provider answered something no sign-in can use (not a JSON object, nested without end)."""
+
+
 def username_from_claims(claims: dict[str, Any]) -> str:
     """The Django username: `preferred_username`, else the provider's stable `sub`."""
     for name in ("preferred_username", "sub"):
@@ -51,7 +55,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             return None
         try:
             return super().authenticate(request, **kwargs)
-        except requests.RequestException as exc:
+        except (requests.RequestException, ProviderAnswerUnusable) as exc:
             logger.warning("OIDC sign-in failed talking to the provider: %s", exc.__class__.__name__)
             return None
 
@@ -71,6 +75,21 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
                 raise SuspiciousOperation("The id_token was issued to another client.")
         return payload
 
+    def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The library's, refusing an answer that is not a JSON object.
+
+        The library parses userinfo with Python's json module, which recurses once per level: claims
+        nested thousands deep end in RecursionError, a provider error like any other, not a 500.
+        (The id_token's payload is parsed by PyJWT, which already turns that into a refused token.)
+        """
+        try:
+            userinfo = super().get_userinfo(access_token, id_token, payload)
+        except RecursionError as exc:
+            raise ProviderAnswerUnusable("userinfo nests too deep to parse") from exc
+        if not isinstance(userinfo, dict):
+            raise ProviderAnswerUnusable("userinfo is not a JSON object")
+        return userinfo
+
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> AbstractUser | None:
         """Like the library's, but over the id_token's claims merged with userinfo's.
 
@@ -84,6 +103,12 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         claims = {**payload, **userinfo}
         if not self.verify_claims(claims):
             raise SuspiciousOperation("The claims name no user (no preferred_username or sub).")
+        username = username_from_claims(claims)
+        longest = self.UserModel._meta.get_field(self.UserModel.USERNAME_FIELD).max_length
+        if len(username) > longest:
+            # Never cut: two names alike in their first 150 characters would be one account.
+            logger.warning("OIDC sign-in refused: a user name of %d characters (at most %d)", len(username), longest)
+            return None
         user = self.filter_users_by_claims(claims).first()
         if user is not None:
             return self.update_user(user, claims)

@@ -5,6 +5,9 @@ library's HTTP client, the id_token signature and nonce checks all run; the
 test plays the browser, following the redirect to the provider and back.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -37,6 +40,9 @@ class FakeProvider:
     token_status: int = 200
     token_requests: list[dict[str, str]] = field(default_factory=list)
     userinfo_authorizations: list[str] = field(default_factory=list)
+    # JSON text json.dumps cannot write (too deep): added to the id_token as claim "deep", or sent as userinfo.
+    id_token_deep_claim: bytes = b""
+    userinfo_body: bytes = b""
 
     @property
     def url(self) -> str:
@@ -53,7 +59,17 @@ class FakeProvider:
             "nonce": self.nonce,
             **self.id_token_claims,
         }
-        return jwt.encode(payload, CLIENT_SECRET, algorithm="HS256")
+        if not self.id_token_deep_claim:
+            return jwt.encode(payload, CLIENT_SECRET, algorithm="HS256")
+        # Signed by hand: PyJWT would serialize the claims with json.dumps.
+        header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = _b64url(json.dumps(payload).encode()[:-1] + b', "deep": ' + self.id_token_deep_claim + b"}")
+        signature = hmac.new(CLIENT_SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+        return f"{header}.{body}.{_b64url(signature)}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class _ProviderHandler(BaseHTTPRequestHandler):
@@ -82,10 +98,10 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         if self.path != "/userinfo":
             return self._answer(404, {"error": "not_found"})
         self.provider.userinfo_authorizations.append(self.headers.get("Authorization", ""))
-        self._answer(200, self.provider.claims)
+        self._answer(200, self.provider.userinfo_body or self.provider.claims)
 
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def _answer(self, status: int, body: dict[str, Any] | bytes) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -333,6 +349,58 @@ def test_provider_refusing_the_code_is_a_failed_sign_in(client: Client, oidc: Fa
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/"
     assert session_user_id(client) is None
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("unusable", ["nested without end", "not an object"])
+def test_unusable_userinfo_is_a_failed_sign_in(client: Client, oidc: FakeProvider, unusable) -> None:
+    claims = json.dumps(oidc.claims).encode()
+    if unusable == "nested without end":
+        oidc.userinfo_body = claims[:-1] + b', "deep": ' + DEEP + b"}"
+    else:
+        oidc.userinfo_body = b"[" + claims + b"]"
+
+    response = sign_in(client, oidc)
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/login/")
+    assert session_user_id(client) is None
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_id_token_nested_without_end_is_refused(client: Client, oidc: FakeProvider) -> None:
+    oidc.id_token_deep_claim = DEEP
+
+    response = sign_in(client, oidc)
+
+    # As every id_token that fails verification (another nonce, another audience).
+    assert response.status_code == 400
+    assert session_user_id(client) is None
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", ["preferred_username", "sub"])
+def test_a_user_name_too_long_for_django_is_refused_never_cut(client: Client, oidc: FakeProvider, claim) -> None:
+    if claim == "sub":
+        del oidc.claims["preferred_username"]
+    oidc.claims[claim] = "a" * 151
+
+    response = sign_in(client, oidc)
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/login/")
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_user_name_of_150_characters_signs_in(client: Client, oidc: FakeProvider) -> None:
+    oidc.claims["preferred_username"] = "a" * 150
+
+    assert sign_in(client, oidc)["Location"] == "/admin/"
+    assert User.objects.get().username == "a" * 150
 
 
 @pytest.mark.django_db
