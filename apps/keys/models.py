@@ -157,27 +157,29 @@ class ApiKey(models.Model):
             return []
         table = self._meta.db_table
         sql = (
-            f'WITH RECURSIVE chain(id, depth) AS (SELECT %s, 1 UNION ALL SELECT k."parent_id", c.depth + 1 '
-            f'FROM "{table}" k JOIN chain c ON k."id" = c.id WHERE k."parent_id" IS NOT NULL AND c.depth < %s) '
-            f'SELECT k.* FROM "{table}" k JOIN chain c ON k."id" = c.id '
+            f'{self._chain_sql()} SELECT k.* FROM "{table}" k JOIN chain c ON k."id" = c.id '
             f'WHERE k."credits_per_minute" IS NOT NULL OR k."daily_quota" IS NOT NULL ORDER BY c.depth'
         )
-        # The depth bound only guards against a cycle written by hand: key_create keeps chains far shorter.
         return list(ApiKey.objects.raw(sql, [self.parent_id, MAX_KEY_DEPTH + 1]))
 
     def depth(self) -> int:
         """How many keys are above this one (0: created by a person or the system)."""
         if self.parent_id is None:
             return 0
-        table = self._meta.db_table
-        sql = (
-            f'WITH RECURSIVE chain(id, depth) AS (SELECT %s, 1 UNION ALL SELECT k."parent_id", c.depth + 1 '
-            f'FROM "{table}" k JOIN chain c ON k."id" = c.id WHERE k."parent_id" IS NOT NULL AND c.depth < %s) '
-            f"SELECT MAX(depth) FROM chain"
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.parent_id, MAX_KEY_DEPTH + 1])
-            return int(cursor.fetchone()[0])
+            cursor.execute(f"{self._chain_sql()} SELECT MAX(depth) FROM chain", [self.parent_id, MAX_KEY_DEPTH + 1])
+            return int(cursor.fetchone()[0] or 0)
+
+    def _chain_sql(self) -> str:
+        """`chain(id, depth)`: the parent (depth 1, its id a parameter), its parent, ..., at most a depth given
+        as the second parameter (a guard against a cycle written by hand: key_create keeps chains shorter)."""
+        table = self._meta.db_table
+        # Started from the parent's row, not from the bare parameter, so that both terms have the column's type.
+        return (
+            f'WITH RECURSIVE chain(id, depth) AS (SELECT k."id", 1 FROM "{table}" k WHERE k."id" = %s '
+            f'UNION ALL SELECT k."parent_id", c.depth + 1 FROM "{table}" k JOIN chain c ON k."id" = c.id '
+            f'WHERE k."parent_id" IS NOT NULL AND c.depth < %s)'
+        )
 
 
 class KeyUsageDay(models.Model):
