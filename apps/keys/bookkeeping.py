@@ -18,7 +18,8 @@ from keeper.writes import AUDIT_BUFFER_MAX
 
 
 class KeyBookkeeping:
-    def __init__(self) -> None:
+    def __init__(self, *, max_audits: int = AUDIT_BUFFER_MAX) -> None:
+        self.max_audits = max_audits
         self._last_used: dict[int, tuple[datetime, datetime]] = {}
         self._audits: list[AuditEvent] = []
         self._lock = threading.Lock()
@@ -33,7 +34,7 @@ class KeyBookkeeping:
     def audit(self, event: AuditEvent) -> None:
         """Keep an unsaved event (its `at`: the request's time) for the flusher; beyond the bound, drop and count."""
         with self._lock:
-            if len(self._audits) < AUDIT_BUFFER_MAX:
+            if len(self._audits) < self.max_audits:
                 self._audits.append(event)
                 return
         metrics.deferred_write_dropped("audit")
@@ -62,7 +63,7 @@ class KeyBookkeeping:
                 for key_pk, (now, stale_before) in stamps.items():
                     kept = self._last_used.get(key_pk)
                     self._last_used[key_pk] = (max(now, kept[0]) if kept else now, stale_before)
-                room = max(AUDIT_BUFFER_MAX - len(self._audits), 0)
+                room = max(self.max_audits - len(self._audits), 0)
                 if len(events) > room:
                     metrics.deferred_write_dropped("audit", len(events) - room)
                 self._audits[:0] = events[:room]
