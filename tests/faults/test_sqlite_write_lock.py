@@ -13,6 +13,7 @@ use) reaches the database exactly.
 import base64
 import json
 import secrets
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -195,3 +196,26 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
         what="the deferred writes in the database once the lock was released",
     )
     assert keeper.workers() == workers
+
+
+def test_a_normal_shutdown_writes_the_counts_the_workers_kept(server: tuple[KeeperServer, Path, str]):
+    first, database, admin_key = server
+    # Another gunicorn on the same database, whose workers would write their counters only hourly.
+    keeper = KeeperServer({**first.env, "KEEPER_KEY_USAGE_FLUSH_SECONDS": "3600"}, first.log.with_name("second.log"))
+    keeper.start()
+    try:
+        created = keeper.request("POST", "/keys", headers={"X-API-Key": admin_key}, body={"name": "until-shutdown"})
+        assert created.status == 201, created.body
+        key, key_id = created.json()["key"], created.json()["id"]
+        statuses = [keeper.get("/regions", headers={"X-API-Key": key}).status for _ in range(KEYED_REQUESTS)]
+        assert statuses == [200] * KEYED_REQUESTS
+        (pk,) = _read(database, "SELECT id FROM keys_apikey WHERE key_id = ?", key_id)[0]
+        today = datetime.now(UTC).date().isoformat()
+        usage = "SELECT requests FROM keys_keyusageday WHERE key_id = ? AND day = ?"
+        assert _read(database, usage, pk, today) == []
+    finally:
+        # gunicorn's graceful stop (SIGTERM): each worker finishes, then writes what it kept.
+        keeper.process.send_signal(signal.SIGTERM)
+        keeper.process.wait(timeout=60)
+        keeper.process = None
+    assert _read(database, usage, pk, today) == [(KEYED_REQUESTS,)]
