@@ -54,11 +54,12 @@ class ApiKey(models.Model):
     listed = models.BooleanField(
         default=True, help_text="Bootstrap keys: listed in KEEPER_API_KEYS now (an unlisted one is refused)."
     )
-    # RESTRICT: a child draws from its parent's pool and quota, so the parent cannot go while it has
-    # children (deleting the owner takes both; key_delete answers 409 first).
+    # A child draws from its parent's pool and quota, so it never outlives its parent: DELETE /keys
+    # refuses a parent with children (409), and any other path (its owner's or organization's deletion)
+    # takes the children with it rather than free them of its limits.
     parent = models.ForeignKey(
         "self",
-        on_delete=models.RESTRICT,
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="children",

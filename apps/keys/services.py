@@ -458,13 +458,25 @@ def key_check(value: str, *, ip: str, path: str) -> ApiKey:
 
 
 def quota_remaining(key: ApiKey) -> int | None:
-    """Credits left of the key's daily quota today (UTC), as every process counts it (Redis or the database)."""
+    """Credits left of the key's daily quota today (UTC), as every process counts it (Redis or the database);
+    no more than is left of the quota of any key above it, which its requests spend too."""
     from apps.keys.throttles import quota_counter_key
     from apps.throttling.services import limiters
 
     if not key.daily_quota:
         return None
-    return limiters().counter_remaining(quota_counter_key(key), key.daily_quota)
+    quotas = [(quota_counter_key(k), k.daily_quota) for k in [key, *key.limited_ancestors()] if k.daily_quota]
+    return min(limiters().counter_remaining(counter, quota) for counter, quota in quotas)
+
+
+def credits_remaining(key: ApiKey) -> int:
+    """Credits the key may still spend this minute: what is left of its pool, and of the pool of any key above it."""
+    from apps.throttling.services import limiters
+
+    pools = [(key.pool_key, key.pool_size or settings.RATE_LIMIT_CREDITS_PER_MINUTE)]
+    above = key.limited_ancestors()
+    pools += [(ancestor.pool_key, ancestor.credits_per_minute) for ancestor in above if ancestor.credits_per_minute]
+    return min(limiters().consume(pool, 0, size).remaining for pool, size in pools)
 
 
 def _audit_refused_use(key: ApiKey, actor: Actor) -> None:

@@ -282,7 +282,7 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
         result["key"] = KeySerializer(key).data
         limit = key.pool_size or settings.RATE_LIMIT_CREDITS_PER_MINUTE
         result["credits_per_minute"] = limit
-        result["remaining_credits"] = throttling.limiters().consume(key.pool_key, 0, limit).remaining
+        result["remaining_credits"] = services.credits_remaining(key)
         if key.daily_quota:
             result["daily_quota"] = key.daily_quota
             result["remaining_quota"] = services.quota_remaining(key)

@@ -130,6 +130,20 @@ def test_the_token_of_a_child_draws_from_its_parents_pool(api, make_key, backend
     assert statuses(api, [token], 2) == [200, 429]
 
 
+def test_validate_reports_what_a_child_has_left_once_its_parents_limits_count(api, make_key, backend):
+    parent = make_key(scope=Scope.WRITE, credits_per_minute=5, daily_quota=20)
+    child = create_child(api, parent, "child", credits_per_minute=5, daily_quota=20)
+    statuses(api, [parent.value], 3)
+    statuses(api, [child], 1)
+
+    gateway = make_key(name="gateway")  # not above the child: its request spends none of the child's limits
+
+    body = api.post("/keys/validate", {"key": child}, format="json", **bearer(gateway)).json()
+
+    assert (body["credits_per_minute"], body["remaining_credits"]) == (5, 1)
+    assert (body["daily_quota"], body["remaining_quota"]) == (20, 16)
+
+
 def test_a_key_with_children_cannot_be_deleted_until_they_are(api, make_key, backend):
     parent = make_key(scope=Scope.WRITE, credits_per_minute=5)
     create_child(api, parent, "child")
@@ -152,6 +166,19 @@ def test_deleting_the_owner_takes_a_key_and_its_children(api, make_key, alice, b
     alice.delete()
 
     assert not ApiKey.objects.exists()
+
+
+def test_deleting_the_parents_organization_takes_its_children_outside_it_too(api, make_key, organization, backend):
+    parent = make_key(scope=Scope.WRITE, credits_per_minute=5, organization=organization)
+    child = create_child(api, parent, "personal-child")
+    other = make_key(name="unrelated")
+    assert ApiKey.objects.get(name="personal-child").organization is None
+
+    organization.delete()
+
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["unrelated"]
+    assert api.get("/regions", **bearer(child)).status_code == 401
+    assert api.get("/regions", **bearer(other)).status_code == 200
 
 
 def test_keys_created_by_keys_nest_at_most_max_key_depth_deep(api, make_key, backend):

@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apikey',
             name='parent',
-            field=models.ForeignKey(blank=True, editable=False, help_text='The key that created this one: its requests also draw from the limits of the keys above it.', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='children', to='keys.apikey'),
+            field=models.ForeignKey(blank=True, editable=False, help_text='The key that created this one: its requests also draw from the limits of the keys above it.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='keys.apikey'),
         ),
         migrations.RunPython(parents_from_the_audit_log, migrations.RunPython.noop),
     ]
