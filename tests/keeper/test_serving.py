@@ -268,3 +268,17 @@ def test_requests_refused_before_django_get_json_errors(gunicorn_server, request
     assert error["detail"]
     if code:
         assert error["code"] == code
+
+
+@pytest.mark.parametrize("last_event_id", [b"\xb2", b"5" * 5000], ids=["byte 0xB2", "5,000 digits"])
+def test_a_watch_with_a_last_event_id_that_is_no_event_id_is_a_json_400(gunicorn_server, last_event_id):
+    key = gunicorn_server.keys[0].encode()
+    answer = gunicorn_server.raw(
+        b"GET /keys/watch HTTP/1.1\r\nHost: keeper\r\nX-API-Key: " + key + b"\r\n"
+        b"Last-Event-ID: " + last_event_id + b"\r\nConnection: close\r\n\r\n"
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+
+    assert head.split(b" ")[1] == b"400", answer[:500]
+    assert b"content-type: application/json" in head.lower()
+    assert "Last-Event-ID" in json.loads(body)["errors"]
