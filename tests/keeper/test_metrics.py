@@ -43,7 +43,8 @@ from tests.fakes import bearer, run_django
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 OUTSIDE = "203.0.113.9"  # not in the default KEEPER_METRICS_ALLOWED_NETWORKS
-LABELS = {"route", "method", "status", "reason", "level", "outcome", "le"}
+# Every label Keeper uses; each takes a few fixed words (kind: what a dropped deferred write was).
+LABELS = {"route", "method", "status", "reason", "level", "outcome", "kind", "le"}
 Samples = dict[tuple[str, frozenset], float]
 
 
