@@ -17,6 +17,22 @@ request at a time per process, on one persistent database connection. Streaming 
 watch stream, static files) are iterated in a small thread pool, so a stream never blocks the loop;
 how many streams may be open is capped where they are made (keeper.api.streams).
 
+Answers go out as fast as the client takes them, and no faster: a body is handed to the socket a
+slice at a time, each after the previous one has drained (asyncio's write buffer flow control), and a
+streamed body's next chunk is made only then. A client that takes nothing for
+`KEEPER_SEND_TIMEOUT_SECONDS` is cut off (the connection and what is buffered for it dropped). What a
+worker holds for clients that have not taken it (bodies made and not yet in the kernel's socket
+buffers) is capped at `KEEPER_SEND_BUFFER_BYTES`: past it streams wait before making their next chunk,
+and an answer made whole is refused with a JSON 503 unless it is the only one held. The large answers
+(the `/table/server_prices` dump) are streamed from the database in chunks (keeper.api.streams), so a
+slow reader costs a chunk, not the whole answer. (Measured before: 8 sockets that never read a 125 MB
+dump held 2.3 GB of one worker for as long as they stayed open.)
+
+HTTP/1.1 as RFC 9112 asks: a request without exactly one Host header is a 400; a client that
+half-closes its side once its request is sent still gets the answer; after an error answered before
+Django (400, 408, 413) the connection is closed, so nothing sent behind the request is read as a
+request. On shutdown, open event streams (`/keys/watch`) are ended cleanly between two events.
+
 A view that waits on another service is the exception to "inline": `GET /ai/assist_*_filters` waits up
 to OPENAI_TIMEOUT_SECONDS on the AI provider, and two such calls held a 2-worker server that long. A
 request whose view is marked `slow_upstream = True` (looked up in the URLconf before Django runs) is
@@ -42,6 +58,11 @@ from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
 _DONE = object()
+# The scope key under which KeeperProtocol hands itself to InlineWSGI.
+CONNECTION = "keeper.connection"
+# Bytes of a body handed to the socket at once; with asyncio's 64 KiB high-water mark, the most
+# buffered per connection beyond the kernel's socket buffer.
+SEND_SLICE_BYTES = 256 * 1024
 _ERROR_CODES = {
     400: "bad_request",
     408: "request_timeout",
@@ -76,6 +97,8 @@ class InlineWSGI:
         max_body_bytes: int,
         body_timeout: float,
         stream_threads: int,
+        send_timeout: float = 30.0,
+        send_buffer_bytes: int = 64 * 1024 * 1024,
         upstream_threads: int = 1,
         after_upstream: Callable[[], None] = lambda: None,
     ):
@@ -84,6 +107,10 @@ class InlineWSGI:
         self.after_upstream = after_upstream
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.send_timeout = send_timeout
+        self.send_buffer_bytes = send_buffer_bytes
+        # Responses being written, for the worker's total of unsent bytes (all on the loop's thread).
+        self._outgoing: set[_Outgoing] = set()
         self.context = contextvars.Context()
         self.stream_pool = ThreadPoolExecutor(max_workers=stream_threads, thread_name_prefix="keeper-stream")
 
@@ -106,17 +133,24 @@ class InlineWSGI:
                 return
 
     async def _http(self, scope: dict, receive, send) -> None:
+        connection: KeeperProtocol = scope[CONNECTION]
+        hosts = sum(name == b"host" for name, _ in scope.get("headers", ()))
+        if hosts > 1 or (hosts == 0 and scope.get("http_version") == "1.1"):
+            # RFC 9112 section 3.2: a server MUST answer 400; Django would fall back to SERVER_NAME.
+            await _send_error(connection, send, 400, "An HTTP/1.1 request needs exactly one Host header.")
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await _send_error(send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
+            await _send_error(connection, send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
             return
         try:
             body = await asyncio.wait_for(self._read_body(receive), timeout=self.body_timeout)
         except TimeoutError:
-            await _send_error(send, 408, f"The request body did not arrive within {self.body_timeout:g} seconds.")
+            detail = f"The request body did not arrive within {self.body_timeout:g} seconds."
+            await _send_error(connection, send, 408, detail)
             return
         except _BodyTooLarge:
-            await _send_error(send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
+            await _send_error(connection, send, 413, f"The request body is larger than {self.max_body_bytes} bytes.")
             return
         if body is None:
             return  # the client went away
@@ -131,16 +165,34 @@ class InlineWSGI:
             await self._respond_off_loop(environ, send)
             return
         result = self.context.run(self.app, environ, start_response)
+        outgoing = _Outgoing(connection, send, self.send_timeout)
         if getattr(result, "streaming", False):
             await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-            await self._stream(result, send)
+            # Server-sent events may end between any two events (the client reconnects with
+            # Last-Event-ID); any other stream ended early would look whole and be cut short.
+            endable = any(
+                name == b"content-type" and value.startswith(b"text/event-stream") for name, value in started["headers"]
+            )
+            await self._stream(result, outgoing, end_on_shutdown=endable)
             return
         try:
             content = self.context.run(b"".join, result)
         finally:
             self.context.run(result.close)
+        held = self._held()
+        if held and held + len(content) > self.send_buffer_bytes:
+            # Already made, but not kept: the worker holds its cap for clients slower than this one.
+            detail = "The server is busy sending other answers; try again shortly."
+            await _send_error(connection, send, 503, detail, retry_after=1)
+            return
         await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-        await send({"type": "http.response.body", "body": content})
+        self._outgoing.add(outgoing)
+        try:
+            await outgoing.write(content, more=False)
+        except _ClientGone:
+            pass  # cut off, or gone: nobody to answer
+        finally:
+            self._outgoing.discard(outgoing)
 
     async def _respond_off_loop(self, environ: dict, send) -> None:
         """A request to a slow upstream view, made in the upstream pool (see the module docstring)."""
@@ -183,22 +235,46 @@ class InlineWSGI:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _stream(self, result: Any, send) -> None:
-        """Each chunk is produced in the stream pool; a client that leaves ends the stream."""
+    async def _stream(self, result: Any, outgoing: "_Outgoing", *, end_on_shutdown: bool) -> None:
+        """Each chunk is produced in the stream pool once the previous one has drained and the worker
+        holds less than its cap; a client that leaves or stops reading ends the stream, and so does
+        the worker's shutdown if `end_on_shutdown` (cleanly: the body's end is sent; else the stream
+        goes on within gunicorn's graceful timeout)."""
         loop = asyncio.get_running_loop()
+        connection = outgoing.connection
         iterator = iter(result)
+        self._outgoing.add(outgoing)
         try:
-            while True:
+            while not (end_on_shutdown and connection.stopping):
+                await self._room(outgoing)
                 chunk = await loop.run_in_executor(self.stream_pool, next, iterator, _DONE)
                 if chunk is _DONE:
                     break
                 if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        except OSError:
-            pass  # the client disconnected: nobody to answer
+                    await outgoing.write(chunk, more=True)
+            await outgoing.write(b"", more=False)
+        except _ClientGone:
+            pass  # the client left, or was cut off: nobody to answer
         finally:
+            self._outgoing.discard(outgoing)
             await loop.run_in_executor(self.stream_pool, result.close)
+
+    def _held(self) -> int:
+        return sum(outgoing.held() for outgoing in self._outgoing)
+
+    async def _room(self, outgoing: "_Outgoing") -> None:
+        """Wait until the worker holds less than its cap of unsent bytes, within the send timeout.
+
+        Polled: the bytes drain on other connections, which notify nobody here; this waits only
+        while the cap is reached, which takes slow clients on other streams."""
+        deadline = asyncio.get_running_loop().time() + self.send_timeout
+        while self._held() >= self.send_buffer_bytes:
+            if outgoing.connection.closed:
+                raise _ClientGone
+            if asyncio.get_running_loop().time() >= deadline:
+                outgoing.connection.abort()
+                raise _ClientGone
+            await asyncio.sleep(0.05)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -220,6 +296,43 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    """The connection is gone: the client left, or was cut off for not reading."""
+
+
+class _Outgoing:
+    """One response's body on its way out: written a slice at a time, each wait for the client bounded."""
+
+    def __init__(self, connection: "KeeperProtocol", send: Callable, timeout: float):
+        self.connection, self.send, self.timeout = connection, send, timeout
+        self.unsent = 0
+
+    def held(self) -> int:
+        """Bytes of this response made but not yet in the kernel: in hand, and in the write buffer."""
+        return self.unsent + self.connection.buffered()
+
+    async def write(self, body: bytes, *, more: bool) -> None:
+        """Send `body`; gunicorn's send waits for the write buffer to drain below its high-water mark
+        (64 KiB) after each slice, so at most a slice more than that is buffered; a wait longer than
+        the send timeout drops the connection (_ClientGone)."""
+        offset = 0
+        while True:
+            piece = body[offset : offset + SEND_SLICE_BYTES] if len(body) > SEND_SLICE_BYTES else body
+            offset += len(piece)
+            self.unsent = len(body) - offset
+            last = offset >= len(body)
+            if self.connection.closed:
+                raise _ClientGone
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.send({"type": "http.response.body", "body": piece, "more_body": more or not last})
+            except TimeoutError:
+                self.connection.abort()
+                raise _ClientGone from None
+            if last:
+                return
+
+
 def _content_length(scope: dict) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -230,7 +343,10 @@ def _content_length(scope: dict) -> int | None:
     return None
 
 
-async def _send_error(send, status: int, detail: str) -> None:
+async def _send_error(
+    connection: "KeeperProtocol", send, status: int, detail: str, *, retry_after: int | None = None
+) -> None:
+    """A JSON error, after which the connection is closed: what follows the request is not read."""
     body = error_bytes(status, detail)
     headers = [
         (b"content-type", b"application/json"),
@@ -238,6 +354,9 @@ async def _send_error(send, status: int, detail: str) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    connection.close_after_response()
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -251,6 +370,86 @@ class KeeperProtocol(ASGIProtocol):
     """
 
     header_timeout = 5.0
+    send_timeout = 30.0
+
+    def __init__(self, worker) -> None:
+        super().__init__(worker)
+        self._close_after_response = False
+
+    # --- What InlineWSGI asks of its connection (scope[CONNECTION]) ---
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def stopping(self) -> bool:
+        """The worker is shutting down: streams end between two chunks."""
+        return not self.worker.alive
+
+    def buffered(self) -> int:
+        """Bytes in asyncio's write buffer, not yet taken by the kernel."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None and not self._closed else 0
+
+    def abort(self) -> None:
+        """Drop the connection and what is buffered for it (a client that stopped reading)."""
+        self._closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close_after_response(self) -> None:
+        self._close_after_response = True
+
+    # --- gunicorn's protocol, amended ---
+
+    def _build_http_scope(self, request, sockname, peername) -> dict:
+        scope = super()._build_http_scope(request, sockname, peername)
+        scope[CONNECTION] = self
+        return scope
+
+    def _will_close(self, request, response_requires_close) -> bool:
+        if self._close_after_response:
+            return True
+        return super()._will_close(request, response_requires_close)
+
+    def eof_received(self) -> bool | None:
+        """A client that half-closes once its request is whole still gets the answer (RFC 9112 section 9.6).
+
+        asyncio's default closes the transport at the client's end of input, which dropped the answer;
+        keeping it open for writing, the connection is closed once the answer is sent. A request
+        that is not whole yet never will be: closed at once, as before.
+        """
+        receiver = self._body_receiver
+        if self._current_request is not None and receiver is not None and receiver._complete:
+            self._close_after_response = True
+            return True
+        return None
+
+    def _close_transport(self) -> None:
+        """Close once the buffer has drained, and drop the connection if that takes longer than the send
+        timeout: asyncio's close waits for ever on a client that stopped reading.
+
+        gunicorn's version skips close() when write_eof() fails, which it does on a socket the client
+        has reset (an answer written after the client closed): the transport then stayed open and
+        counted in `nr_conns` until the worker stopped, and a graceful shutdown waited for it.
+        """
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        self._closed = True
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+        except OSError:
+            pass  # reset by the client: nothing more can reach it
+        transport.close()
+        if not self._conn_lost_handled:
+            self.worker.loop.call_later(self.send_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self._conn_lost_handled and self.transport is not None:
+            self.transport.abort()
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -308,11 +507,14 @@ class KeeperWorker(gasgi.ASGIWorker):
         from django.db import connections
 
         KeeperProtocol.header_timeout = settings.KEEPER_HEADER_TIMEOUT_SECONDS
+        KeeperProtocol.send_timeout = settings.KEEPER_SEND_TIMEOUT_SECONDS
         self.asgi = InlineWSGI(
             wsgi_app,
             max_body_bytes=settings.KEEPER_MAX_REQUEST_BODY_BYTES,
             body_timeout=settings.KEEPER_BODY_TIMEOUT_SECONDS,
             stream_threads=settings.KEEPER_STREAMS_PER_PROCESS + 2,
+            send_timeout=settings.KEEPER_SEND_TIMEOUT_SECONDS,
+            send_buffer_bytes=settings.KEEPER_SEND_BUFFER_BYTES,
             upstream_threads=settings.KEEPER_AI_CALLS_PER_PROCESS + 2,
             after_upstream=connections.close_all,
         )

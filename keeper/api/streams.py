@@ -1,16 +1,26 @@
-"""Caps on long-lived responses (server-sent events), per process and per caller.
+"""Long-lived and large responses: caps per process and per caller, and what a streamed body needs.
 
-A stream holds one thread of the worker's stream pool for its whole life (keeper/server.py), so
-the number open at once is bounded below the pool's size; one caller gets only a share of it.
+A watch stream holds one thread of the worker's stream pool for its whole life (keeper/server.py),
+so the number open at once is bounded below the pool's size; one caller gets only a share of it.
 Counts are per process: with N worker processes a caller holds at most N times its share.
+
+A large answer (a table dump) is streamed: made chunk by chunk in the stream pool, each chunk only
+once the client has taken the previous one (keeper/server.py), from a query read on a database
+connection of its own (`own_connection`).
 """
 
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from rest_framework import exceptions
+
+from keeper.api.renderers import ORJSONRenderer
 
 
 class TooManyStreams(exceptions.Throttled):
@@ -89,3 +99,54 @@ class _Counted:
                 close()
         finally:
             release()
+
+
+def stream_connection(alias: str = DEFAULT_DB_ALIAS) -> Callable[[], AbstractContextManager[BaseDatabaseWrapper]]:
+    """How a streamed body will read the database, decided in the request's thread: in the request's
+    transaction if it runs in one (a test case's, or ATOMIC_REQUESTS), which only that connection
+    sees; otherwise on a connection of its own (`own_connection`)."""
+    current = connections[alias]
+    if current.in_atomic_block:
+        return lambda: nullcontext(current)
+    return lambda: own_connection(alias)
+
+
+@contextmanager
+def own_connection(alias: str = DEFAULT_DB_ALIAS) -> Iterator[BaseDatabaseWrapper]:
+    """A database connection of its own for a streamed body, usable from any thread, closed at the end.
+
+    A streamed body's chunks are made in whichever thread of the stream pool is free, while the
+    worker's connection (the event loop thread's) serves other requests meanwhile: the body's open
+    cursor can be on neither thread's connection. On SQLite (WAL) its read blocks no writer; on
+    PostgreSQL `chunked_cursor()` is a server-side cursor, so the rows are not all fetched at once.
+    """
+    db = connections.create_connection(alias)
+    db.inc_thread_sharing()
+    try:
+        yield db
+    finally:
+        try:
+            db.close()
+        finally:
+            db.dec_thread_sharing()
+
+
+# Held while a chunk of a large answer is made from what the database returned (dicts, orjson):
+# Python work that holds the GIL, and eight threads doing it at once starved the event loop's thread
+# (a /healthcheck took 3 s while 8 dumps started). One at a time, the loop waits at most a switch
+# interval; the database reads, which release the GIL, are not made under it.
+MAKING_CHUNKS = threading.Lock()
+
+
+def json_array(chunks: Iterable[list[Any]], *, making: AbstractContextManager = nullcontext()) -> Iterator[bytes]:
+    """A JSON array of the chunks' items, one piece of bytes per chunk (each rendered within `making`):
+    the bytes of the whole list rendered at once, without holding more than a chunk."""
+    renderer = ORJSONRenderer()
+    opening = b"["
+    for chunk in chunks:
+        if chunk:
+            with making:
+                piece = opening + renderer.render(chunk)[1:-1]
+            yield piece
+            opening = b","
+    yield b"]" if opening == b"," else b"[]"

@@ -33,8 +33,9 @@ def signed_in(api, db):
 
 def rows(api, **params) -> list[dict]:
     response = api.get("/table/server_prices", params)
-    assert response.status_code == 200, response.content
-    return response.json()
+    body = b"".join(response.streaming_content)  # streamed, a chunk at a time (keeper/server.py)
+    assert response.status_code == 200, body
+    return orjson.loads(body)
 
 
 def test_anonymous_callers_get_a_401(sync_upstream, api):

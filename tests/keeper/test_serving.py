@@ -5,16 +5,21 @@ SQLite database of its own; what it measures is that /healthcheck still answers 
 """
 
 import base64
+import fcntl
 import http.client
 import json
 import os
 import secrets
+import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,7 @@ class LiveServer:
     port: int
     keys: list[str]
     log: Path
+    pid: int
 
     def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes, float]:
         started = time.monotonic()
@@ -77,7 +83,6 @@ def _environment(tmp: Path, keys: list[str]) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "keeper.settings",
         "DATABASE_URL": f"sqlite:///{tmp / 'keeper.sqlite3'}",
         "KEEPER_SECRET_KEY": secrets.token_urlsafe(40),
-        "KEEPER_CATALOG_SOURCE": str(sample_catalog().save(tmp / "catalog.db")),
         "KEEPER_API_KEYS": base64.b64encode(json.dumps(bootstrap).encode()).decode(),
         "KEEPER_KEY_WATCH_SECONDS": "30",
         "KEEPER_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
@@ -85,11 +90,12 @@ def _environment(tmp: Path, keys: list[str]) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("serving")
-    keys = [secrets.token_urlsafe(32) for _ in range(WATCH_KEYS)]
-    env = _environment(tmp, keys)
+@contextmanager
+def _gunicorn(
+    tmp: Path, keys: list[str], catalog: Path, **settings: str
+) -> Iterator[tuple[LiveServer, subprocess.Popen]]:
+    """A gunicorn with the project's configuration over `catalog`, `settings` added to its environment."""
+    env = {**_environment(tmp, keys), "KEEPER_CATALOG_SOURCE": str(catalog), **settings}
     manage = [sys.executable, str(PROJECT / "manage.py")]
     for command in (["migrate", "-v0"], ["sync_catalog", "--no-progress"]):
         subprocess.run([*manage, *command], env=env, cwd=PROJECT, check=True, capture_output=True, timeout=120)
@@ -104,7 +110,7 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(port, keys, log)
+    server = LiveServer(port, keys, log, process.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -116,13 +122,21 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
             if time.monotonic() > deadline or process.poll() is not None:
                 pytest.fail(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield server
+        yield server, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("serving")
+    keys = [secrets.token_urlsafe(32) for _ in range(WATCH_KEYS)]
+    with _gunicorn(tmp, keys, sample_catalog().save(tmp / "catalog.db")) as (server, _):
+        yield server
 
 
 def _assert_healthcheck_answers_quickly(server: LiveServer, times: int = 5) -> None:
@@ -143,6 +157,8 @@ class _Stream(threading.Thread):
         self.retry_after: str | None = None
         self.opened = threading.Event()
         self.stop = threading.Event()
+        # "complete" once the body's last chunk came, "cut" if the connection ended before it.
+        self.ended: str | None = None
 
     def run(self) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
@@ -153,7 +169,10 @@ class _Stream(threading.Thread):
             self.opened.set()
             while response.status == 200 and not self.stop.is_set():
                 if not response.read1(1024):
+                    self.ended = "complete"
                     break
+        except http.client.IncompleteRead:
+            self.ended = "cut"
         except OSError:
             self.opened.set()
         finally:
@@ -282,3 +301,196 @@ def test_a_watch_with_a_last_event_id_that_is_no_event_id_is_a_json_400(gunicorn
     assert head.split(b" ")[1] == b"400", answer[:500]
     assert b"content-type: application/json" in head.lower()
     assert "Last-Event-ID" in json.loads(body)["errors"]
+
+
+# --- Large answers and clients that do not read them (issue 15, item 3) -------------------------
+
+DUMP_SERVERS, DUMP_REGIONS = 2500, 10
+SEND_TIMEOUT = 2.0
+SLOW_READERS = 12
+
+
+def _dump_catalog(path: Path) -> Path:
+    """The sample with one more vendor priced in every region: a `/table/server_prices` of about 14 MB."""
+    catalog = sample_catalog()
+    catalog.vendor("bulk", regions=DUMP_REGIONS)
+    for number in range(DUMP_SERVERS):
+        catalog.server("bulk", f"b{number}", vcpus=2 + number % 64)
+    columns = ("vendor_id", "region_id", "zone_id", "server_id", "operating_system", "allocation", "unit", "price")
+    columns += ("price_upfront", "price_tiered", "currency", "status", "observed_at")
+    rows = [
+        ("bulk", f"r{region}", f"r{region}z1", f"b{number}", "Linux", allocation, "HOUR", 0.01 + number / 1000)
+        + (0, "[]", "USD", "ACTIVE", "2026-01-15 21:49:48.232080")
+        for number in range(DUMP_SERVERS)
+        for region in range(1, DUMP_REGIONS + 1)
+        for allocation in ("ONDEMAND", "SPOT")
+    ]
+    catalog.db.executemany(f"INSERT INTO server_price ({', '.join(columns)}) VALUES ({', '.join('?' * 13)})", rows)
+    return catalog.save(path)
+
+
+@pytest.fixture(scope="module")
+def dump_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, subprocess.Popen]]:
+    tmp = tmp_path_factory.mktemp("dumps")
+    keys = [secrets.token_urlsafe(32) for _ in range(WATCH_KEYS)]
+    settings = {"KEEPER_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT)}
+    with _gunicorn(tmp, keys, _dump_catalog(tmp / "catalog.db"), **settings) as started:
+        yield started
+
+
+def _workers(master: int) -> list[int]:
+    """gunicorn's worker processes (the schedule child excluded)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _workers_rss(master: int) -> int:
+    """The resident memory of gunicorn's workers, in bytes."""
+    total = 0
+    for pid in _workers(master):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def _unread(sock: socket.socket) -> int:
+    """Bytes waiting in the socket's receive buffer."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    try:
+        while chunk := sock.recv(1 << 20):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def test_a_table_dump_is_streamed_whole_to_a_reader(dump_server):
+    server, _ = dump_server
+    status, body, _ = server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60)
+
+    assert status == 200
+    rows = json.loads(body)
+    assert sum(row["vendor_id"] == "bulk" for row in rows) == DUMP_SERVERS * DUMP_REGIONS * 2
+    assert len(body) > 12_000_000
+
+
+def test_readers_that_do_not_read_hold_no_dump_in_memory_and_are_cut_off(dump_server):
+    server, gunicorn = dump_server
+    # A whole dump read first: what the worker keeps of an ordinary answer is not counted below.
+    assert server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60)[0] == 200
+    before = _workers_rss(gunicorn.pid)
+    readers = []
+    for number in range(SLOW_READERS):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", server.port))
+        key = server.keys[number % len(server.keys)].encode()
+        sock.sendall(b"GET /table/server_prices HTTP/1.1\r\nHost: keeper\r\nX-API-Key: " + key + b"\r\n\r\n")
+        readers.append(sock)
+    try:
+        peak, cut_off_by = before, None
+        # Nobody reads until every answer has begun and the send timeout has passed since; the API
+        # answers meanwhile.
+        while cut_off_by is None or time.monotonic() < cut_off_by:
+            assert server.get("/healthcheck", timeout=10)[0] == 200
+            peak = max(peak, _workers_rss(gunicorn.pid))
+            if cut_off_by is None and all(_unread(sock) for sock in readers):
+                cut_off_by = time.monotonic() + SEND_TIMEOUT + 2
+            time.sleep(0.2)
+        # Built whole, each of the 12 answers held its 14 MB, and about as much again in asyncio's buffer.
+        assert peak - before < 100_000_000, f"the workers grew by {(peak - before) / 1e6:.0f} MB"
+        answers = [_read_until_closed(sock) for sock in readers]
+        # At most 8 dumps stream at once in a worker (KEEPER_STREAMS_PER_PROCESS), should one get 9 of them.
+        streamed = [answer for answer in answers if not answer.startswith(b"HTTP/1.1 429")]
+        assert len(streamed) >= SLOW_READERS - 8
+        for answer in streamed:
+            assert answer.startswith(b"HTTP/1.1 200")
+            # Cut off, not finished: the last chunk of a chunked body never came.
+            assert not answer.endswith(b"\r\n0\r\n\r\n")
+            assert len(answer) < 12_000_000
+    finally:
+        for sock in readers:
+            sock.close()
+
+
+# --- HTTP/1.1 as RFC 9112 asks, and a clean shutdown (issue 15, item 16) ------------------------
+
+
+def test_an_http11_request_without_one_host_is_a_json_400(gunicorn_server):
+    for request in (
+        b"GET /healthcheck HTTP/1.1\r\n\r\n",
+        b"GET /healthcheck HTTP/1.1\r\nHost: keeper\r\nHost: other\r\n\r\n",
+    ):
+        head, _, body = gunicorn_server.raw(request).partition(b"\r\n\r\n")
+
+        assert head.startswith(b"HTTP/1.1 400"), head
+        assert json.loads(body)["code"] == "bad_request"
+
+
+def test_an_http10_request_may_go_without_host(gunicorn_server):
+    head, _, body = gunicorn_server.raw(b"GET /healthcheck HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")
+
+    assert head.split(b" ")[1] == b"200"
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_a_client_that_half_closes_after_its_request_gets_the_answer(gunicorn_server):
+    workers = _workers(gunicorn_server.pid)
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
+        # The workers stopped meanwhile, so that the request and the end of input arrive together
+        # (else a fast worker may answer before it reads the end).
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: keeper\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        head, _, body = _read_until_closed(sock).partition(b"\r\n\r\n")
+
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_a_413_on_a_chunked_body_closes_the_connection(gunicorn_server):
+    piece = b"x" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(20)) + b"0\r\n\r\n"
+    pipelined = b"GET /healthcheck HTTP/1.1\r\nHost: keeper\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /keys/validate HTTP/1.1\r\nHost: keeper\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + body + pipelined
+        )
+        answer = _read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert answer.count(b"HTTP/1.1 ") == 1, answer[-300:]
+
+
+def test_shutting_down_ends_open_watch_streams_cleanly(tmp_path):
+    keys = [secrets.token_urlsafe(32) for _ in range(2)]
+    with _gunicorn(tmp_path, keys, sample_catalog().save(tmp_path / "catalog.db")) as (server, gunicorn):
+        streams = [_Stream(server, key) for key in keys]
+        for stream in streams:
+            stream.start()
+        for stream in streams:
+            assert stream.opened.wait(10)
+        assert [stream.status for stream in streams] == [200, 200]
+        logged = server.log.stat().st_size
+
+        gunicorn.terminate()
+        assert gunicorn.wait(timeout=30) == 0
+        for stream in streams:
+            stream.join(timeout=10)
+
+    # The streams ended with their last chunk (no IncompleteRead), and the shutdown logged no error.
+    assert [stream.ended for stream in streams] == ["complete", "complete"]
+    shutdown_log = server.log.read_bytes()[logged:].decode()
+    assert "[ERROR]" not in shutdown_log and "Traceback" not in shutdown_log, shutdown_log

@@ -1,9 +1,9 @@
 """Price searches: `/server_prices`, `/storage_prices`, `/traffic_prices`, and the `/table/server_prices` dump."""
 
-from collections.abc import Iterator
 from typing import Any
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -30,6 +30,7 @@ from keeper.api.generics import ReadOnlyListAPIView
 from keeper.api.pagination import LimitPagePagination, LimitPageParameters
 from keeper.api.renderers import ORJSONRenderer
 from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
+from keeper.api.streams import StreamSlots
 
 SERVER_PRICES_MAX_LIMIT = 250
 
@@ -137,21 +138,20 @@ class TrafficPriceSearchView(ReadOnlyListAPIView):
         return self.get_paginated_response(rows)
 
 
-def _json_array(chunks: Iterator[list[dict[str, Any]]]) -> bytes:
-    """One JSON array from chunks of rows, rendered chunk by chunk: only the bytes are kept, not the dicts."""
-    renderer = ORJSONRenderer()
-    body = bytearray(b"[")
-    for chunk in chunks:
-        if len(body) > 1:
-            body += b","
-        body += renderer.render(chunk)[1:-1]
-    body += b"]"
-    return bytes(body)
+def _dump_limits() -> tuple[int, int, float]:
+    # Per process only: a dump holds a database connection while its client reads, whoever asked.
+    # The longest life only estimates Retry-After: a client that stops reading is cut off by then.
+    per_process = settings.KEEPER_STREAMS_PER_PROCESS
+    return per_process, per_process, settings.KEEPER_SEND_TIMEOUT_SECONDS
+
+
+# Table dumps streaming at once in a process (429 with Retry-After beyond).
+dump_streams = StreamSlots(_dump_limits)
 
 
 class ServerPriceTableView(ReadOnlyListAPIView):
-    """The server price table. Hundreds of thousands of rows: rendered in chunks in the request
-    (a streamed body would run its queries in the server's stream threads), never cached (too large)."""
+    """The server price table. Hundreds of thousands of rows (about 125 MB): streamed, a chunk at a time
+    as the client takes them, on a database connection of its own (keeper.api.streams); never cached."""
 
     queryset = ServerPrice.objects.all()
     filterset_class = ServerPriceTableFilterSet
@@ -164,11 +164,11 @@ class ServerPriceTableView(ReadOnlyListAPIView):
         tags=["Table dumps"],
         responses=ServerPriceTableRowSerializer(many=True),
     )
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> StreamingHttpResponse:
         prices = self.filter_queryset(self.get_queryset())
         currency = self.filterset.params.get("currency") or None
-        body = _json_array(selectors.server_price_table_chunks(prices, currency=currency))
-        return HttpResponse(body, content_type=ORJSONRenderer.media_type)
+        body = dump_streams.open("dump", selectors.server_price_table_stream(prices, currency=currency))
+        return StreamingHttpResponse(body, content_type=ORJSONRenderer.media_type)
 
 
 def price_urls() -> list:
