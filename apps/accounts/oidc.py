@@ -20,6 +20,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from apps.accounts.identity import IDP_HASHED_PREFIX, IDP_PREFIX
 from apps.accounts.verification import claims_grant_staff
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         if not self.verify_claims(claims):
             raise SuspiciousOperation("The claims name no user (no preferred_username or sub).")
         username = username_from_claims(claims)
+        if username.startswith((IDP_PREFIX, IDP_HASHED_PREFIX)):
+            # Those names belong to token callers (apps.accounts.identity): an SSO account named so
+            # would take over a token user's keys and pool, which has no password to refuse it.
+            logger.warning("OIDC sign-in refused: the user name is in the token callers' namespace")
+            return None
         longest = self.UserModel._meta.get_field(self.UserModel.USERNAME_FIELD).max_length
         if len(username) > longest:
             # Never cut: two names alike in their first 150 characters would be one account.

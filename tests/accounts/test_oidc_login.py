@@ -467,3 +467,19 @@ def test_sign_out_ends_the_session(client: Client, oidc: FakeProvider) -> None:
 
     assert response.status_code == 302
     assert session_user_id(client) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["idp:bob", "idph:" + "0" * 64])
+def test_sso_never_signs_in_as_a_token_caller(client: Client, oidc: FakeProvider, name: str) -> None:
+    """A token caller's user has no password, so without this check an SSO name spelling it out would
+    become that user, with its keys and pool."""
+    token_user = User.objects.create_user(username=name)  # as token authentication makes it: no password
+    oidc.claims["preferred_username"] = name
+
+    response = sign_in(client, oidc)
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/login/")
+    assert session_user_id(client) is None
+    token_user.refresh_from_db()
+    assert not token_user.is_staff
