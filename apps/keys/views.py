@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer
@@ -50,9 +50,10 @@ from keeper.api.pagination import LimitPagePagination
 from keeper.api.renderers import ORJSONRenderer
 from keeper.api.streams import StreamSlots
 
-# Audit event ids are 64-bit: a larger number would overflow the database's integer.
+# Audit event ids are 64-bit: a larger number would overflow the database's integer. The header
+# takes up to 18 digits, all below that bound, so that its pattern says exactly what is accepted.
 MAX_EVENT_ID = 2**63 - 1
-_EVENT_ID = re.compile(r"[0-9]{1,19}")
+_EVENT_ID = re.compile(r"^[0-9]{1,18}$")
 
 
 class Conflict(exceptions.APIException):
@@ -397,14 +398,23 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
             "after KEEPER_KEY_WATCH_SECONDS; reconnect with Last-Event-ID to continue."
         ),
         tags=["API keys"],
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="The id of the last event received: resume after it (last_event_id wins).",
+                pattern=_EVENT_ID.pattern,
+            )
+        ],
         responses={200: OpenApiResponse(description="text/event-stream")},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = self.query_params(request)
         self.require(Scope.READ)
-        after = params.get("last_event_id")
-        if after is None:
-            after = _last_event_id(request.META.get("HTTP_LAST_EVENT_ID", ""))
+        # Checked even when the query parameter wins: a malformed header is an error, never ignored.
+        header = _last_event_id(request.META.get("HTTP_LAST_EVENT_ID"))
+        after = params.get("last_event_id", header)
         if after is None:
             after = _latest_event_id()
         seconds = min(params.get("timeout", settings.KEEPER_KEY_WATCH_SECONDS), settings.KEEPER_KEY_WATCH_SECONDS)
@@ -438,15 +448,13 @@ class KeyWatchView(KeyManagementMixin, ReadOnlyAPIView):
             time.sleep(1.0)
 
 
-def _last_event_id(header: str) -> int | None:
+def _last_event_id(header: str | None) -> int | None:
     """The Last-Event-ID header as an event id; None when absent. ASCII digits only: str.isdigit()
     also takes "²" (byte 0xB2 read as latin-1), which int() refuses, and int() refuses 4,300+ digits."""
-    if not header:
+    if header is None:
         return None
-    if _EVENT_ID.fullmatch(header) is None or int(header) > MAX_EVENT_ID:
-        raise exceptions.ValidationError(
-            {"Last-Event-ID": [f"Must be an event id: up to 19 ASCII digits, at most {MAX_EVENT_ID}."]}
-        )
+    if _EVENT_ID.fullmatch(header) is None:
+        raise exceptions.ValidationError({"Last-Event-ID": ["Must be an event id: 1 to 18 ASCII digits."]})
     return int(header)
 
 

@@ -383,7 +383,8 @@ def test_streams_of_all_callers_together_are_capped_per_process(api, as_alice, c
         "1" + b"\xb2".decode("latin-1"),
         "٣",  # an Arabic-Indic digit
         "5" * 5000,  # past Python's int() limit of 4,300 digits
-        "9" * 20,  # past any event id
+        "9" * 19,  # more digits than any event id has
+        "",
         "-1",
         "x",
     ],
@@ -395,6 +396,13 @@ def test_a_last_event_id_that_is_not_a_bounded_ascii_number_is_a_400_naming_the_
     assert response["Content-Type"] == "application/json"
     assert "Last-Event-ID" in json.dumps(response.json())
     assert views.watch_streams.count() == 0
+
+
+def test_a_malformed_last_event_id_is_refused_even_beside_the_query_parameter(as_alice, clock):
+    response = as_alice.get("/keys/watch?timeout=1&last_event_id=0", HTTP_LAST_EVENT_ID="x")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["Last-Event-ID"]
 
 
 def test_one_owners_keys_share_one_stream_share(api, as_alice, clock, settings, make_key, bob):
