@@ -4,7 +4,8 @@
 natural keys, status and compared columns into temporary tables. `record` runs after the new rows
 are in: it joins each copy with its table on the natural key and inserts the differences as
 CatalogChange rows, all with INSERT ... SELECT (no row passes through Python). Every join probes a
-unique index on the key (SQLite) or hashes (PostgreSQL), so the diff stays linear in the catalog:
+unique index on the key (SQLite) or reads each side once (PostgreSQL's hash or merge joins), so the
+diff grows with the catalog, not with its square:
 
 - `removed`: an outgoing row without an incoming one (`old` holds the row);
 - `added`: the reverse (`new` holds the row), only looked for when the row counts say there are any,
