@@ -213,6 +213,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "expiry_warning",
         "decided_by",
         "listed",
+        "parent",
     ]
 
     # -- columns and read-only fields

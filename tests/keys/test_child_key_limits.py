@@ -190,3 +190,13 @@ def test_keys_created_by_keys_nest_at_most_max_key_depth_deep(api, make_key, bac
 
     assert refused.status_code == 409
     assert f"at most {MAX_KEY_DEPTH} deep" in refused.json()["detail"]
+
+
+def test_the_admin_shows_a_keys_parent(api, admin_client, make_key, backend):
+    parent = make_key(name="the-parent", scope=Scope.WRITE, credits_per_minute=5)
+    create_child(api, parent, "child")
+    child = ApiKey.objects.get(name="child")
+
+    page = admin_client.get(f"/admin/keys/apikey/{child.pk}/change/").content.decode()
+
+    assert "Parent" in page and f"the-parent ({parent.api_key.masked})" in page
