@@ -23,10 +23,10 @@ streamed body's next chunk is made only then. A client that takes nothing for
 `KEEPER_SEND_TIMEOUT_SECONDS` is cut off (the connection and what is buffered for it dropped). What a
 worker holds for clients that have not taken it (bodies made and not yet in the kernel's socket
 buffers) is capped at `KEEPER_SEND_BUFFER_BYTES`: past it streams wait before making their next chunk,
-and an answer made whole is refused with a JSON 503 unless it is the only one held. The large answers
-(the `/table/server_prices` dump) are streamed from the database in chunks (keeper.api.streams), so a
-slow reader costs a chunk, not the whole answer. (Measured before: 8 sockets that never read a 125 MB
-dump held 2.3 GB of one worker for as long as they stayed open.)
+and an answer made whole over 64 KiB is refused with a JSON 503 unless it is the only one held. The
+large answers (the `/table/server_prices` dump) are streamed from the database in chunks
+(keeper.api.streams), so a slow reader costs a chunk, not the whole answer. (Measured before: 8
+sockets that never read a 125 MB dump held 2.3 GB of one worker for as long as they stayed open.)
 
 HTTP/1.1 as RFC 9112 asks: a request without exactly one Host header is a 400; a client that
 half-closes its side once its request is sent still gets the answer; after an error answered before
@@ -48,6 +48,8 @@ import contextvars
 import functools
 import io
 import os
+import socket
+import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -63,6 +65,9 @@ CONNECTION = "keeper.connection"
 # Bytes of a body handed to the socket at once; with asyncio's 64 KiB high-water mark, the most
 # buffered per connection beyond the kernel's socket buffer.
 SEND_SLICE_BYTES = 256 * 1024
+# Answers this small (a /healthcheck, an error) are sent whatever the worker holds: each costs no more
+# than the write buffer's high-water mark, and refusing them would not free the cap.
+SMALL_ANSWER_BYTES = 64 * 1024
 _ERROR_CODES = {
     400: "bad_request",
     408: "request_timeout",
@@ -180,7 +185,7 @@ class InlineWSGI:
         finally:
             self.context.run(result.close)
         held = self._held()
-        if held and held + len(content) > self.send_buffer_bytes:
+        if len(content) > SMALL_ANSWER_BYTES and held and held + len(content) > self.send_buffer_bytes:
             # Already made, but not kept: the worker holds its cap for clients slower than this one.
             detail = "The server is busy sending other answers; try again shortly."
             await _send_error(connection, send, 503, detail, retry_after=1)
@@ -395,8 +400,21 @@ class KeeperProtocol(ASGIProtocol):
     def abort(self) -> None:
         """Drop the connection and what is buffered for it (a client that stopped reading)."""
         self._closed = True
-        if self.transport is not None:
-            self.transport.abort()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Close with a reset: the kernel drops its send buffer (megabytes on a fast link) at once,
+        where a plain close would keep offering it to a client that does not read for minutes."""
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass  # already gone
+        transport.abort()
 
     def close_after_response(self) -> None:
         self._close_after_response = True
@@ -448,8 +466,8 @@ class KeeperProtocol(ASGIProtocol):
             self.worker.loop.call_later(self.send_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
-        if not self._conn_lost_handled and self.transport is not None:
-            self.transport.abort()
+        if not self._conn_lost_handled:
+            self._reset()
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)

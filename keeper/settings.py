@@ -248,8 +248,8 @@ KEEPER_MAX_REQUEST_BODY_BYTES = env_int("KEEPER_MAX_REQUEST_BODY_BYTES", 1_048_5
 # A client that takes none of its answer for this long is cut off (keeper/server.py).
 KEEPER_SEND_TIMEOUT_SECONDS = env_float("KEEPER_SEND_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # Bytes of answers a worker holds for clients that have not taken them yet; past it, streams wait and
-# an answer made whole is a JSON 503 (unless it is the only one held).
-KEEPER_SEND_BUFFER_BYTES = env_int("KEEPER_SEND_BUFFER_BYTES", 64 * 1024 * 1024, minimum=1_048_576)
+# an answer made whole over 64 KiB is a JSON 503 (unless it is the only one held).
+KEEPER_SEND_BUFFER_BYTES = env_int("KEEPER_SEND_BUFFER_BYTES", 64 * 1024 * 1024, minimum=65_536)
 # Django's own limit for form posts (the admin), the same figure.
 DATA_UPLOAD_MAX_MEMORY_SIZE = KEEPER_MAX_REQUEST_BODY_BYTES
 # Long-lived responses (GET /keys/watch) open at once, per process and per caller in a process.
