@@ -5,6 +5,7 @@ counts every request at once there (KEEPER_KEY_USAGE_FLUSH_SECONDS=0), so the ch
 """
 
 import json
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -41,9 +42,21 @@ def test_the_admin_index_shows_the_staff_overview(admin_page, watch, keeper):
     assert _call(f"{keeper.url}/regions", token)[0] == 200
     assert _call(f"{keeper.url}/me", {"Authorization": "Bearer keeper_not_a_key"})[0] == 401
 
-    admin_page.goto(f"{keeper.url}/admin/")
+    # Each gunicorn worker writes its traffic and usage counts behind the requests (keeper/writes.py):
+    # open the page again until it shows what the calls above counted, whichever worker served them.
     overview = admin_page.locator("#staff-overview")
-    overview.wait_for()
+    counted = (
+        "svg#overview-requests rect.capability_token",
+        "tr.refusal-unauthorized",
+        "tr.top-caller:has-text('overview check')",
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        admin_page.goto(f"{keeper.url}/admin/")
+        overview.wait_for()
+        if all(overview.locator(part).count() for part in counted) or time.monotonic() > deadline:
+            break
+        admin_page.wait_for_timeout(250)
     settle(admin_page, watch, "admin-staff-overview")
 
     today = datetime.now(UTC).date().isoformat()
