@@ -15,7 +15,7 @@ So, in each gunicorn worker (keeper/gunicorn.conf.py calls `serve()`), per kind 
   a key's `last_used_at` and the audit of a revoked key's use (every FLUSH_SECONDS). Counts are exact
   once the lock is free; a worker's normal exit writes what is left (`stop()`); a SIGKILLed worker loses
   what it had not written (a second of `last_used_at`, a flush interval of counters). The audit buffer is
-  bounded (AUDIT_BUFFER_MAX): beyond, events are dropped and counted (keeper_deferred_writes_dropped_total).
+  bounded (apps.keys.bookkeeping): beyond, events are dropped and counted (keeper_deferred_writes_dropped_total).
 - A daily quota's count (memory backend, counted in the database) is written at once when it can be,
   within KEEPER_DATABASE_LOCK_WAIT_SECONDS; when the lock is held it is deferred: see
   apps.throttling.limiters.DatabaseCounter.
@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import OperationalError, close_old_connections, connections
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 # How often the flusher writes what requests deferred (last_used_at, audits, quota counts).
 FLUSH_SECONDS = 1.0
-AUDIT_BUFFER_MAX = 10_000
 # A worker's exit waits this long for the last writes (gunicorn's graceful_timeout is 30 s).
 STOP_SECONDS = 25.0
 LOG_EVERY_SECONDS = 60.0
@@ -112,20 +112,26 @@ class Flusher:
 flusher = Flusher()
 
 
-def _flushes(*, final: bool) -> list[Callable[[], None]]:
-    from apps.keys.bookkeeping import key_bookkeeping
-    from apps.keys.traffic import traffic_buffer
-    from apps.keys.usage import usage_buffer
-    from apps.throttling.services import limiters
+@dataclass(frozen=True)
+class DeferredWrites:
+    """What an app writes behind its requests: `flush` writes all of it (a worker's exit), `flush_due`
+    what is due this round (by default all of it)."""
 
-    if final:
-        return [key_bookkeeping.flush, limiters().database_counter.flush, usage_buffer.flush, traffic_buffer.flush]
-    return [
-        key_bookkeeping.flush,
-        limiters().database_counter.flush,
-        usage_buffer.flush_if_due,
-        traffic_buffer.flush_if_due,
-    ]
+    flush: Callable[[], None]
+    flush_due: Callable[[], None] | None = None
+
+
+# Filled by the apps that defer writes (their AppConfig.ready), so this module imports none of them.
+_deferred: dict[str, DeferredWrites] = {}
+
+
+def register(name: str, flush: Callable[[], None], *, flush_due: Callable[[], None] | None = None) -> None:
+    """Have the flusher write `name`'s deferred writes: `flush_due` each round, `flush` at the worker's exit."""
+    _deferred[name] = DeferredWrites(flush, flush_due)
+
+
+def _flushes(*, final: bool) -> list[Callable[[], None]]:
+    return [writes.flush if final or writes.flush_due is None else writes.flush_due for writes in _deferred.values()]
 
 
 def deferring() -> bool:

@@ -12,3 +12,16 @@ class KeysConfig(AppConfig):
         from apps.keys import bootstrap
 
         post_migrate.connect(bootstrap.merge_after_migrate, sender=self, dispatch_uid="keys-bootstrap")
+        self._defer_writes()
+
+    @staticmethod
+    def _defer_writes() -> None:
+        """What a gunicorn worker's flusher writes behind the requests (keeper/writes.py)."""
+        from apps.keys.bookkeeping import key_bookkeeping
+        from apps.keys.traffic import traffic_buffer
+        from apps.keys.usage import usage_buffer
+        from keeper import writes
+
+        writes.register("keys.bookkeeping", key_bookkeeping.flush)
+        writes.register("keys.usage", usage_buffer.flush, flush_due=usage_buffer.flush_if_due)
+        writes.register("keys.traffic", traffic_buffer.flush, flush_due=traffic_buffer.flush_if_due)

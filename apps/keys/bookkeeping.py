@@ -14,7 +14,9 @@ from django.db.models import Q
 
 from apps.keys.models import ApiKey, AuditEvent
 from keeper.observability import metrics
-from keeper.writes import AUDIT_BUFFER_MAX
+
+# Audit events a worker holds for the flusher at most; beyond, they are dropped and counted.
+AUDIT_BUFFER_MAX = 10_000
 
 
 class KeyBookkeeping:

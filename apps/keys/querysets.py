@@ -18,10 +18,12 @@ class ApiKeyQuerySet(models.QuerySet):
         entry in force at that time (apps.keys.denylist) as `denial_not_before_ms` and
         `denial_reason` (None without one), in the same query.
         """
+        from django.apps import apps
         from django.contrib.auth import get_user_model
 
         from apps.accounts.models import Organization
-        from apps.keys.models import TokenDenial
+
+        TokenDenial = apps.get_model("keys", "TokenDenial")  # noqa: N806 (a model, named as one)
 
         meta = self.model._meta
         users, organizations = get_user_model()._meta.db_table, Organization._meta.db_table
