@@ -14,8 +14,10 @@ from django.core.validators import MaxValueValidator, ProhibitNullCharactersVali
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 from drf_spectacular.drainage import set_override
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from keeper.api.pagination import MAX_PAGE, LimitField, Page
 from keeper.api.serializers import BLANK_MESSAGE
 
 MAX_VALUE_LENGTH = 200
@@ -221,6 +223,50 @@ class StrictFilterSet(FilterSet):
         return self.form.cleaned_data
 
 
+class SerializerValueField(forms.Field):
+    """A form field that converts and checks its value with a DRF serializer field (same rules, same messages)."""
+
+    def __init__(self, *, serializer_field: serializers.Field, **kwargs: Any) -> None:
+        self.serializer_field = serializer_field
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return self.serializer_field.run_validation(value)
+        except serializers.ValidationError as exc:
+            raise forms.ValidationError([str(message) for message in exc.detail]) from None
+
+
+class PageFilter(django_filters.Filter):
+    """A page parameter (`limit`, `page`, `add_total_count_header`): validated here, applied by the paginator."""
+
+    field_class = SerializerValueField
+
+    def __init__(self, serializer_field: serializers.Field, openapi_type: str) -> None:
+        super().__init__(serializer_field=serializer_field)
+        # Documented by LimitPagePagination.get_schema_operation_parameters, whose parameters win.
+        set_override(self, "field", {"type": openapi_type})
+
+    def filter(self, qs: Any, value: Any) -> Any:
+        return qs
+
+
+class PagingFilterSet(StrictFilterSet):
+    """A list FilterSet that validates the page parameters with the filters, in the one validation of a
+    query string; `paging` is the validated page, which LimitPagePagination reads."""
+
+    limit = PageFilter(LimitField(required=False), "integer")
+    page = PageFilter(serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE), "integer")
+    add_total_count_header = PageFilter(serializers.BooleanField(required=False), "boolean")
+
+    @property
+    def paging(self) -> Page:
+        data = self.form.cleaned_data
+        return Page(data.get("limit"), data.get("page") or 1, bool(data.get("add_total_count_header")))
+
+
 def _values(data: Any, name: str) -> list[str]:
     return data.getlist(name) if hasattr(data, "getlist") else [data[name]]
 
@@ -244,7 +290,9 @@ class StrictFilterBackend(DjangoFilterBackend):
             errors.update({name: ["Unknown query parameter."] for name in filterset.unknown_parameters()})
             errors.update({name: [BLANK_MESSAGE] for name in filterset.blank_parameters()})
         paginator = getattr(view, "paginator", None)
-        if paginator is not None and hasattr(paginator, "parameter_errors"):
+        if isinstance(filterset, PagingFilterSet):
+            pass  # the page parameters are among its filters
+        elif paginator is not None and hasattr(paginator, "parameter_errors"):
             errors.update(paginator.parameter_errors(request.query_params))
         if errors:
             raise ValidationError(errors)

@@ -1,6 +1,6 @@
 """`limit` / `page` pagination with bare JSON arrays, as the Spare Cores API does."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 from rest_framework import serializers
@@ -15,15 +15,33 @@ MAX_LIMIT = 10_000
 MAX_PAGE = 1_000_000
 
 
-class LimitPageParameters(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=-1, max_value=MAX_LIMIT)
-    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
-    add_total_count_header = serializers.BooleanField(required=False, default=False)
+class Page(NamedTuple):
+    """A validated page: `limit` rows (None: the paginator's default; -1: all) of 1-based `page`."""
 
-    def validate_limit(self, value: int) -> int:
+    limit: int | None
+    page: int
+    count: bool  # add_total_count_header
+
+
+class LimitField(serializers.IntegerField):
+    """Rows per page: 1 to MAX_LIMIT, or -1 for all of them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=-1, max_value=MAX_LIMIT, **kwargs)
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        value = super().run_validation(data)
         if value == 0:
             raise serializers.ValidationError("Must be a positive number, or -1 for all rows.")
         return value
+
+
+class LimitPageParameters(serializers.Serializer):
+    """The page parameters, for views whose FilterSet does not declare them (keeper.api.filters.PagingFilterSet)."""
+
+    limit = LimitField(required=False)
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
+    add_total_count_header = serializers.BooleanField(required=False, default=False)
 
 
 class LimitPagePagination(BasePagination):
@@ -38,8 +56,13 @@ class LimitPagePagination(BasePagination):
     def parameter_errors(self, query_params: Any) -> dict[str, list[str]]:
         return self._validated(query_params)[1]
 
-    def page_of(self, request: Request) -> tuple[int, int, bool]:
-        """(limit, page, add_total_count_header) of a request whose parameters were validated."""
+    def page_of(self, request: Request, view: Any = None) -> tuple[int, int, bool]:
+        """(limit, page, add_total_count_header) of a request whose parameters were validated: by the view's
+        FilterSet when it declares them (keeper.api.filters.PagingFilterSet), else here."""
+        paging = getattr(getattr(view, "filterset", None), "paging", None)
+        if paging is not None:
+            limit = self.default_limit if paging.limit is None else paging.limit
+            return limit, paging.page, paging.count
         params, errors = self._validated(request.query_params)
         if errors:
             raise ValidationError(errors)
@@ -63,12 +86,8 @@ class LimitPagePagination(BasePagination):
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
         if not queryset.ordered:
             raise AssertionError("LimitPagePagination needs an ordered queryset")
-        params, errors = self._validated(request.query_params)
-        if errors:
-            raise ValidationError(errors)
-        limit = params.get("limit", self.default_limit)
-        page = params.get("page", 1)
-        self.total_count = queryset.count() if params["add_total_count_header"] else None
+        limit, page, count = self.page_of(request, view)
+        self.total_count = queryset.count() if count else None
         if limit == -1:
             return queryset
         start = (page - 1) * limit

@@ -1,11 +1,36 @@
-"""FilterSets of the catalog endpoints: the Spare Cores API's parameter names, units and defaults."""
+"""FilterSets of the catalog endpoints: the Spare Cores API's parameter names, units and defaults.
 
-import django_filters
+ServerFilterSet declares every `/servers` parameter once, with its part in the search (filters/terms.py);
+after validation, `search()` is the one value object the selector (selectors/servers.py) builds SQL from.
+"""
+
 from django.db.models import QuerySet
 
 from apps.catalog import choices
-from apps.catalog.filters.known import KnownRowChoiceFilter, KnownRowsMultipleChoiceFilter
+from apps.catalog.criteria import (
+    BENCHMARK_ORDERINGS,
+    BENCHMARK_SCORE,
+    BENCHMARK_SCORE_PER_PRICE,
+    DERIVED_ORDERINGS,
+    SCORE_PER_PRICE,
+    VENDOR_FRAMEWORK,
+    ServerSearch,
+)
+from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
 from apps.catalog.filters.places import PlaceFilterSet
+from apps.catalog.filters.terms import (
+    BooleanTerm,
+    ChoiceTerm,
+    Derived,
+    FloatTerm,
+    Option,
+    RowsTerm,
+    RowTerm,
+    TextSearch,
+    TextTerm,
+    ValuesTerm,
+    search_terms,
+)
 from apps.catalog.models import Benchmark, ComplianceFramework, Region, Server, Vendor
 from apps.catalog.pricing import known_currencies
 from keeper.api.filters import (
@@ -14,6 +39,7 @@ from keeper.api.filters import (
     FloatFilter,
     IntegerFilter,
     MultipleValueFilter,
+    PagingFilterSet,
     ScaledFloatFilter,
     StrictFilterSet,
 )
@@ -22,9 +48,6 @@ from keeper.api.pagination import LimitPagePagination
 MIB_PER_GB = 1024
 KIB_PER_MIB = 1024
 
-PRICE_ORDERINGS = ["min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly"]
-DERIVED_ORDERINGS = [*PRICE_ORDERINGS, "score", "score1", "score_per_price"]
-BENCHMARK_ORDERINGS = ["selected_benchmark_score", "selected_benchmark_score_per_price"]
 NEEDS_BENCHMARK = ("benchmark_score_min", "benchmark_score_per_price_min")
 
 
@@ -49,17 +72,16 @@ def _benchmarks(request) -> QuerySet:
     return Benchmark.objects.all()
 
 
-class ServerFilterSet(PlaceFilterSet):
-    """Parameters of `GET /servers`; apps/catalog/search.py turns them into its one SQL statement."""
+class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
+    """Parameters of `GET /servers`; `search()` hands them to apps/catalog/selectors/servers.py as one ServerSearch."""
 
     defaults = {"vcpus_min": "1", "only_active": "true"}
-    extra_parameters = LimitPagePagination.parameters
-    # The places restrict the prices a server is ranked by, not the servers: search.py reads them.
+    # The places restrict the prices a server is ranked by, not the servers: the selector reads them.
     place_lookup_prefix = None
     limit_anonymous_places = True
 
-    partial_name_or_id = django_filters.CharFilter(
-        method="keep",
+    partial_name_or_id = TextTerm(
+        role=TextSearch(("server_id", "name", "api_reference", "display_name")),
         max_length=200,
         label="Freetext, case-insensitive search on the server_id, name, api_reference or display_name.",
     )
@@ -131,17 +153,17 @@ class ServerFilterSet(PlaceFilterSet):
     network_speed_max_min = FloatFilter(
         field_name="network_speed_max", lookup_expr="gte", label="Minimum maximum network speed, in Gbps."
     )
-    only_active = BooleanFilter(
-        method="keep",
+    only_active = BooleanTerm(
+        role=Option("only_active"),
         label="Only active servers with at least one active price (default true).",
     )
     vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor", queryset=_vendors, to_field_name="vendor_id", label="Vendor id, e.g. aws."
     )
-    compliance_framework = KnownRowsMultipleChoiceFilter(
+    compliance_framework = RowsTerm(
+        role=Derived(VENDOR_FRAMEWORK),
         queryset=_frameworks,
         to_field_name="compliance_framework_id",
-        method="keep",
         label="Compliance framework implemented by the vendor, e.g. hipaa.",
     )
     storage_size = FloatFilter(field_name="storage_size", lookup_expr="gte", label="Minimum built-in storage, in GB.")
@@ -170,12 +192,13 @@ class ServerFilterSet(PlaceFilterSet):
     )
     gpu_family = MultipleValueFilter(field_name="accelerator_family", label="GPU family.")
     gpu_model = MultipleValueFilter(field_name="accelerator_model", label="GPU model.")
+    # Strictly above, as the Spare Cores API compares these two.
     benchmark_score_stressng_cpu_min = FloatFilter(
-        field_name="score", lookup_expr="gte", label="Minimum stress-ng CPU score (all cores)."
+        field_name="score", lookup_expr="gt", label="Minimum stress-ng CPU score (all cores)."
     )
-    benchmark_score_per_price_stressng_cpu_min = FloatFilter(
-        field_name="score_per_price",
-        lookup_expr="gte",
+    benchmark_score_per_price_stressng_cpu_min = FloatTerm(
+        role=Derived(SCORE_PER_PRICE),
+        lookup_expr="gt",
         label="Minimum stress-ng CPU score per USD/hour of the cheapest price.",
     )
     network_storage_speed_baseline_min = FloatFilter(
@@ -188,66 +211,70 @@ class ServerFilterSet(PlaceFilterSet):
         lookup_expr="gte",
         label="Minimum maximum network speed to block storage, in Gbps.",
     )
-    benchmark_id = KnownRowChoiceFilter(
+    benchmark_id = RowTerm(
+        role=Option("benchmark_id"),
         queryset=_benchmarks,
         to_field_name="benchmark_id",
-        method="keep",
         label=(
             "Benchmark whose best score (per server) is returned as selected_benchmark_score, e.g. "
             "stress_ng:bestn; needed by benchmark_score_min, benchmark_score_per_price_min and the "
             "selected_benchmark_score orderings."
         ),
     )
-    benchmark_config = django_filters.CharFilter(
-        method="keep",
+    benchmark_config = TextTerm(
+        role=Option("benchmark_config"),
         max_length=MAX_VALUE_LENGTH,
         label='Only scores of this benchmark configuration, as JSON text, e.g. {"cores": 1}.',
     )
-    benchmark_score_min = FloatFilter(method="keep", label="Minimum score of the selected benchmark.")
-    benchmark_score_per_price_min = FloatFilter(
-        method="keep", label="Minimum score of the selected benchmark per USD/hour of min_price."
+    benchmark_score_min = FloatTerm(
+        role=Derived(BENCHMARK_SCORE), lookup_expr="gte", label="Minimum score of the selected benchmark."
     )
-    monthly_inbound_traffic = FloatFilter(
-        method="keep",
+    benchmark_score_per_price_min = FloatTerm(
+        role=Derived(BENCHMARK_SCORE_PER_PRICE),
+        lookup_expr="gte",
+        label="Minimum score of the selected benchmark per USD/hour of min_price.",
+    )
+    monthly_inbound_traffic = FloatTerm(
+        role=Option("monthly_inbound_traffic"),
         min_value=0,
         label="Monthly inbound traffic, in GB: its cheapest price per vendor is added to every price.",
     )
-    monthly_outbound_traffic = FloatFilter(
-        method="keep",
+    monthly_outbound_traffic = FloatTerm(
+        role=Option("monthly_outbound_traffic"),
         min_value=0,
         label="Monthly outbound traffic, in GB: its cheapest price per vendor is added to every price.",
     )
-    extra_storage_size = FloatFilter(
-        method="keep",
+    extra_storage_size = FloatTerm(
+        role=Option("extra_storage_size"),
         min_value=0,
         label=(
             "Block storage needed beyond the built-in storage, in GB: the vendor's cheapest such storage "
             "is added to every price (servers of vendors without one are left out)."
         ),
     )
-    extra_storage_type = MultipleValueFilter(
-        method="keep",
+    extra_storage_type = ValuesTerm(
+        role=Option("extra_storage_type"),
         choices=choices.StorageType.choices,
         label="Types of the extra storage: hdd, ssd, nvme ssd, network.",
     )
-    currency = django_filters.ChoiceFilter(
+    currency = ChoiceTerm(
+        role=Option("currency"),
         choices=currency_choices,
-        method="keep",
         empty_label=None,
         label="Currency of the returned prices (default USD); converted at bundled ECB rates.",
     )
-    best_price_allocation = django_filters.ChoiceFilter(
+    best_price_allocation = ChoiceTerm(
+        role=Option("allocation"),
         choices=choices.BestPriceAllocation.choices,
-        method="keep",
         empty_label=None,
         label=(
             "Which cheapest price is reported as `price`: ANY (default), SPOT_ONLY, ONDEMAND_ONLY, or MONTHLY "
             "(on-demand for 730 hours). Servers without such a price are left out."
         ),
     )
-    order_by = django_filters.ChoiceFilter(
+    order_by = ChoiceTerm(
+        role=Option("order_by"),
         choices=[(name, name) for name in [*DERIVED_ORDERINGS, *BENCHMARK_ORDERINGS, "price", *_server_columns()]],
-        method="keep",
         empty_label=None,
         label=(
             "Sort by min_price (default), min_price_spot, min_price_ondemand, min_price_ondemand_monthly, "
@@ -255,9 +282,9 @@ class ServerFilterSet(PlaceFilterSet):
             "(with benchmark_id) or any server column. Servers without a value for a derived column are left out."
         ),
     )
-    order_dir = django_filters.ChoiceFilter(
+    order_dir = ChoiceTerm(
+        role=Option("order_dir"),
         choices=[("asc", "asc"), ("desc", "desc")],
-        method="keep",
         empty_label=None,
         label="Sort direction: asc (default) or desc.",
     )
@@ -266,9 +293,17 @@ class ServerFilterSet(PlaceFilterSet):
         model = Server
         fields: list[str] = []
 
-    def keep(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
-        """Every parameter is read by apps/catalog/search.py, which builds the statement; none filters a queryset."""
-        return queryset
+    def search(self) -> ServerSearch:
+        """The validated query as the selector's one value object (call after `is_valid()`)."""
+        limit, page, count = self.paging
+        # The places and the page are read apart (PlaceFilterSet's and PagingFilterSet's own filters).
+        terms = search_terms(
+            {name: f for name, f in self.filters.items() if name not in _PLACES_AND_PAGE}, self.form.cleaned_data
+        )
+        terms["conditions"] = tuple(terms["conditions"])
+        if limit is None:
+            limit = LimitPagePagination.default_limit
+        return ServerSearch(places=self.places, limit=limit, page=page, count=count, **terms)
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
@@ -281,6 +316,9 @@ class ServerFilterSet(PlaceFilterSet):
             if order_by in BENCHMARK_ORDERINGS:
                 self.form.add_error("order_by", f"benchmark_id is required to order by {order_by}.")
         return valid and not self.form.errors
+
+
+_PLACES_AND_PAGE = frozenset(PlaceFilterSet.base_filters) | frozenset(PagingFilterSet.base_filters)
 
 
 class RegionFilterSet(StrictFilterSet):

@@ -1,16 +1,14 @@
-from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.catalog import search
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters import RegionFilterSet, ServerFilterSet, currency_choices
-from apps.catalog.filters.places import Places, place_limit_errors
 from apps.catalog.models import Region, Server
 from apps.catalog.selectors import catalog as selectors
+from apps.catalog.selectors import servers
 from apps.catalog.selectors import tables as table_selectors
 from apps.catalog.serializers import (
     TABLE_SERIALIZERS,
@@ -31,27 +29,6 @@ class ServerSearchView(ReadOnlyListAPIView):
     filterset_class = ServerFilterSet
     pagination_class = LimitPagePagination
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        # Before the response cache is read: what an anonymous caller may ask depends on the caller,
-        # the cache only on the query string. Counting is enough here; `get` validates the values.
-        errors = place_limit_errors(self._asked_places(request), request.user)
-        if errors:
-            raise ValidationError(errors)
-
-    def answer_needs_caller(self, request: Request) -> bool:
-        """More places than an anonymous caller may name: the answer is private (apps/catalog/caching.py)."""
-        return bool(place_limit_errors(self._asked_places(request), None))
-
-    @staticmethod
-    def _asked_places(request: Request) -> Places:
-        query = request.query_params
-        return Places(
-            regions=tuple(query.getlist("regions")),
-            vendor_regions=Places.pairs(v for v in query.getlist("vendor_regions") if "~" in v),
-            countries=tuple(query.getlist("countries")),
-        )
-
     @extend_schema(
         operation_id="search_servers",
         summary="Search servers",
@@ -61,8 +38,7 @@ class ServerSearchView(ReadOnlyListAPIView):
     @cached_catalog_response
     def get(self, request: Request) -> Response:
         filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
-        limit, page, count = self.paginator.page_of(request)
-        rows, total = search.search_servers(filterset.params, filterset.places, limit=limit, page=page, count=count)
+        rows, total = servers.search_servers(filterset.search())
         return Response(rows, headers={} if total is None else {"X-Total-Count": str(total)})
 
 
@@ -86,7 +62,7 @@ class ServerDetailView(ReadOnlyAPIView):
     @cached_catalog_response
     def get(self, request: Request, vendor: str, server: str) -> Response:
         params = self.query_params(request)
-        row = search.server_by_reference(vendor, server, currency=params["currency"])
+        row = servers.server_by_reference(vendor, server, currency=params["currency"])
         if row is None:
             raise NotFound(f"Server {server!r} of vendor {vendor!r} not found (by server id or API reference).")
         return Response(row)
@@ -154,8 +130,5 @@ def _table_view(name: str, serializer: type[serializers.Serializer]) -> type[Tab
     return extend_schema_view(get=schema)(view)
 
 
-def table_urls() -> list:
-    return [
-        path(f"table/{name}", _table_view(name, serializer).as_view(), name=f"table-{name}")
-        for name, serializer in TABLE_SERIALIZERS.items()
-    ]
+# `/table/{name}` of each whole table (apps/catalog/urls.py), in TABLE_SERIALIZERS' order.
+TABLE_VIEWS = {name: _table_view(name, serializer) for name, serializer in TABLE_SERIALIZERS.items()}

@@ -1,0 +1,72 @@
+"""What a catalog search asks for, as plain values: what a FilterSet hands a selector once it validated a query.
+
+The FilterSet declares each parameter with its part in the search (apps/catalog/filters/terms.py) and,
+after validation, builds one `ServerSearch`; the selector (apps/catalog/selectors/servers.py) turns it
+into SQL. Neither imports the other: both import this module, which knows no SQL.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from apps.catalog import choices
+from apps.catalog.places import Places
+
+# What a condition is on (`Condition.on`): a column of the server row, a text search over server
+# columns, or a figure the search derives (from the cheapest price in the asked places, the selected
+# benchmark's best score, the vendor's compliance frameworks).
+COLUMN = "column"
+TEXT = "text"
+SCORE_PER_PRICE = "score_per_price"
+BENCHMARK_SCORE = "benchmark_score"
+BENCHMARK_SCORE_PER_PRICE = "benchmark_score_per_price"
+VENDOR_FRAMEWORK = "vendor_framework"
+# How it compares (django-filter's lookup names; "in" for a list, "contains" for text).
+LOOKUPS = ("exact", "gte", "lte", "gt", "lt", "in", "contains")
+
+# Orderings by a price: they hide the servers without one, as the Spare Cores API does.
+PRICE_ORDERINGS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly", "price")
+BENCHMARK_ORDERINGS = ("selected_benchmark_score", "selected_benchmark_score_per_price")
+# Orderings on figures derived from the prices and scores (any other ordering is a server column).
+DERIVED_ORDERINGS = (*PRICE_ORDERINGS[:-1], "score", "score1", "score_per_price")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a search: `on` (COLUMN, TEXT, ...) of `columns`, compared by `lookup` with `values`."""
+
+    on: str
+    lookup: str
+    values: tuple[Any, ...]
+    columns: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[str, str, tuple[str, ...], int]:
+        """What the SQL text of the condition depends on (its values are bound)."""
+        return self.on, self.lookup, self.columns, len(self.values)
+
+
+@dataclass(frozen=True)
+class ServerSearch:
+    """A validated `/servers` query (or one server by reference): every parameter's part, as values.
+
+    `monthly_*` and `extra_storage_*` add the cheapest traffic and storage to every price;
+    `allocation` is `best_price_allocation`; prices are in `currency` (computed in USD).
+    """
+
+    conditions: tuple[Condition, ...] = ()
+    places: Places = Places()
+    benchmark_id: str | None = None
+    benchmark_config: str | None = None
+    monthly_inbound_traffic: float | None = None
+    monthly_outbound_traffic: float | None = None
+    extra_storage_size: float | None = None
+    extra_storage_type: tuple[str, ...] = ()
+    allocation: str = choices.BestPriceAllocation.ANY
+    order_by: str = "min_price"
+    order_dir: str = "asc"
+    only_active: bool = True
+    currency: str = "USD"
+    limit: int = 25
+    page: int = 1
+    count: bool = False
+    reference: tuple[str, str] | None = None  # (vendor_id, server id or API reference)
