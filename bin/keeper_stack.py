@@ -30,9 +30,7 @@ import json
 import os
 import secrets
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +42,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from keeper.devservers import (  # noqa: E402 - bin/ is on the path, the project is not
+    PostgresServer,
+    RedisServer,
+    ServerError,
+    install_missing,
+    port_in_use,
+    postgres_bin,
+)
+
 PYTHON = sys.executable
 WORKER_NODE = "worker@keeper-stack"
 BEAT_NODE = "beat@keeper-stack"
@@ -233,9 +242,14 @@ def spawn(stack: Stack, name: str, command: list[str], env: dict[str, str]) -> s
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    stack.pid_file(name).write_text(f"{process.pid} {_start_ticks(process.pid)}\n")
-    stack.record("started", service=name, pid=process.pid)
+    remember(stack, name, process.pid)
     return process
+
+
+def remember(stack: Stack, name: str, pid: int) -> None:
+    """The service's pid file (pid and start time: read_pid knows a reused number) and its "started" event."""
+    stack.pid_file(name).write_text(f"{pid} {_start_ticks(pid)}\n")
+    stack.record("started", service=name, pid=pid)
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -317,163 +331,54 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+# --- PostgreSQL and Redis (keeper/devservers.py, as CI and the fault tests run them) ----------
 
 
-# --- PostgreSQL and Redis (Debian packages) ---------------------------------------------------
+def postgres(stack: Stack, port: int) -> PostgresServer:
+    # Kept across restarts: the data is the stack's until `rm -r` of its folder, so fsync stays on.
+    return PostgresServer(stack.pg_data, port, log=stack.log("postgres"))
 
 
-def _as_root(command: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return command
-    if shutil.which("sudo"):
-        return ["sudo", *command]
-    raise StackError(f"needs root to run: {shlex.join(command)}")
-
-
-def pg_bin() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return candidates[-1].parent if candidates else None
-
-
-def ensure_packages() -> Path:
-    """Debian's postgresql and redis-server, installed when missing (as .ci/run does)."""
-    if pg_bin() is None or shutil.which("redis-server") is None:
-        log("installing postgresql and redis-server (apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(_as_root(["apt-get", "update", "-qq"]), check=True, env=env)
-        subprocess.run(
-            _as_root(["apt-get", "install", "-y", "-qq", "postgresql", "redis-server"]),
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-    found = pg_bin()
-    if found is None or shutil.which("redis-server") is None:
-        raise StackError("postgresql and redis-server are not installed and could not be installed")
-    return found
-
-
-def as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run its programs as the postgres user."""
-    if os.geteuid() != 0:
-        return command
-    return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(command)]
-
-
-def postgres_running(stack: Stack, bin_dir: Path) -> bool:
-    if not (stack.pg_data / "PG_VERSION").exists():
-        return False
-    status = subprocess.run(
-        as_postgres([str(bin_dir / "pg_ctl"), "-D", str(stack.pg_data), "status"]),
-        capture_output=True,
-    )
-    return status.returncode == 0
-
-
-def start_postgres(stack: Stack, config: StackConfig, bin_dir: Path) -> None:
-    if postgres_running(stack, bin_dir):
+def start_postgres(stack: Stack, config: StackConfig) -> None:
+    server = postgres(stack, config.pg_port)
+    if server.running:
         log(f"postgres: already running on 127.0.0.1:{config.pg_port}")
         return
-    if port_in_use(config.pg_port):
-        raise StackError(f"port {config.pg_port} is taken: set KEEPER_STACK_PG_PORT (or stop what listens there)")
-    logfile = stack.log("postgres")
-    logfile.touch()
-    if os.geteuid() == 0:
-        # The postgres user must get through the state folder (secrets/ inside stays 0700).
-        stack.dir.chmod(stack.dir.stat().st_mode | 0o711)
-        stack.pg_data.mkdir(exist_ok=True)
-        shutil.chown(stack.pg_data, "postgres")
-        shutil.chown(logfile, "postgres")
-        reachable = subprocess.run(as_postgres(["test", "-w", str(stack.pg_data), "-a", "-w", str(logfile)]))
-        if reachable.returncode != 0:
-            raise StackError(
-                f"the postgres user cannot write {stack.pg_data}: PostgreSQL refuses to run as root, so it runs "
-                "as postgres, which needs every parent folder to be searchable. Set KEEPER_STACK_DIR to a "
-                "folder it can reach, e.g. KEEPER_STACK_DIR=/tmp/keeper-stack"
-            )
-    if not (stack.pg_data / "PG_VERSION").exists():
+    if not server.initialized:
         log("postgres: initdb")
-        subprocess.run(
-            as_postgres([str(bin_dir / "initdb"), "-D", str(stack.pg_data), "-A", "trust", "-U", "postgres"]),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    # Trust authentication on 127.0.0.1 only: this is a private, local server. synchronous_commit=off
-    # loses at most the last few commits on a crash, never consistency.
-    options = (
-        f"-p {config.pg_port} -k {shlex.quote(str(stack.pg_data))} -c listen_addresses=127.0.0.1 "
-        "-c synchronous_commit=off -c max_connections=100"
-    )
-    start = subprocess.run(
-        as_postgres([str(bin_dir / "pg_ctl"), "-D", str(stack.pg_data), "-l", str(logfile), "-w", "-t", "60",
-                     "-o", options, "start"]),
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
-    if start.returncode != 0:
-        raise StackError(f"postgres did not start: {start.stdout}{start.stderr}\n{tail(logfile)}")
-    _create_database(config)
+    try:
+        server.start()
+        server.create_database("keeper")
+    except ServerError as exc:
+        raise StackError(f"postgres did not start: {exc} (KEEPER_STACK_PG_PORT sets its port)") from None
     log(f"postgres: running on 127.0.0.1:{config.pg_port}")
 
 
-def _create_database(config: StackConfig) -> None:
-    import psycopg
-
-    with psycopg.connect(host="127.0.0.1", port=config.pg_port, user="postgres", dbname="postgres") as conn:
-        conn.autocommit = True
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'keeper'").fetchone() is None:
-            conn.execute("CREATE DATABASE keeper")
-
-
 def stop_postgres(stack: Stack) -> None:
-    bin_dir = pg_bin()
-    if bin_dir is None or not postgres_running(stack, bin_dir):
+    if not stack.pg_data.exists() or postgres_bin() is None:
         return
-    log("stopping postgres")
-    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(stack.pg_data), "-w", "-t", "30"]
-    # fast: SIGINT, clients disconnected, a clean shutdown; immediate (SIGQUIT) if that hangs.
-    if subprocess.run(as_postgres([*pg_ctl, "-m", "fast", "stop"]), capture_output=True).returncode == 0:
-        return
-    if subprocess.run(as_postgres([*pg_ctl, "-m", "immediate", "stop"]), capture_output=True).returncode == 0:
-        return
-    # Backends notice the postmaster's death and exit on their own.
-    pid = int((stack.pg_data / "postmaster.pid").read_text().split()[0])
-    log(f"postgres did not stop: SIGKILL {pid}")
-    os.kill(pid, signal.SIGKILL)
+    server = postgres(stack, 0)  # stopped through its data folder: the port plays no part
+    if server.running:
+        log("stopping postgres")
+        server.stop()
 
 
-def redis_ping(config: StackConfig) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=config.redis_port, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
+def redis(stack: Stack, port: int) -> RedisServer:
+    # The broker's queue, caches and rate-limit pools: nothing there must outlive the stack.
+    return RedisServer(port, stack.dir / "redis", log=stack.log("redis"))
 
 
 def start_redis(stack: Stack, config: StackConfig) -> None:
     if read_pid(stack.pid_file("redis")) is not None:
         log(f"redis: already running on 127.0.0.1:{config.redis_port}")
         return
-    if port_in_use(config.redis_port):
-        raise StackError(f"port {config.redis_port} is taken: set KEEPER_STACK_REDIS_PORT")
-    data = stack.dir / "redis"
-    data.mkdir(exist_ok=True)
-    # The broker's queue, caches and rate-limit pools: nothing here must outlive the stack.
-    command = ["redis-server", "--port", str(config.redis_port), "--bind", "127.0.0.1", "--dir", str(data),
-               "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
-    process = spawn(stack, "redis", command, dict(os.environ))
-    wait_for(
-        "redis",
-        lambda: redis_ping(config),
-        timeout=30,
-        alive=lambda: process.poll() is None,
-        logfile=stack.log("redis"),
-    )
+    with stack.log("redis").open("ab") as output:
+        output.write(f"\n=== {datetime.now(UTC).isoformat()} keeper-stack starts redis\n".encode())
+    try:
+        process = redis(stack, config.redis_port).start(detach=True)
+    except ServerError as exc:
+        raise StackError(f"redis did not start: {exc} (KEEPER_STACK_REDIS_PORT sets its port)") from None
+    remember(stack, "redis", process.pid)
     log(f"redis: running on 127.0.0.1:{config.redis_port}")
 
 
@@ -615,8 +520,7 @@ def start_celery(stack: Stack, config: StackConfig, env: dict[str, str], name: s
 
 def _running(stack: Stack) -> list[str]:
     running = [name for name in ("web", "worker", "beat", "redis") if read_pid(stack.pid_file(name)) is not None]
-    bin_dir = pg_bin()
-    if bin_dir is not None and postgres_running(stack, bin_dir):
+    if postgres_bin() is not None and postgres(stack, 0).running:
         running.append("postgres")
     return running
 
@@ -628,10 +532,13 @@ def command_start(stack: Stack) -> StackConfig:
     else:
         config = stack.config_from_env()
     timeout = float(_env_int("KEEPER_STACK_START_TIMEOUT", 300))
-    bin_dir = ensure_packages()
+    try:
+        install_missing(log)
+    except ServerError as exc:
+        raise StackError(str(exc)) from None
     stack.save(config)
     try:
-        start_postgres(stack, config, bin_dir)
+        start_postgres(stack, config)
         start_redis(stack, config)
         env = keeper_env(stack, config)
         migrate(stack, env)
@@ -664,15 +571,14 @@ def command_stop(stack: Stack) -> None:
 def service_status(stack: Stack, config: StackConfig) -> list[tuple[str, str, bool, str]]:
     """(service, pid, healthy, what its health check says) for every service."""
     rows = []
-    bin_dir = pg_bin()
     postmaster = stack.pg_data / "postmaster.pid"
-    pg_up = bin_dir is not None and postgres_running(stack, bin_dir)
-    isready = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port), "-U", "postgres", "-q"]
-    ready = pg_up and subprocess.run(isready).returncode == 0
+    server = postgres(stack, config.pg_port) if postgres_bin() is not None else None
+    pg_up = server is not None and server.running
+    ready = pg_up and server.accepting
     pg_pid = postmaster.read_text().split()[0] if pg_up else "-"
     rows.append(("postgres", pg_pid, ready, "accepting connections" if ready else "not running"))
     checks: dict[str, Callable[[], tuple[bool, str]]] = {
-        "redis": lambda: (redis_ping(config), "PING"),
+        "redis": lambda: (redis(stack, config.redis_port).ping(), "PING"),
         "web": lambda: _web_health(config),
         "worker": lambda: (celery_ping(config, WORKER_NODE, 2.0), f"celery ping {WORKER_NODE}"),
         "beat": lambda: (celery_ping(config, BEAT_NODE, 2.0), f"celery ping {BEAT_NODE}"),
@@ -767,7 +673,6 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="start, print the URLs, and stop everything on Ctrl-C")
     commands.add_parser("env", help="shell exports to reach the stack's database and Redis")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     stack = Stack(state_dir())
     try:
         if args.command == "start":

@@ -15,8 +15,8 @@ from apps.catalog.services import catalog_sync
 from apps.keys.traffic import traffic_buffer
 from tests.catalog.upstream import sample_catalog
 
-# The fake identity provider and Redis fixtures, for every test package.
-pytest_plugins = ["tests.fakes"]
+# The fake identity provider and Redis fixtures, and Keeper under gunicorn (live_keeper), for every test package.
+pytest_plugins = ["tests.fakes", "tests.live"]
 
 
 @pytest.fixture(autouse=True)

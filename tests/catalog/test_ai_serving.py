@@ -5,17 +5,14 @@ timeout is long: what is asserted is what gets answered while the calls wait, no
 """
 
 import os
-import secrets
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.catalog.test_ai_assist import API_KEY, MODEL, NO_STORE, SERVERS, FakeOpenAI
-from tests.catalog.upstream import sample_catalog
-from tests.faults.servers import Answer, KeeperServer, keeper_environment, wait_until
+from tests.live import Answer, LiveKeeper, LiveKeepers, wait_until
 
 CALLS_PER_PROCESS = 2
 PROVIDER_TIMEOUT_SECONDS = 20
@@ -26,17 +23,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class OneWorkerKeeper(KeeperServer):
-    """KeeperServer run with GUNICORN_CMD_ARGS="--workers 1": ready once its one worker answers."""
-
-    def wait_for_workers(self, count: int = 1) -> None:
-        super().wait_for_workers(count)
-
-
 class AssistCall(threading.Thread):
     """One GET /ai/assist_server_filters, its answer kept."""
 
-    def __init__(self, keeper: KeeperServer, text: str):
+    def __init__(self, keeper: LiveKeeper, text: str):
         super().__init__(daemon=True)
         self.keeper, self.text = keeper, text
         self.answer: Answer | None = None
@@ -54,32 +44,18 @@ def provider() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def keeper(provider: FakeOpenAI, tmp_path: Path) -> Iterator[KeeperServer]:
-    env = keeper_environment(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'keeper.sqlite3'}",
-        KEEPER_SECRET_KEY=secrets.token_urlsafe(40),
-        KEEPER_CATALOG_SOURCE=str(sample_catalog().save(tmp_path / "catalog.db")),
+def keeper(provider: FakeOpenAI, live_keeper: LiveKeepers) -> Iterator[LiveKeeper]:
+    server = live_keeper(
+        workers=1,
         OPENAI_API_KEY=API_KEY,
         OPENAI_BASE_URL=provider.base_url,
         OPENAI_MODEL=MODEL,
         OPENAI_TIMEOUT_SECONDS=str(PROVIDER_TIMEOUT_SECONDS),
         KEEPER_AI_CALLS_PER_PROCESS=str(CALLS_PER_PROCESS),
-        GUNICORN_CMD_ARGS="--workers 1",
     )
-    server = OneWorkerKeeper(env, tmp_path / "gunicorn.log")
-    done = server.python(
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
-        "call_command('sync_catalog', no_progress=True)\n",
-        timeout=300,
-    )
-    assert done.returncode == 0, f"migrate and sync_catalog failed:\n{done.stderr[-3000:]}"
-    server.start()
-    try:
-        yield server
-    finally:
-        provider.release()
-        server.stop()
+    yield server
+    # Calls still held by the provider end now, before the server is stopped.
+    provider.release()
 
 
 def test_calls_waiting_on_a_silent_provider_hold_no_worker_and_more_than_the_cap_are_refused(keeper, provider):

@@ -5,11 +5,10 @@ The tests stop, kill and restart these servers, so they run in their own CI step
 Each test leaves the stack running as it found it (the `keeper` fixture checks).
 """
 
-import base64
-import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog.upstream import sample_catalog
+from keeper.devservers import PostgresServer, RedisServer, postgres_bin, redis_binary
 from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider, _IntrospectionHandler
-from tests.faults.servers import KeeperServer, PostgresServer, RedisServer, keeper_environment, postgres_bin
+from tests.live import LiveKeeper, bootstrap_keys, free_port
 
 FAULTS = Path(__file__).resolve().parent
 # Generous: the tests count their own requests exactly and must never run out.
@@ -43,7 +42,7 @@ class IdentityProvider(FakeIdentityProvider):
 
 @dataclass
 class Stack:
-    keeper: KeeperServer
+    keeper: LiveKeeper
     postgres: PostgresServer
     redis: RedisServer
     idp: IdentityProvider
@@ -85,34 +84,31 @@ def _asked_for(config: pytest.Config) -> bool:
     return False
 
 
-def _bootstrap(*entries: tuple[str, str, str]) -> str:
-    return base64.b64encode(json.dumps([{"key": k, "name": n, "scope": s} for k, n, s in entries]).encode()).decode()
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    bin_dir, redis_binary = postgres_bin(), shutil.which("redis-server")
+    bin_dir = postgres_bin()
     if bin_dir is None or not (bin_dir / "psql").exists():
         pytest.skip("fault tests need PostgreSQL and psql in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
-    if redis_binary is None:
+    if redis_binary() is None:
         pytest.skip("fault tests need redis-server (apt-get install redis-server)")
     tmp = tmp_path_factory.mktemp("faults")
-    postgres = PostgresServer(bin_dir)
-    redis = RedisServer(redis_binary)
+    # A short path: the server's Unix socket lives in its data folder (at most 107 bytes).
+    pg_root = Path(tempfile.mkdtemp(prefix="keeper-faults-pg-"))
+    postgres = PostgresServer(pg_root / "data", free_port(), throwaway=True)
+    redis = RedisServer(free_port())
     idp = IdentityProvider()
-    keeper: KeeperServer | None = None
+    keeper: LiveKeeper | None = None
     try:
         postgres.start()
         postgres.create_database()
         redis.start()
         idp.start()
         admin_key, read_key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        env = keeper_environment(
+        keeper = LiveKeeper(
+            tmp,
             DATABASE_URL=postgres.url,
             REDIS_URL=redis.url,
-            KEEPER_SECRET_KEY=secrets.token_urlsafe(40),
-            KEEPER_CATALOG_SOURCE=str(sample_catalog().save(tmp / "catalog.db")),
-            KEEPER_API_KEYS=_bootstrap((admin_key, "faults-admin", "admin"), (read_key, "faults-read", "read")),
+            KEEPER_API_KEYS=bootstrap_keys((admin_key, "faults-admin", "admin"), (read_key, "faults-read", "read")),
             # Counters stay in Redis until a test flushes them (test_key_usage.py).
             KEEPER_KEY_USAGE_FLUSH_SECONDS="3600",
             RATE_LIMIT_ENABLED="1",
@@ -123,15 +119,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             AUTH_CLIENT_SECRET=CLIENT_SECRET,
             AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS="1",
         )
-        keeper = KeeperServer(env, tmp / "gunicorn.log")
-        # One process for both: each Django start-up costs seconds.
-        done = keeper.python(
-            "from django.core.management import call_command\n"
-            "call_command('migrate', verbosity=0)\n"
-            "call_command('sync_catalog', no_progress=True)\n",
-            timeout=300,
-        )
-        assert done.returncode == 0, f"migrate and sync_catalog failed:\n{done.stderr[-3000:]}"
         keeper.start()
         # The global bucket (100/s by default) must not refuse the tests' bursts of requests.
         answer = keeper.request(
@@ -145,6 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         idp.stop()
         redis.stop()
         postgres.destroy()
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Retry-After (never a 500, an HTML page or a hang), and the same gunicorn workers
 import time
 
 from tests.faults.conftest import Stack
-from tests.faults.servers import Answer, KeeperServer, wait_until
+from tests.live import Answer, LiveKeeper, wait_until
 
 # The outage lasts until every request below was refused at least once (a process may answer from what
 # it still knew for up to a second first), however many rounds that takes; this bounds it on any machine.
@@ -26,7 +26,7 @@ def requests(stack: Stack) -> list[tuple[str, str, dict, object]]:
     ]
 
 
-def send(server: KeeperServer, request: tuple[str, str, dict, object]) -> Answer:
+def send(server: LiveKeeper, request: tuple[str, str, dict, object]) -> Answer:
     method, path, headers, body = request
     # A hang would fail here: every answer comes well within this.
     return server.request(method, path, headers=headers, body=body, timeout=15)

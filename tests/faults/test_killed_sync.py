@@ -17,7 +17,7 @@ import psycopg
 from apps.catalog.services import SYNC_LOCK_ID
 from tests.catalog.upstream import UpstreamCatalog
 from tests.faults.conftest import Stack
-from tests.faults.servers import PROJECT, KeeperServer, wait_until
+from tests.live import PROJECT, LiveKeeper, wait_until
 
 SERVERS = 1200
 REGIONS = 5
@@ -46,7 +46,7 @@ def large_catalog(path: Path) -> Path:
 class Poller(threading.Thread):
     """GET /servers over and over, as a client would during the sync; records (status, X-Total-Count)."""
 
-    def __init__(self, server: KeeperServer):
+    def __init__(self, server: LiveKeeper):
         super().__init__(daemon=True)
         self.server = server
         self.seen: list[tuple[int, str | None]] = []
@@ -74,7 +74,7 @@ class Poller(threading.Thread):
         self.join(timeout=30)
 
 
-def total_servers(server: KeeperServer) -> str:
+def total_servers(server: LiveKeeper) -> str:
     answer = server.get("/servers?limit=1&add_total_count_header=true&only_active=false")
     assert answer.status == 200, answer.body
     return answer.headers["x-total-count"]

@@ -8,7 +8,7 @@ is free), a change to it is a quick JSON 503 with Retry-After, and no worker is 
 import subprocess
 
 from tests.faults.conftest import Stack
-from tests.faults.servers import wait_until
+from tests.live import wait_until
 
 # Far beyond any bound a request may wait; the test ends the session as soon as the requests are answered.
 HOLD_SECONDS = 60

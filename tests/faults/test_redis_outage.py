@@ -7,7 +7,7 @@ import redis
 
 from apps.throttling.limiters import FallbackLimiters
 from tests.faults.conftest import CREDITS_PER_MINUTE, Stack
-from tests.faults.servers import Answer
+from tests.live import Answer
 
 # /regions costs the default credit. The caller is a token of this test alone: its pool holds only these
 # requests (the IP's pool would also hold other tests' requests, leaving the rolling minute meanwhile).

@@ -10,10 +10,7 @@ requests deferred (usage and traffic counters, last_used_at, the quota's count, 
 use) reaches the database exactly.
 """
 
-import base64
-import json
 import secrets
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog.upstream import sample_catalog
-from tests.faults.servers import KeeperServer, keeper_environment, wait_until
+from tests.live import LiveKeeper, wait_until
 
 # Far beyond any bound a request may wait; the test releases it as soon as the requests are answered.
 LOCK_SECONDS = 60
@@ -48,33 +44,19 @@ print("released", flush=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KeeperServer, Path, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveKeeper, Path, str]]:
     tmp = tmp_path_factory.mktemp("sqlite-lock")
     database = tmp / "keeper.sqlite3"
     admin_key = secrets.token_urlsafe(32)
-    bootstrap = [{"key": admin_key, "name": "lock-admin", "scope": "admin"}]
-    env = keeper_environment(
+    with LiveKeeper(
+        tmp,
         DATABASE_URL=f"sqlite:///{database}",
-        KEEPER_SECRET_KEY=secrets.token_urlsafe(40),
-        KEEPER_CATALOG_SOURCE=str(sample_catalog().save(tmp / "catalog.db")),
-        KEEPER_API_KEYS=base64.b64encode(json.dumps(bootstrap).encode()).decode(),
+        api_keys=[(admin_key, "lock-admin", "admin")],
         KEEPER_KEY_USAGE_FLUSH_SECONDS="1",
         RATE_LIMIT_ENABLED="1",
         RATE_LIMIT_BACKEND="memory",
-    )
-    keeper = KeeperServer(env, tmp / "gunicorn.log")
-    done = keeper.python(
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
-        "call_command('sync_catalog', no_progress=True)\n",
-        timeout=300,
-    )
-    assert done.returncode == 0, f"migrate and sync_catalog failed:\n{done.stderr[-3000:]}"
-    keeper.start()
-    try:
+    ) as keeper:
         yield keeper, database, admin_key
-    finally:
-        keeper.stop()
 
 
 def _read(database: Path, sql: str, *params) -> list[tuple]:
@@ -87,7 +69,7 @@ def _read(database: Path, sql: str, *params) -> list[tuple]:
 
 
 def test_requests_are_answered_while_another_connection_holds_the_write_lock_and_deferred_writes_land_after(
-    server: tuple[KeeperServer, Path, str],
+    server: tuple[LiveKeeper, Path, str],
 ):
     keeper, database, admin_key = server
     admin = {"X-API-Key": admin_key}
@@ -198,10 +180,16 @@ def test_requests_are_answered_while_another_connection_holds_the_write_lock_and
     assert keeper.workers() == workers
 
 
-def test_a_normal_shutdown_writes_the_counts_the_workers_kept(server: tuple[KeeperServer, Path, str]):
+def test_a_normal_shutdown_writes_the_counts_the_workers_kept(server: tuple[LiveKeeper, Path, str]):
     first, database, admin_key = server
     # Another gunicorn on the same database, whose workers would write their counters only hourly.
-    keeper = KeeperServer({**first.env, "KEEPER_KEY_USAGE_FLUSH_SECONDS": "3600"}, first.log.with_name("second.log"))
+    keeper = LiveKeeper(
+        first.folder,
+        catalog=None,
+        prepare=False,
+        log=first.log.with_name("second.log"),
+        **{**first.env, "KEEPER_KEY_USAGE_FLUSH_SECONDS": "3600"},
+    )
     keeper.start()
     try:
         created = keeper.request("POST", "/keys", headers={"X-API-Key": admin_key}, body={"name": "until-shutdown"})
@@ -215,7 +203,5 @@ def test_a_normal_shutdown_writes_the_counts_the_workers_kept(server: tuple[Keep
         assert _read(database, usage, pk, today) == []
     finally:
         # gunicorn's graceful stop (SIGTERM): each worker finishes, then writes what it kept.
-        keeper.process.send_signal(signal.SIGTERM)
-        keeper.process.wait(timeout=60)
-        keeper.process = None
+        keeper.stop(graceful=True, timeout=60)
     assert _read(database, usage, pk, today) == [(KEYED_REQUESTS,)]

@@ -4,7 +4,6 @@ Each test here runs against a real gunicorn started with the project's own confi
 SQLite database of its own; what it measures is that /healthcheck still answers within a second.
 """
 
-import base64
 import fcntl
 import http.client
 import json
@@ -14,21 +13,17 @@ import select
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import termios
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.catalog.upstream import sample_catalog
+from tests.live import LiveKeeper, LiveKeepers
 
-PROJECT = Path(__file__).resolve().parent.parent.parent
 WATCH_KEYS = 6
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
@@ -39,110 +34,27 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@dataclass
-class LiveServer:
-    port: int
-    keys: list[str]
-    log: Path
-    pid: int
-
-    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes, float]:
-        started = time.monotonic()
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request("GET", path, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read(), time.monotonic() - started
-        finally:
-            connection.close()
-
-    def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
-        """Send `data` as is and return everything the server answers before it closes."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            sock.sendall(data)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-            return b"".join(chunks)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment(tmp: Path, keys: list[str]) -> dict[str, str]:
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AUTH_", "OIDC_", "RATE_LIMIT_", "KEEPER_", "DATABASE_URL")) and name != "REDIS_URL"
-    }
-    bootstrap = [{"key": key, "name": f"watcher-{index}", "scope": "read"} for index, key in enumerate(keys)]
+def _serving(keys: int = WATCH_KEYS) -> dict:
+    """LiveKeeper's options: `keys` read keys (each its own caller), short header and body deadlines."""
     return {
-        **inherited,
-        "DJANGO_SETTINGS_MODULE": "keeper.settings",
-        "DATABASE_URL": f"sqlite:///{tmp / 'keeper.sqlite3'}",
-        "KEEPER_SECRET_KEY": secrets.token_urlsafe(40),
-        "KEEPER_API_KEYS": base64.b64encode(json.dumps(bootstrap).encode()).decode(),
+        "api_keys": [(secrets.token_urlsafe(32), f"watcher-{index}", "read") for index in range(keys)],
         "KEEPER_KEY_WATCH_SECONDS": "30",
         "KEEPER_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "KEEPER_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
 
 
-@contextmanager
-def _gunicorn(
-    tmp: Path, keys: list[str], catalog: Path, **settings: str
-) -> Iterator[tuple[LiveServer, subprocess.Popen]]:
-    """A gunicorn with the project's configuration over `catalog`, `settings` added to its environment."""
-    env = {**_environment(tmp, keys), "KEEPER_CATALOG_SOURCE": str(catalog), **settings}
-    manage = [sys.executable, str(PROJECT / "manage.py")]
-    for command in (["migrate", "-v0"], ["sync_catalog", "--no-progress"]):
-        subprocess.run([*manage, *command], env=env, cwd=PROJECT, check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    log = tmp / "gunicorn.log"
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", "keeper/gunicorn.conf.py", "keeper.wsgi", "--bind", f"127.0.0.1:{port}"],
-            env=env,
-            cwd=PROJECT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(port, keys, log, process.pid)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if server.get("/healthcheck", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield server, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.fixture(scope="module")
-def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("serving")
-    keys = [secrets.token_urlsafe(32) for _ in range(WATCH_KEYS)]
-    with _gunicorn(tmp, keys, sample_catalog().save(tmp / "catalog.db")) as (server, _):
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKeeper]:
+    with LiveKeeper(tmp_path_factory.mktemp("serving"), **_serving()) as server:
         yield server
 
 
-def _assert_healthcheck_answers_quickly(server: LiveServer, times: int = 5) -> None:
+def _assert_healthcheck_answers_quickly(server: LiveKeeper, times: int = 5) -> None:
     for _ in range(times):
-        status, _, seconds = server.get("/healthcheck")
+        started = time.monotonic()
+        status = server.get("/healthcheck", timeout=5).status
+        seconds = time.monotonic() - started
         assert status == 200
         assert seconds < 1.0, f"/healthcheck took {seconds:.2f}s"
         time.sleep(0.2)
@@ -151,7 +63,7 @@ def _assert_healthcheck_answers_quickly(server: LiveServer, times: int = 5) -> N
 class _Stream(threading.Thread):
     """A GET /keys/watch held open (reading) until stopped."""
 
-    def __init__(self, server: LiveServer, key: str):
+    def __init__(self, server: LiveKeeper, key: str):
         super().__init__(daemon=True)
         self.server, self.key = server, key
         self.status: int | None = None
@@ -333,29 +245,25 @@ def _dump_catalog(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dump_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, subprocess.Popen]]:
+def dump_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKeeper]:
     tmp = tmp_path_factory.mktemp("dumps")
-    keys = [secrets.token_urlsafe(32) for _ in range(WATCH_KEYS)]
-    settings = {
-        "KEEPER_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT),
-        "KEEPER_SEND_BUFFER_BYTES": str(SEND_BUFFER),
+    dumps = LiveKeeper(
+        tmp,
+        catalog=_dump_catalog(tmp / "dump-catalog.db"),
         # One worker: every slow reader counts against the same worker's cap.
-        "GUNICORN_CMD_ARGS": "--workers 1",
-    }
-    with _gunicorn(tmp, keys, _dump_catalog(tmp / "catalog.db"), **settings) as started:
-        yield started
+        workers=1,
+        KEEPER_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
+        KEEPER_SEND_BUFFER_BYTES=str(SEND_BUFFER),
+        **_serving(),
+    )
+    with dumps as server:
+        yield server
 
 
-def _workers(master: int) -> list[int]:
-    """gunicorn's worker processes (the schedule child excluded)."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
-def _workers_rss(master: int) -> int:
+def _workers_rss(server: LiveKeeper) -> int:
     """The resident memory of gunicorn's workers, in bytes."""
     total = 0
-    for pid in _workers(master):
+    for pid in server.workers():
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
@@ -378,21 +286,22 @@ def _read_until_closed(sock: socket.socket) -> bytes:
 
 
 def test_a_table_dump_is_streamed_whole_to_a_reader(dump_server):
-    server, _ = dump_server
-    status, body, _ = server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60)
+    server = dump_server
+    answer = server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60)
+    body = answer.body
 
-    assert status == 200
+    assert answer.status == 200
     rows = json.loads(body)
     assert sum(row["vendor_id"] == "bulk" for row in rows) == DUMP_SERVERS * DUMP_REGIONS * 2
     assert len(body) > 12_000_000
 
 
 def test_readers_that_do_not_read_hold_no_dump_in_memory_and_are_cut_off(dump_server):
-    server, gunicorn = dump_server
+    server = dump_server
     # A whole dump read first: what the worker keeps of an ordinary answer is not counted below.
-    assert server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60)[0] == 200
-    assert server.get("/openapi.json", timeout=60)[0] == 200  # 700 KB, made whole
-    before = _workers_rss(gunicorn.pid)
+    assert server.get("/table/server_prices", headers={"X-API-Key": server.keys[0]}, timeout=60).status == 200
+    assert server.get("/openapi.json", timeout=60).status == 200  # 700 KB, made whole
+    before = _workers_rss(server)
     readers = []
     for number in range(SLOW_READERS):
         sock = socket.socket()
@@ -407,15 +316,15 @@ def test_readers_that_do_not_read_hold_no_dump_in_memory_and_are_cut_off(dump_se
         # Nobody reads until every answer has begun and the send timeout has passed since; the API
         # answers meanwhile.
         while cut_off_by is None or time.monotonic() < cut_off_by:
-            assert server.get("/healthcheck", timeout=10)[0] == 200
-            peak = max(peak, _workers_rss(gunicorn.pid))
+            assert server.get("/healthcheck", timeout=10).status == 200
+            peak = max(peak, _workers_rss(server))
             if cut_off_by is None and all(_unread(sock) for sock in readers):
                 cut_off_by = time.monotonic() + SEND_TIMEOUT + 2
             if 503 not in large:
-                status, body, _ = server.get("/openapi.json", timeout=60)
-                large.append(status)
-                if status == 503:
-                    assert json.loads(body)["code"] == "service_unavailable"
+                answer = server.get("/openapi.json", timeout=60)
+                large.append(answer.status)
+                if answer.status == 503:
+                    assert answer.json()["code"] == "service_unavailable"
             time.sleep(0.2)
         # Once the worker held its cap for them, a large answer made whole was refused, not kept.
         assert 503 in large and set(large) <= {200, 503}
@@ -439,7 +348,7 @@ def test_readers_that_do_not_read_hold_no_dump_in_memory_and_are_cut_off(dump_se
             with pytest.raises(ConnectionResetError):
                 while sock.recv(1 << 20):
                     pass
-        assert server.get("/openapi.json", timeout=60)[0] == 200
+        assert server.get("/openapi.json", timeout=60).status == 200
     finally:
         for sock in readers:
             sock.close()
@@ -467,7 +376,7 @@ def test_an_http10_request_may_go_without_host(gunicorn_server):
 
 
 def test_a_client_that_half_closes_after_its_request_gets_the_answer(gunicorn_server):
-    workers = _workers(gunicorn_server.pid)
+    workers = gunicorn_server.workers()
     with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
         # The workers stopped meanwhile, so that the request and the end of input arrive together
         # (else a fast worker may answer before it reads the end).
@@ -500,21 +409,19 @@ def test_a_413_on_a_chunked_body_closes_the_connection(gunicorn_server):
     assert answer.count(b"HTTP/1.1 ") == 1, answer[-300:]
 
 
-def test_shutting_down_ends_open_watch_streams_cleanly(tmp_path):
-    keys = [secrets.token_urlsafe(32) for _ in range(2)]
-    with _gunicorn(tmp_path, keys, sample_catalog().save(tmp_path / "catalog.db")) as (server, gunicorn):
-        streams = [_Stream(server, key) for key in keys]
-        for stream in streams:
-            stream.start()
-        for stream in streams:
-            assert stream.opened.wait(10)
-        assert [stream.status for stream in streams] == [200, 200]
-        logged = server.log.stat().st_size
+def test_shutting_down_ends_open_watch_streams_cleanly(live_keeper: LiveKeepers):
+    server = live_keeper(**_serving(keys=2))
+    streams = [_Stream(server, key) for key in server.keys]
+    for stream in streams:
+        stream.start()
+    for stream in streams:
+        assert stream.opened.wait(10)
+    assert [stream.status for stream in streams] == [200, 200]
+    logged = server.log.stat().st_size
 
-        gunicorn.terminate()
-        assert gunicorn.wait(timeout=30) == 0
-        for stream in streams:
-            stream.join(timeout=10)
+    assert server.stop(graceful=True, timeout=30) == 0
+    for stream in streams:
+        stream.join(timeout=10)
 
     # The streams ended with their last chunk (no IncompleteRead), and the shutdown logged no error.
     assert [stream.ended for stream in streams] == ["complete", "complete"]
