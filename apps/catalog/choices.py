@@ -81,6 +81,15 @@ class BestPriceAllocation(models.TextChoices):
     MONTHLY = "MONTHLY", "cheapest on-demand price for a month (730 hours, tier caps applied)"
 
 
+# The server column (and live-price column) holding each allocation's cheapest price.
+BEST_PRICE_COLUMN = {
+    BestPriceAllocation.ANY: "min_price",
+    BestPriceAllocation.SPOT_ONLY: "min_price_spot",
+    BestPriceAllocation.ONDEMAND_ONLY: "min_price_ondemand",
+    BestPriceAllocation.MONTHLY: "min_price_ondemand_monthly",
+}
+
+
 class SyncStatus(models.TextChoices):
     RUNNING = "RUNNING", "running"
     SUCCEEDED = "SUCCEEDED", "succeeded"

@@ -1,3 +1,5 @@
+"""Every route of the catalog API, in the order Django tries them."""
+
 from django.urls import path
 
 from apps.catalog.views import ai as ai_views
@@ -8,19 +10,37 @@ from apps.catalog.views import prices as price_views
 from apps.catalog.views import server_details as server_detail_views
 from apps.catalog.views import tables as table_views
 
+# One server's resources precede `server/<vendor>/<path:server>`, whose server may contain slashes
+# (otherwise `m5.large/prices` would be looked up as a server id).
+SERVER = "server/<str:vendor>/<path:server>"
+
 urlpatterns = [
     path("servers", views.ServerSearchView.as_view(), name="servers"),
-    # Before server/<vendor>/<path:server>, whose server may contain slashes.
-    *server_detail_views.server_detail_urls(),
-    *history_views.history_urls(),
-    path("server/<str:vendor>/<path:server>", views.ServerDetailView.as_view(), name="server"),
-    path("v2/server/<str:vendor>/<path:server>", views.ServerDetailView.as_view(), name="server-v2"),
+    path(f"{SERVER}/prices", server_detail_views.ServerPricesView.as_view(), name="server-detail-prices"),
+    path(f"{SERVER}/benchmarks", server_detail_views.ServerBenchmarksView.as_view(), name="server-benchmarks"),
+    path(f"{SERVER}/descriptions", server_detail_views.ServerDescriptionsView.as_view(), name="server-descriptions"),
+    path(
+        f"{SERVER}/similar_servers/<str:by>/<str:num>",
+        server_detail_views.SimilarServersView.as_view(),
+        name="server-similar-servers",
+    ),
+    path("changes", history_views.ChangeListView.as_view(), name="changes"),
+    path("syncs", history_views.SyncListView.as_view(), name="syncs"),
+    path(f"{SERVER}/price_history", history_views.PriceHistoryView.as_view(), name="server-price-history"),
+    path(SERVER, views.ServerDetailView.as_view(), name="server"),
+    path(f"v2/{SERVER}", views.ServerDetailView.as_view(), name="server-v2"),
     path("regions", views.RegionListView.as_view(), name="regions"),
     path("stats", views.StatsView.as_view(), name="stats"),
     path("healthcheck", views.HealthcheckView.as_view(), name="healthcheck"),
-    *price_views.price_urls(),
-    *views.table_urls(),
-    *table_views.table_server_urls(),
-    *benchmark_views.benchmark_urls(),
-    *ai_views.assist_urls(),
+    path("server_prices", price_views.ServerPriceSearchView.as_view(), name="server-prices"),
+    path("storage_prices", price_views.StoragePriceSearchView.as_view(), name="storage-prices"),
+    path("traffic_prices", price_views.TrafficPriceSearchView.as_view(), name="traffic-prices"),
+    path("table/server_prices", price_views.ServerPriceTableView.as_view(), name="table-server-prices"),
+    *(path(f"table/{name}", view.as_view(), name=f"table-{name}") for name, view in views.TABLE_VIEWS.items()),
+    path("table/server/select", table_views.ServerTableSelectView.as_view(), name="table-server-select"),
+    path("table/server/meta", table_views.ServerTableMetaView.as_view(), name="table-server-meta"),
+    path("benchmark_configs", benchmark_views.BenchmarkConfigsView.as_view(), name="benchmark-configs"),
+    path("benchmark_score_stats", benchmark_views.BenchmarkScoreStatsView.as_view(), name="benchmark-score-stats"),
+    path("debug", benchmark_views.DebugView.as_view(), name="debug"),
+    *(path(view.target.path, view.as_view(), name=f"ai-{slug}") for slug, view in ai_views.ASSIST_VIEWS.items()),
 ]

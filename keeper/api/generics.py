@@ -68,3 +68,8 @@ class ReadOnlyListAPIView(KeeperViewMixin, generics.GenericAPIView):
     filter_backends = [StrictFilterBackend]
     # Set by StrictFilterBackend once the query string is valid.
     filterset = None
+
+    def validated_filterset(self, request: Request) -> Any:
+        """The view's FilterSet over the whole query string (a 400 naming each bad parameter), for a view
+        whose selector reads the validated values rather than a filtered queryset."""
+        return StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)

@@ -3,6 +3,7 @@
 import gzip
 
 import pytest
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from apps.catalog.services import catalog_sync
@@ -192,3 +193,86 @@ def test_answers_anyone_may_get_stay_public_for_signed_in_callers_too(places, si
     assert anonymous.status_code == response.status_code == 200
     assert anonymous["Cache-Control"].startswith("public, max-age=")
     assert response["Cache-Control"] == anonymous["Cache-Control"]
+
+
+@pytest.fixture
+def response_cache(settings):
+    settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = 60
+    caches["catalog"].clear()
+    yield
+    caches["catalog"].clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/servers", TWO_COUNTRIES),
+        ("/servers", FOUR_REGIONS),
+        ("/server/aws/m5.large/prices", TWO_COUNTRIES),
+        ("/server/aws/m5.large/prices", FOUR_VENDOR_REGIONS),
+        ("/server/aws/m5.large/similar_servers/specs/5", TWO_COUNTRIES),
+    ],
+    ids=["servers, countries", "servers, regions", "prices, countries", "prices, regions", "similar, countries"],
+)
+def test_an_anonymous_caller_is_never_served_what_was_stored_for_an_authenticated_one(
+    places, response_cache, signed_in, path, query
+):
+    stored = signed_in.get(path, query)
+    anonymous = APIClient()
+
+    refused = anonymous.get(path, query)
+    revalidated = anonymous.get(path, query, HTTP_IF_NONE_MATCH=stored["ETag"])
+
+    assert stored.status_code == 200
+    assert caches["catalog"]._cache  # the authenticated caller's answer is stored
+    assert refused.status_code == revalidated.status_code == 400
+    assert set(refused.json()["errors"]) & {"countries", "regions", "vendor_regions"}
+    assert not refused.has_header("ETag") and not revalidated.has_header("ETag")
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["from the cache", "uncached"])
+def test_a_stored_private_answer_and_its_304_stay_private(places, settings, signed_in, cached):
+    settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS = 60 if cached else 0
+    caches["catalog"].clear()
+    first = signed_in.get("/servers", TWO_COUNTRIES)
+
+    again = signed_in.get("/servers", TWO_COUNTRIES)
+    not_modified = signed_in.get("/servers", TWO_COUNTRIES, HTTP_IF_NONE_MATCH=first["ETag"])
+    caches["catalog"].clear()
+
+    assert first.status_code == again.status_code == 200 and again.content == first.content
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    for response in (again, not_modified):
+        assert response["ETag"] == first["ETag"]
+        assert response["Cache-Control"] == first["Cache-Control"]
+        assert response["Cache-Control"].startswith("private, max-age=")
+        assert {"Authorization", "X-API-Key"} <= {name.strip() for name in response["Vary"].split(",")}
+
+
+def test_a_benchmark_ranking_is_private_from_the_cache_and_in_a_304(loaded_catalog, response_cache, signed_in):
+    path = "/server/aws/m5.large/similar_servers/benchmark_score/3"
+    benchmark = {"benchmark_id": "stress_ng:best1"}
+    first = signed_in.get(path, benchmark)
+
+    again = signed_in.get(path, benchmark)
+    not_modified = signed_in.get(path, benchmark, HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert first.status_code == again.status_code == 200
+    assert APIClient().get(path, benchmark).status_code == 401
+    for response in (first, again, not_modified):
+        assert response["Cache-Control"].startswith("private, max-age=")
+        assert "Authorization" in response["Vary"]
+    assert not_modified.status_code == 304
+
+
+def test_each_audience_has_its_own_etag_for_the_same_public_answer(places, response_cache, signed_in):
+    anonymous = APIClient().get("/servers", {"countries": ["DE"]})
+    authenticated = signed_in.get("/servers", {"countries": ["DE"]})
+
+    crossed = APIClient().get("/servers", {"countries": ["DE"]}, HTTP_IF_NONE_MATCH=authenticated["ETag"])
+
+    assert anonymous.content == authenticated.content
+    assert anonymous["Cache-Control"] == authenticated["Cache-Control"]
+    assert anonymous["Cache-Control"].startswith("public")
+    assert anonymous["ETag"] != authenticated["ETag"]
+    assert crossed.status_code == 200 and crossed["ETag"] == anonymous["ETag"]

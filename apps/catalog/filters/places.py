@@ -15,7 +15,9 @@ Public API (everything else here is private):
   - `limit_anonymous_places` (default False): apply the upstream rule that anonymous callers give
     at most MAX_ANONYMOUS_COUNTRIES country and MAX_ANONYMOUS_REGIONS regions per search (400
     naming the limit; any authenticated caller is exempt). Upstream applies it to `/servers` only.
-  After validation, `filterset.places` is the validated `Places`.
+  After validation, `filterset.places` is the validated `Places`, and `filterset.for_callers_only()`
+  says whether they are more than an anonymous caller may name (the answer is then private).
+  A subclass drops a filter it does not take by setting it to None (`regions = None`).
 - `Places`: the validated values, with `q(prefix="")`, the condition on price rows (any model with
   `vendor_id`, `region_id` and a `region` relation), and `bool(places)` (any given).
 - `place_limit_errors(places, user)`: the anonymous-caller rule on its own ({parameter: [message]}).
@@ -24,79 +26,20 @@ Public API (everything else here is private):
   `Places.pairs(values)` turns validated `vendor~region` values into pairs.
 """
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, Value
 from django.db.models.functions import Concat
 from drf_spectacular.drainage import set_override
 
-from apps.accounts.identity import caller_of
 from apps.catalog.models import Country, Region
-from apps.catalog.selectors.catalog import catalog_version
+from apps.catalog.places import VENDOR_REGION_SEPARATOR, Places, place_limit_errors
+from apps.catalog.version import catalog_version
 from keeper.api.filters import MAX_VALUE_LENGTH, StrictFilterSet
-
-MAX_ANONYMOUS_COUNTRIES = 1
-MAX_ANONYMOUS_REGIONS = 3
-VENDOR_REGION_SEPARATOR = "~"
-
-
-@dataclass(frozen=True)
-class Places:
-    """Validated place filters; each given one narrows the search (they combine with AND)."""
-
-    regions: tuple[str, ...] = ()
-    vendor_regions: tuple[tuple[str, str], ...] = ()
-    countries: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.regions or self.vendor_regions or self.countries)
-
-    def q(self, prefix: str = "", country_lookup: str = "region__country_id") -> Q:
-        """The condition on price rows (`prefix` leads from the queried model to them, e.g. "prices__";
-        `country_lookup` from them to the country: a stored column where there is one)."""
-        condition = Q()
-        if self.regions:
-            condition &= Q(**{f"{prefix}region_id__in": self.regions})
-        if self.vendor_regions:
-            pairs = Q()
-            for vendor_id, region_id in self.vendor_regions:
-                pairs |= Q(**{f"{prefix}vendor_id": vendor_id, f"{prefix}region_id": region_id})
-            condition &= pairs
-        if self.countries:
-            condition &= Q(**{f"{prefix}{country_lookup}__in": self.countries})
-        return condition
-
-    @staticmethod
-    def pairs(values: Iterable[str] | None) -> tuple[tuple[str, str], ...]:
-        """Validated `vendor~region` values as (vendor_id, region_id) pairs."""
-        return tuple(tuple(item.split(VENDOR_REGION_SEPARATOR, 1)) for item in values or ())  # type: ignore[misc]
-
-    def region_count(self) -> int:
-        """Distinct region ids named by `regions` and `vendor_regions` together (what the anonymous limit counts)."""
-        return len(set(self.regions) | {region_id for _, region_id in self.vendor_regions})
-
-
-def place_limit_errors(places: Places, user: Any) -> dict[str, list[str]]:
-    """The upstream rule for anonymous callers: at most 1 country and 3 regions (regions and
-    vendor_regions counted together, by region id) per search. Authenticated callers are exempt."""
-    if caller_of(user) is not None:
-        return {}
-    errors: dict[str, list[str]] = {}
-    if places.region_count() > MAX_ANONYMOUS_REGIONS:
-        message = f"Max {MAX_ANONYMOUS_REGIONS} regions can be queried at a time without authentication."
-        for name in ("regions", "vendor_regions"):
-            if getattr(places, name):
-                errors[name] = [message]
-    if len(places.countries) > MAX_ANONYMOUS_COUNTRIES:
-        errors["countries"] = [
-            f"Max {MAX_ANONYMOUS_COUNTRIES} country can be queried at a time without authentication."
-        ]
-    return errors
 
 
 def known_values(values: Callable[[], QuerySet]) -> frozenset[str]:
@@ -238,6 +181,11 @@ class PlaceFilterSet(StrictFilterSet):
                 for message in messages:
                     self.form.add_error(name, message)
         return valid and not self.form.errors
+
+    def for_callers_only(self) -> bool:
+        """Whether the validated query names more places than an anonymous caller may: its answer is
+        private (apps/catalog/caching.py)."""
+        return self.limit_anonymous_places and bool(place_limit_errors(self.places, None))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         return self.apply_places(super().filter_queryset(queryset))

@@ -14,11 +14,9 @@ from django.db.models import QuerySet
 from django_filters.fields import ChoiceField
 
 from apps.catalog import choices
-from apps.catalog.filters.places import Places, countries_filter, place_limit_errors, vendor_regions_filter
+from apps.catalog.filters.places import PlaceFilterSet
 from apps.catalog.filters.servers import currency_choices
 from apps.catalog.models import Benchmark, Region, Server, ServerPrice
-from apps.catalog.search import BEST_PRICE_COLUMN
-from keeper.api.filters import StrictFilterSet
 
 
 def _region_ids() -> list[tuple[str, str]]:
@@ -71,13 +69,15 @@ class JSONObjectFilter(django_filters.CharFilter):
     field_class = JSONObjectField
 
 
-class ServerPlacesFilterSet(StrictFilterSet):
+class ServerPlacesFilterSet(PlaceFilterSet):
     """`countries`, `vendor_regions` and `currency`, with upstream's limit for anonymous callers."""
 
     defaults = {"currency": "USD"}
+    # The selectors read the places (they narrow one server's prices, or the prices a ranking uses).
+    place_lookup_prefix = None
+    limit_anonymous_places = True
 
-    countries = countries_filter()
-    vendor_regions = vendor_regions_filter()
+    regions = None
     currency = django_filters.ChoiceFilter(
         choices=currency_choices,
         method="keep",
@@ -90,24 +90,8 @@ class ServerPlacesFilterSet(StrictFilterSet):
         return queryset
 
     @property
-    def places(self) -> Places:
-        data = self.form.cleaned_data
-        return Places(
-            vendor_regions=Places.pairs(data.get("vendor_regions")),
-            countries=tuple(data.get("countries") or ()),
-        )
-
-    @property
     def currency_code(self) -> str:
         return self.params.get("currency") or "USD"
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        if valid and self.request is not None:
-            for name, messages in place_limit_errors(self.places, self.request.user).items():
-                for message in messages:
-                    self.form.add_error(name, message)
-        return valid and not self.form.errors
 
 
 class ServerPricesFilterSet(ServerPlacesFilterSet):
@@ -162,4 +146,4 @@ class SimilarServersFilterSet(ServerPlacesFilterSet):
     @property
     def price_column(self) -> str:
         """The server column (and live-price column) the *_per_price values divide by."""
-        return BEST_PRICE_COLUMN[self.params.get("best_price_allocation") or choices.BestPriceAllocation.ANY]
+        return choices.BEST_PRICE_COLUMN[self.params.get("best_price_allocation") or choices.BestPriceAllocation.ANY]

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -105,9 +104,8 @@ class AssistView(ReadOnlyAPIView):
         return response
 
 
-def assist_urls() -> list:
-    views = {
-        slug: type(f"Assist{slug.title().replace('_', '')}FiltersView", (AssistView,), {"target": target})
-        for slug, target in ai.ASSIST_TARGETS.items()
-    }
-    return [path(target.path, views[slug].as_view(), name=f"ai-{slug}") for slug, target in ai.ASSIST_TARGETS.items()]
+# One view per assisted search, served at its `target.path` (apps/catalog/urls.py), in ASSIST_TARGETS' order.
+ASSIST_VIEWS: dict[str, type[AssistView]] = {
+    slug: type(f"Assist{slug.title().replace('_', '')}FiltersView", (AssistView,), {"target": target})
+    for slug, target in ai.ASSIST_TARGETS.items()
+}

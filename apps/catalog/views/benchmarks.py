@@ -1,6 +1,5 @@
 """Benchmark summaries: `/benchmark_configs`, `/benchmark_score_stats` and the coverage report `/debug`."""
 
-from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,11 +60,3 @@ class DebugView(ReadOnlyAPIView):
     def get(self, request: Request) -> Response:
         self.query_params(request)
         return Response(selectors.benchmark_coverage())
-
-
-def benchmark_urls() -> list:
-    return [
-        path("benchmark_configs", BenchmarkConfigsView.as_view(), name="benchmark-configs"),
-        path("benchmark_score_stats", BenchmarkScoreStatsView.as_view(), name="benchmark-score-stats"),
-        path("debug", DebugView.as_view(), name="debug"),
-    ]

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +12,7 @@ from apps.catalog.filters.history import ChangeFilterSet, PriceHistoryFilterSet,
 from apps.catalog.models import CatalogChange, ServerPrice, SyncRun
 from apps.catalog.selectors import history as selectors
 from apps.catalog.serializers_history import CatalogChangeSerializer, PriceHistorySerializer, SyncSerializer
-from apps.catalog.views.server_details import SERVER_PATH, ValidatedFirstMixin, unknown_server
+from apps.catalog.views.server_details import SERVER_PATH, unknown_server
 from keeper.api.generics import ReadOnlyListAPIView
 from keeper.api.pagination import LimitPagePagination, LimitPageParameters
 from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
@@ -90,7 +89,7 @@ class SyncListView(ReadOnlyListAPIView):
         return self.get_paginated_response(selectors.sync_rows(page))
 
 
-class PriceHistoryView(ValidatedFirstMixin, ReadOnlyListAPIView):
+class PriceHistoryView(ReadOnlyListAPIView):
     queryset = ServerPrice.objects.none()
     filterset_class = PriceHistoryFilterSet
 
@@ -111,18 +110,8 @@ class PriceHistoryView(ValidatedFirstMixin, ReadOnlyListAPIView):
     )
     @cached_catalog_response(kind=PRICES)
     def get(self, request: Request, vendor: str, server: str) -> Response:
-        rows = selectors.price_history_rows(vendor_id=vendor, server=server, query=self.filterset.query)
+        query = self.validated_filterset(request).query
+        rows = selectors.price_history_rows(vendor_id=vendor, server=server, query=query)
         if rows is None:
             raise unknown_server(vendor, server)
         return Response(rows)
-
-
-def history_urls() -> list:
-    """The history routes; `price_history` precedes `/server/{vendor}/{server}` (whose server may contain slashes)."""
-    return [
-        path("changes", ChangeListView.as_view(), name="changes"),
-        path("syncs", SyncListView.as_view(), name="syncs"),
-        path(
-            "server/<str:vendor>/<path:server>/price_history", PriceHistoryView.as_view(), name="server-price-history"
-        ),
-    ]

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -169,12 +168,3 @@ class ServerPriceTableView(ReadOnlyListAPIView):
         currency = self.filterset.params.get("currency") or None
         body = dump_streams.open("dump", selectors.server_price_table_stream(prices, currency=currency))
         return StreamingHttpResponse(body, content_type=ORJSONRenderer.media_type)
-
-
-def price_urls() -> list:
-    return [
-        path("server_prices", ServerPriceSearchView.as_view(), name="server-prices"),
-        path("storage_prices", StoragePriceSearchView.as_view(), name="storage-prices"),
-        path("traffic_prices", TrafficPriceSearchView.as_view(), name="traffic-prices"),
-        path("table/server_prices", ServerPriceTableView.as_view(), name="table-server-prices"),
-    ]

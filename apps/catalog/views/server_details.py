@@ -3,16 +3,13 @@
 
 from typing import Any
 
-from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.identity import caller_of
 from apps.catalog.caching import PRICES, cached_catalog_response
-from apps.catalog.filters.places import place_limit_errors
 from apps.catalog.filters.server_details import ServerPricesFilterSet, SimilarServersFilterSet
 from apps.catalog.models import Server, ServerPrice
 from apps.catalog.selectors import server_details as selectors
@@ -23,6 +20,7 @@ from apps.catalog.serializers_details import (
     SimilarServerSerializer,
     SimilarServersPath,
 )
+from keeper.api.callers import caller_of
 from keeper.api.generics import ReadOnlyAPIView, ReadOnlyListAPIView
 
 SERVER_PATH = [
@@ -36,33 +34,7 @@ def unknown_server(vendor: str, server: str) -> NotFound:
     return NotFound(f"Server {server!r} of vendor {vendor!r} not found (by server id or API reference).")
 
 
-class ValidatedFirstMixin:
-    """Validates the query string (with the view's FilterSet) before the response cache is read.
-
-    Whether a query string is allowed depends on the caller (anonymous callers may name fewer
-    places), and the cache is keyed by the query string alone: validated inside the cached `get`,
-    an anonymous caller would be served what an authenticated one was allowed to ask.
-    """
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        self.validate_path(kwargs)
-        self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        self.validate_together()
-
-    def validate_path(self, kwargs: dict[str, Any]) -> None:
-        """Path parameters beyond the server's name (400 naming them)."""
-
-    def validate_together(self) -> None:
-        """Rules on several parameters at once (400 naming them)."""
-
-    def answer_needs_caller(self, request: Request) -> bool:
-        """More places than an anonymous caller may name: the answer is private (apps/catalog/caching.py)."""
-        places = getattr(getattr(self, "filterset", None), "places", None)
-        return places is not None and bool(place_limit_errors(places, None))
-
-
-class ServerPricesView(ValidatedFirstMixin, ReadOnlyListAPIView):
+class ServerPricesView(ReadOnlyListAPIView):
     queryset = ServerPrice.objects.none()
     filterset_class = ServerPricesFilterSet
 
@@ -79,8 +51,9 @@ class ServerPricesView(ValidatedFirstMixin, ReadOnlyListAPIView):
     )
     @cached_catalog_response(kind=PRICES)
     def get(self, request: Request, vendor: str, server: str) -> Response:
+        filterset = self.validated_filterset(request)
         rows = selectors.server_price_rows(
-            vendor_id=vendor, server=server, places=self.filterset.places, currency=self.filterset.currency_code
+            vendor_id=vendor, server=server, places=filterset.places, currency=filterset.currency_code
         )
         if rows is None:
             raise unknown_server(vendor, server)
@@ -141,20 +114,10 @@ class BenchmarkRankingsNeedCaller(BasePermission):
         return caller_of(request.user) is not None or not _needs_caller(view.kwargs["by"], request.query_params)
 
 
-class SimilarServersView(ValidatedFirstMixin, ReadOnlyListAPIView):
+class SimilarServersView(ReadOnlyListAPIView):
     queryset = Server.objects.none()
     filterset_class = SimilarServersFilterSet
     permission_classes = [BenchmarkRankingsNeedCaller]
-
-    def validate_path(self, kwargs: dict[str, Any]) -> None:
-        path_params = SimilarServersPath(data={"by": kwargs["by"], "num": kwargs["num"]})
-        path_params.is_valid(raise_exception=True)
-        self.path_params = path_params.validated_data
-
-    def validate_together(self) -> None:
-        by = self.path_params["by"]
-        if by.startswith("benchmark_") and not self.filterset.params.get("benchmark_id"):
-            raise ValidationError({"benchmark_id": [f"Ranking by {by} requires a benchmark_id."]})
 
     @extend_schema(
         operation_id="similar_servers",
@@ -192,38 +155,29 @@ class SimilarServersView(ValidatedFirstMixin, ReadOnlyListAPIView):
     )
     @cached_catalog_response
     def get(self, request: Request, vendor: str, server: str, by: str, num: str) -> Response:
-        params = self.filterset.params
+        path_params = SimilarServersPath(data={"by": by, "num": num})
+        path_params.is_valid(raise_exception=True)
+        by, num = path_params.validated_data["by"], path_params.validated_data["num"]
+        filterset = self.validated_filterset(request)
+        params = filterset.params
+        if by.startswith("benchmark_") and not params.get("benchmark_id"):
+            raise ValidationError({"benchmark_id": [f"Ranking by {by} requires a benchmark_id."]})
         similarity = selectors.Similarity(
-            by=self.path_params["by"],
-            num=self.path_params["num"],
-            places=self.filterset.places,
-            price_column=self.filterset.price_column,
+            by=by,
+            num=num,
+            places=filterset.places,
+            price_column=filterset.price_column,
             server_region=params.get("server_region") or None,
             benchmark_id=params.get("benchmark_id") or None,
             benchmark_config=params.get("benchmark_config"),
-            currency=self.filterset.currency_code,
+            currency=filterset.currency_code,
         )
         rows = selectors.similar_server_rows(vendor_id=vendor, server=server, similarity=similarity)
         if rows is None:
             raise unknown_server(vendor, server)
         return Response(rows)
 
-    def answer_needs_caller(self, request: Request) -> bool:
-        """Benchmark rankings, like more places than anonymous callers may name, are for authenticated callers."""
-        return _needs_caller(self.kwargs.get("by", ""), request.query_params) or super().answer_needs_caller(request)
-
-
-def server_detail_urls() -> list:
-    """The routes of one server's resources; they must precede `/server/{vendor}/{server}`, whose
-    `server` may contain slashes (otherwise `m5.large/prices` would be looked up as a server id)."""
-    prefix = "server/<str:vendor>/<path:server>"
-    return [
-        path(f"{prefix}/prices", ServerPricesView.as_view(), name="server-detail-prices"),
-        path(f"{prefix}/benchmarks", ServerBenchmarksView.as_view(), name="server-benchmarks"),
-        path(f"{prefix}/descriptions", ServerDescriptionsView.as_view(), name="server-descriptions"),
-        path(
-            f"{prefix}/similar_servers/<str:by>/<str:num>",
-            SimilarServersView.as_view(),
-            name="server-similar-servers",
-        ),
-    ]
+    def for_callers_only(self) -> bool:
+        """Benchmark rankings, like more places than anonymous callers may name, are for authenticated
+        callers (read by apps/catalog/caching.py once `get` validated the query)."""
+        return _needs_caller(self.kwargs["by"], self.request.query_params) or self.filterset.for_callers_only()

@@ -1,6 +1,5 @@
 """The server table with chosen columns (`/table/server/select`) and its description (`/table/server/meta`)."""
 
-from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,10 +53,3 @@ class ServerTableMetaView(ReadOnlyAPIView):
     def get(self, request: Request) -> Response:
         self.query_params(request)
         return Response(selectors.server_table_meta())
-
-
-def table_server_urls() -> list:
-    return [
-        path("table/server/select", ServerTableSelectView.as_view(), name="table-server-select"),
-        path("table/server/meta", ServerTableMetaView.as_view(), name="table-server-meta"),
-    ]
