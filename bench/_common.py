@@ -3,9 +3,12 @@
 Nothing here is imported by the application or the test suite.
 """
 
+import hashlib
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,15 +22,26 @@ LARGE = SHARED_DATA / "sc-data-large.sql.xz"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
 
-def setup_django(database_url: str) -> None:
-    """Point Keeper at `database_url` and set Django up; call it once, before importing apps."""
+def setup_django(database_url: str, root: Path = PROJECT) -> None:
+    """Point Keeper at `database_url` and set Django up; call it once, before importing apps.
+
+    `root`: the project tree whose code is imported (an export of a commit, see export_tree()).
+    """
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keeper.settings")
-    if str(PROJECT) not in sys.path:
-        sys.path.insert(0, str(PROJECT))
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     import django
 
     django.setup()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_postgres(url: str) -> bool:
@@ -229,3 +243,129 @@ def table(headers: list[str], rows: list[list], aligns: str | None = None) -> st
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, aligns)) + "|"
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+# --- a clean tree, processes on a port, a private PostgreSQL ------------------------------------
+
+
+def export_tree(rev: str) -> tuple[Path, str]:
+    """`git archive` of `rev` unpacked under /tmp (reused when there): (folder, short commit).
+
+    The work tree is edited by others while a benchmark runs; an export measures one commit.
+    """
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=PROJECT, capture_output=True, text=True, env=env
+    )
+    if commit.returncode:
+        raise SystemExit(f"not a commit: {rev}")
+    sha = commit.stdout.strip()
+    target = Path("/tmp") / f"keeper-bench-tree-{sha[:12]}"
+    if not (target / ".exported").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.Popen(
+            ["git", "archive", "--format=tar", sha], cwd=PROJECT, stdout=subprocess.PIPE, env=env
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], stdin=archive.stdout, check=True)
+        if archive.wait():
+            raise SystemExit(f"git archive {sha} failed")
+        (target / ".exported").write_text(sha + "\n")
+    return target, sha[:9]
+
+
+def listening_pids(port: int) -> list[int]:
+    """Processes holding a listening TCP socket on `port` (a gunicorn master and its workers)."""
+    inodes = set()
+    for table_file in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table_file).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise SystemExit("no PostgreSQL binaries in /usr/lib/postgresql/*/bin")
+    return found[-1].parent
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, its programs run as the postgres user."""
+    if os.geteuid() != 0:
+        return command
+    import shlex
+
+    return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(command)]
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the benchmark's own: data in `folder` (kept between runs, so a loaded
+    catalog is reused), listening on 127.0.0.1:`port` only; stop() stops it."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.data, self.logfile = folder / "data", folder / "postgres.log"
+        self.started = False
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        bin_dir = _pg_bin()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+        did = []
+        if not (self.data / "PG_VERSION").exists():
+            subprocess.run(
+                _as_postgres([str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]),
+                check=True, capture_output=True,
+            )  # fmt: skip
+            did.append("initdb")
+        status = subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.data), "status"]), capture_output=True
+        )
+        if status.returncode == 0:
+            raise SystemExit(f"a PostgreSQL already runs on {self.data}: stop it first (pg_ctl -D {self.data} stop)")
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        )
+        started = subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60",
+                          "-o", options, "start"]),
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if started.returncode:
+            raise SystemExit(
+                f"PostgreSQL did not start on {self.port}: {started.stdout}{started.stderr}; see {self.logfile}"
+            )
+        self.started = True
+        version = subprocess.run(
+            [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True
+        ).stdout.strip()
+        return f"{version} on 127.0.0.1:{self.port}, data {self.data} ({', '.join(did + ['started'])})"
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        pg_ctl = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60"]
+        if subprocess.run(_as_postgres([*pg_ctl, "-m", "fast", "stop"]), capture_output=True).returncode:
+            subprocess.run(_as_postgres([*pg_ctl, "-m", "immediate", "stop"]), capture_output=True)
+        self.started = False

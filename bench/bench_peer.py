@@ -3,6 +3,25 @@
     .venv/bin/python bench/bench_peer.py              # everything: 10-15 minutes
     .venv/bin/python bench/bench_peer.py --no-large   # without the large catalog (saves its load and run)
     .venv/bin/python bench/bench_peer.py --only '/servers?countries=DE' --no-inprocess --no-large
+    .venv/bin/python bench/bench_peer.py --commit HEAD --set issue --set prices   # a clean export of HEAD, two sets
+    .venv/bin/python bench/bench_peer.py --stack --no-inprocess --no-large      # the local stack (bin/keeper-stack)
+    .venv/bin/python bench/bench_peer.py --keeper-url http://127.0.0.1:8800     # a Keeper already running
+    .venv/bin/python bench/bench_peer.py --list     # the requests, by set (bench/_catalog_requests.py)
+
+The requests: bench/_catalog_requests.py, every catalog request of issue 16 in sets (--set NAME,
+repeatable; default all): issue (the table of issue 16), servers, prices, places, server, tables,
+dumps, keeper-only (routes the peer lacks: measured on Keeper only, listed apart), plus /healthcheck
+(set other). Targets: issue 16's (>= 10x, the first /servers search >= 14x; the filtered
+/server_prices within 2x of the plain one in Keeper; a cached answer within 1.1x of Django's 404).
+--sort ratio prints the worst ratio first.
+
+Which Keeper: by default the work tree's code; --commit REV measures a clean export of REV (git
+archive into /tmp/keeper-bench-tree-SHA), so edits in progress do not interfere. --keeper-url
+measures an already-running Keeper instead of starting the two (one column). --stack starts the
+local production stack from that tree (bin/keeper-stack: PostgreSQL on --stack-pg-port, Redis on
+--stack-redis-port, 4 gunicorn workers, Celery; state in --stack-dir, kept so that the next start
+finds the catalog loaded; response cache off, rate limits off; the catalog --stack-source, by
+default the large one), measures it beside the peer and stops it.
 
 1. Servers. The peer: `WORKERS=2 ../shared/peer/start.sh PORT` (--peer-port, default 8770), reused
    and left running when it already runs there with 2 workers, else started here (~50 s) and
@@ -45,7 +64,6 @@ sys.dont_write_bytecode = True  # nothing written outside /tmp: no __pycache__ i
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import hashlib  # noqa: E402
 import http.client  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -57,17 +75,31 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import urlparse  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _catalog_requests import (  # noqa: E402
+    FILTERED_PRICES_WITHIN,
+    PRICES,
+    PRICES_FILTERED,
+    SEARCH,
+    SETS,
+    CatalogRequest,
+)
+from _catalog_requests import select as select_requests  # noqa: E402
 from _common import (  # noqa: E402
     LARGE,
     PROJECT,
     SAMPLE,
     CpuMeter,
     children_of,
+    export_tree,
+    file_sha256,
+    listening_pids,
     load_average,
     machine,
+    marked,
     median,
     now,
     percentile,
@@ -82,35 +114,15 @@ HOST = "127.0.0.1"
 PEER_START = PROJECT.parent / "shared" / "peer" / "start.sh"
 PEER_HOME = Path(os.environ.get("SCKEEPER_HOME", "/tmp/sckeeper"))
 TMP = Path("/tmp")
-SEARCH = "/servers?vcpus_min=2&memory_min=8&limit=5"
 UNKNOWN = "/no-such-path/for-the-404"
-# (path, target ratio Keeper/peer of req/s with the cache off)
-REQUESTS = [
-    # the /servers searches of bench_api.py
-    (SEARCH, 8),
-    ("/servers?vendor=aws&architecture=ARM64&limit=25", 8),
-    # the same as the peer spells the architecture (it answers 422 to ARM64)
-    ("/servers?vendor=aws&architecture=arm64&limit=25", 8),
-    ("/servers?order_by=score_per_price&order_dir=desc&limit=10", 8),
-    ("/servers?partial_name_or_id=large&limit=25&add_total_count_header=true", 8),
-    ("/servers?gpu_min=1&limit=-1", 8),
-    ("/servers?countries=DE", 8),
-    ("/servers?regions=us-east-1&vcpus_min=2", 8),
-    ("/server_prices?limit=25", 30),
-    ("/server_prices?limit=25&vcpus_min=4&countries=DE", 30),
-    ("/server/aws/m5.large/prices", 30),
-    ("/server/aws/m5.large/similar_servers/family/10", 5),
-    ("/storage_prices", 5),
-    ("/traffic_prices", 5),
-    ("/benchmark_score_stats", 50),
-    ("/healthcheck", 5),
-]
+HEALTHCHECK = CatalogRequest("/healthcheck", "other", target=5)
 LARGE_REQUESTS = ["/servers?countries=DE", "/server_prices?limit=25"]
-FLOOR = 5  # no ratio below this, cache off
 HEALTHCHECK_TARGET = 1000  # req/s over HTTP, 2 workers
 INPROC_SQL_TARGET = 4.0  # uncached in-process time / bare SQL + orjson, at most
-INPROC_404_TARGET = 1.5  # cached answer / Django's 404, at most
+INPROC_404_TARGET = 1.1  # cached answer / Django's 404, at most (issue 16)
 # Environment that would change what is measured (Redis, rate limits, another database, ...).
+# The project tree whose code Keeper runs (PROJECT, or an export of --commit).
+ROOT = PROJECT
 SCRUBBED = (
     "KEEPER_",
     "RATE_LIMIT_",
@@ -214,14 +226,6 @@ def wait_idle(pids: list[int], max_wait: float = 120.0) -> None:
 # --- catalogs -------------------------------------------------------------------
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def loaded_catalog(db: Path) -> tuple[str | None, bool]:
     """In the SQLite file `db`: data_hash of the last loaded catalog (None if none), and whether
     a migration was applied after that sync (then the catalog must be loaded again)."""
@@ -248,7 +252,7 @@ def loaded_catalog(db: Path) -> tuple[str | None, bool]:
 def manage(args: list[str], env: dict[str, str], log: Path) -> None:
     python = str(PROJECT / ".venv" / "bin" / "python")
     with log.open("ab") as out:
-        done = subprocess.run([python, "manage.py", *args], cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run([python, "manage.py", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode:
         raise SystemExit(f"manage.py {' '.join(args)} failed ({done.returncode}); see {log}")
 
@@ -367,7 +371,7 @@ class Keeper:
         if "--no-control-socket" in subprocess.run([gunicorn, "--help"], capture_output=True, text=True).stdout:
             command.append("--no-control-socket")
         self.process = subprocess.Popen(
-            command, cwd=PROJECT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
         )
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -400,6 +404,89 @@ class Keeper:
             self.process.wait()
 
 
+class External:
+    """A Keeper already running on 127.0.0.1:port (--keeper-url): measured, never started or stopped.
+
+    Its processes are the ones holding the listening socket (a gunicorn master and its workers);
+    `markers` name more processes of it (PostgreSQL backends, Redis) counted as ours.
+    """
+
+    def __init__(self, name: str, url: str, markers: list[str] | None = None) -> None:
+        parsed = urlparse(url)
+        if parsed.hostname not in (HOST, "localhost") or not parsed.port or parsed.path not in ("", "/"):
+            raise SystemExit(f"--keeper-url must be http://{HOST}:PORT, got {url!r}")
+        self.name, self.port = name, parsed.port
+        self.markers = [m for m in (markers or []) if m]
+
+    def start(self) -> None:
+        pass
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        if fetch(self.port, "/healthcheck", timeout=timeout)[0] != 200:
+            raise SystemExit(f"{self.name}: no 200 from http://{HOST}:{self.port}/healthcheck")
+
+    def workers(self) -> list[int]:
+        return listening_pids(self.port)
+
+    def pids(self) -> list[int]:
+        return [*listening_pids(self.port), *marked(self.markers)]
+
+    def stop(self) -> None:
+        pass
+
+
+class Stack(External):
+    """The local production stack (bin/keeper-stack from ROOT): PostgreSQL, Redis, 4 workers, Celery."""
+
+    def __init__(self, args) -> None:
+        self.dir = args.stack_dir.resolve()
+        self.script = ROOT / "bin" / "keeper-stack"
+        self.log = TMP / "keeper-bench-peer-stack.log"
+        self.env = clean_env(
+            KEEPER_STACK_DIR=str(self.dir),
+            KEEPER_STACK_PG_PORT=str(args.stack_pg_port),
+            KEEPER_STACK_REDIS_PORT=str(args.stack_redis_port),
+            KEEPER_STACK_WEB_PORT=str(args.stack_web_port or free_port()),
+            KEEPER_STACK_START_TIMEOUT="900",
+            KEEPER_CATALOG_SOURCE=str(args.stack_source.resolve()),
+            KEEPER_CATALOG_RESPONSE_CACHE_SECONDS="0",
+            RATE_LIMIT_ENABLED="false",  # as the peer runs (its limits are off unless asked)
+            WEB_CONCURRENCY="4",
+        )
+        self.started = False
+        name = f"Keeper stack, cache off ({args.stack_source.name})"
+        super().__init__(name, f"http://{HOST}:{self.env['KEEPER_STACK_WEB_PORT']}")
+        redis = f"redis-server {HOST}:{args.stack_redis_port}"
+        self.markers = ["postgres: postgres keeper ", redis, str(self.dir)]
+
+    def start(self) -> None:
+        if not self.script.exists():
+            raise SystemExit(f"missing: {self.script}")
+        with self.log.open("ab") as out:
+            done = subprocess.run(
+                [str(self.script), "start"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.started = True  # a failed start stops what it started; stop() again is harmless
+        if done.returncode:
+            raise SystemExit(f"bin/keeper-stack start failed ({done.returncode}); see {self.log}")
+        # A stack still running from before keeps its port: read it from its state.
+        config = orjson_load(self.dir / "stack.json")
+        self.port = int(config["web_port"])
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        with self.log.open("ab") as out:
+            subprocess.run([str(self.script), "stop"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.started = False
+
+
+def orjson_load(path: Path) -> dict:
+    import orjson
+
+    return orjson.loads(path.read_bytes())
+
+
 # --- HTTP measurements ----------------------------------------------------------
 
 
@@ -414,7 +501,7 @@ class Run:
     requests: int = 0
     errors: int = 0  # non-2xx answers, socket errors and timeouts
     duration: float = 0.0
-    cpu_per_request: float | None = None
+    cpu_per_request: float | None = None  # server CPU seconds per 2xx answer (shed 503s cost little)
     others: float = 0.0
     skipped: str = ""
 
@@ -476,8 +563,9 @@ def measure(server, path: str, wrk: str, args) -> Run:
         cpu = {pid: process_cpu(pid) for pid in pids}
         run = run_wrk(wrk, server.port, path, args.connections, duration, Run(status=status, size=size))
         run.others = meter.others()
-        if run.requests:
-            run.cpu_per_request = sum(process_cpu(pid) - cpu[pid] for pid in pids if process_cpu(pid)) / run.requests
+        answered = run.requests - run.errors
+        if answered > 0:
+            run.cpu_per_request = sum(process_cpu(pid) - cpu[pid] for pid in pids if process_cpu(pid)) / answered
         wait_idle(server.pids())
         if best is None or run.others < best.others:
             best = run
@@ -489,7 +577,8 @@ def measure(server, path: str, wrk: str, args) -> Run:
 @dataclass
 class Row:
     path: str
-    target: int
+    target: float
+    peer: bool = True  # the peer serves this route
     runs: dict[str, Run] = field(default_factory=dict)
 
     def ratio(self, name: str) -> float | None:
@@ -498,23 +587,41 @@ class Row:
             return None
         return keeper.rps / peer.rps
 
-    def comparable(self) -> bool:
+    def comparable(self, name: str = "off") -> bool:
         """False when one answer is an empty list and the other is not: a speed-up of nothing."""
-        peer, keeper = self.runs.get("peer"), self.runs.get("off")
+        peer, keeper = self.runs.get("peer"), self.runs.get(name)
         counts = [r.items for r in (peer, keeper) if r is not None]
         return not (len(counts) == 2 and None not in counts and (counts[0] == 0) != (counts[1] == 0))
 
+    def cpu_ratio(self, name: str) -> float | None:
+        """Peer CPU per answer / Keeper CPU per answer: what the ratio would be with the cores to spare,
+        the figure least disturbed by other load on a shared machine (it leaves out wrk and the kernel)."""
+        peer, keeper = self.runs.get("peer"), self.runs.get(name)
+        if not peer or not keeper or not peer.cpu_per_request or not keeper.cpu_per_request:
+            return None
+        return peer.cpu_per_request / keeper.cpu_per_request
+
     def judged(self, name: str, minimum: float) -> str:
+        if not self.peer:
+            return "- (peer lacks the route)"
         value = self.ratio(name)
-        if value is not None and not self.comparable():
-            return f"{value:,.1f}× (not judged: an answer is empty)"
-        return verdict(value, minimum)
+        cpu = self.cpu_ratio(name)
+        extra = f" (CPU {cpu:,.1f}×)" if cpu is not None else ""
+        if value is not None and not self.comparable(name):
+            return f"{value:,.1f}× (not judged: an answer is empty){extra}"
+        return verdict(value, minimum) + (extra if value is not None else "")
 
 
 def verdict(value: float | None, minimum: float) -> str:
     if value is None:
         return "-"
     return f"{value:,.1f}× {'PASS' if value >= minimum else 'FAIL'}"
+
+
+def sort_key(row: "Row", name: str) -> float:
+    """Worst first: the ratio over its target; rows without a ratio last."""
+    value = row.ratio(name)
+    return value / row.target if value is not None and row.peer else math.inf
 
 
 def answer_size(run: Run) -> str:
@@ -529,6 +636,8 @@ def describe(run: Run | None) -> str:
     text = f"{rate(run.rps)} req/s · {ms(run.p50)} / {ms(run.p99)} ms"
     if run.errors:
         text += f" · {run.errors} of {run.requests} failed"
+    if run.cpu_per_request:
+        text += f" · CPU {ms(run.cpu_per_request)} ms"
     return text
 
 
@@ -566,7 +675,7 @@ def in_process(db: Path, source: Path, args) -> InProcess:
     for name in [name for name in os.environ if name.startswith(SCRUBBED)]:
         del os.environ[name]
     os.environ.update(keeper_env(db, source))
-    setup_django(f"sqlite:///{db}")
+    setup_django(f"sqlite:///{db}", ROOT)
     import orjson
     from django.core.cache import caches
     from django.core.handlers.wsgi import WSGIHandler
@@ -657,6 +766,7 @@ def git(*command: str) -> str:
 
 
 def main() -> None:
+    global ROOT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-port", type=int, default=8770, help="port of the peer (default %(default)s)")
     parser.add_argument("--db", type=Path, default=TMP / "keeper-bench-peer.sqlite3", help="default: %(default)s")
@@ -665,7 +775,22 @@ def main() -> None:
     )
     parser.add_argument("--no-large", action="store_true", help="skip Keeper on the large catalog")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process measurements")
-    parser.add_argument("--only", action="append", help="measure only this path (repeatable)")
+    parser.add_argument("--only", action="append", help="measure only this path (repeatable; adds to --set)")
+    parser.add_argument("--set", action="append", choices=[*SETS, "other"], help="measure this set (repeatable)")
+    parser.add_argument("--list", action="store_true", help="print the requests by set and exit")
+    parser.add_argument("--sort", choices=["order", "ratio"], default="order", help="table order (ratio: worst first)")
+    parser.add_argument("--commit", help="measure a clean export of this commit (e.g. HEAD) instead of the work tree")
+    parser.add_argument("--keeper-url", help="measure the Keeper running there (http://127.0.0.1:PORT) instead")
+    parser.add_argument(
+        "--keeper-marker", action="append", default=[],
+        help="with --keeper-url: command lines with this are its processes too (e.g. 'postgres: postgres keeper ')",
+    )  # fmt: skip
+    parser.add_argument("--stack", action="store_true", help="measure the local stack (bin/keeper-stack) instead")
+    parser.add_argument("--stack-dir", type=Path, default=TMP / "keeper-bench-stack", help="default: %(default)s")
+    parser.add_argument("--stack-pg-port", type=int, default=5447, help="default: %(default)s")
+    parser.add_argument("--stack-redis-port", type=int, default=6396, help="default: %(default)s")
+    parser.add_argument("--stack-web-port", type=int, default=0, help="default: a free port at the first start")
+    parser.add_argument("--stack-source", type=Path, default=LARGE, help="the stack's catalog (default: large)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of wrk per run (default 4)")
     parser.add_argument("--max-duration", type=float, default=30.0, help="longest run for slow requests (default 30)")
@@ -680,51 +805,98 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per in-process timing (default 3)")
     parser.add_argument("--calls", type=int, default=3000, help="calls at most per in-process timing (default 3000)")
     args = parser.parse_args()
-    for path in (PEER_START, SAMPLE, *(() if args.no_large else (LARGE,))):
+    chosen = select_requests([s for s in args.set or [] if s != "other"] or None, args.only)
+    if args.set and "other" not in args.set:
+        chosen = [r for r in chosen if r.path != HEALTHCHECK.path or r.path in (args.only or [])]
+    elif not args.only or (args.set and "other" in args.set):
+        chosen.append(HEALTHCHECK)
+    if args.list:
+        for r in chosen:
+            print(f"{r.set:12} {'' if r.peer else '(Keeper only) '}≥ {r.target:g}×  {r.path}")
+        return
+    external = args.stack or args.keeper_url
+    if args.stack and args.keeper_url:
+        parser.error("--stack or --keeper-url, not both")
+    if external:
+        args.no_large, args.no_inprocess = True, True
+    for path in (
+        PEER_START,
+        SAMPLE,
+        *(() if args.no_large else (LARGE,)),
+        *((args.stack_source,) if args.stack else ()),
+    ):
         if not path.exists():
             parser.error(f"missing: {path}")
     wrk = ensure_wrk(install=False)
     if wrk is None:
         parser.error("wrk is not installed (apt-get install wrk)")
-    rows = [Row(p, t) for p, t in REQUESTS if not args.only or p in args.only]
-    rows += [Row(p, FLOOR) for p in (args.only or []) if p not in [r.path for r in rows]]
+    rows = [Row(r.path, r.target, r.peer) for r in chosen]
     db, large_db = args.db.resolve(), args.large_db.resolve()
 
     run_started = time.perf_counter()
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = len([line for line in git("status", "--porcelain").splitlines() if line.strip()])
-    print(f"Keeper vs the Spare Cores API, {now()}, commit {commit} (+{dirty} changed files in the work tree)")
+    if args.commit:
+        ROOT, commit = export_tree(args.commit)
+        code = f"commit {commit} (a clean export in {ROOT})"
+    else:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = len([line for line in git("status", "--porcelain").splitlines() if line.strip()])
+        code = f"commit {commit} (+{dirty} changed files in the work tree)"
+    print(f"Keeper vs the Spare Cores API, {now()}, {code}")
     print(f"{machine()}; load average before: {load_average()}", flush=True)
 
     peer = Peer(args.peer_port)
-    keepers: list[Keeper] = []
+    keepers: list = []
     try:
         print(peer.begin(), flush=True)
-        print(prepare_catalog(db, SAMPLE), flush=True)
+        if not external:
+            print(prepare_catalog(db, SAMPLE), flush=True)
         if not args.no_large:
             print(prepare_catalog(large_db, LARGE), flush=True)
         text = peer.wait_ready()
         if text:
             print(text, flush=True)
-        off = Keeper("Keeper, cache off", db, SAMPLE, cache=False)
-        on = Keeper("Keeper, cache on", db, SAMPLE, cache=True)
-        keepers += [off, on]
-        for keeper in keepers:
-            keeper.start()
-        for keeper in keepers:
+        if args.stack:
+            stack = Stack(args)
+            keepers.append(stack)
+            print(f"{stack.name}: bin/keeper-stack start (log {stack.log}) ...", flush=True)
+            stack.start()
+            stack.wait_ready()
+            servers = {"peer": peer, "stack": stack}
+        elif args.keeper_url:
+            given = External(f"Keeper at {args.keeper_url}", args.keeper_url, args.keeper_marker)
+            given.wait_ready()
+            servers = {"peer": peer, "url": given}
+        else:
+            off = Keeper("Keeper, cache off", db, SAMPLE, cache=False)
+            on = Keeper("Keeper, cache on", db, SAMPLE, cache=True)
+            keepers += [off, on]
+            for keeper in keepers:
+                keeper.start()
+            servers = {"peer": peer, "off": off, "on": on}
+        mine = [name for name in servers if name != "peer"]
+        judged_by = mine[0]  # the cache-off Keeper (the peer has no response cache), or the one given
+        for name in mine:
+            keeper = servers[name]
             keeper.wait_ready()
-            print(f"{keeper.name}: gunicorn on {HOST}:{keeper.port}, workers {keeper.workers()} (log {keeper.log})")
-        servers = {"peer": peer, "off": off, "on": on}
+            print(f"{keeper.name}: on {HOST}:{keeper.port}, workers {keeper.workers()}")
 
-        print("\nstatus bytes (list rows), peer / Keeper off / Keeper on:", flush=True)
+        print(f"\nstatus bytes (list rows), {' / '.join(servers)}:", flush=True)
         for row in rows:
-            answers = {name: fetch_body(server.port, row.path) for name, server in servers.items()}
+            answers = {
+                name: fetch_body(server.port, row.path) if row.peer or name != "peer" else (0, b"", 0.0)
+                for name, server in servers.items()
+            }
             for name, (status, body, _) in answers.items():
                 row.runs[name] = Run(status=status, size=len(body), items=items(body))
-                if status != 200:
+                if name == "peer" and not row.peer:
+                    row.runs[name].skipped = "no such route"
+                elif status != 200:
                     row.runs[name].skipped = f"status {status}"
-            note = "" if row.comparable() else "   <- one answer is an empty list, the other is not"
-            shapes = " / ".join(f"{a[0]} {answer_size(row.runs[n])}" for n, a in answers.items())
+            note = "" if row.comparable(judged_by) else "   <- one answer is an empty list, the other is not"
+            shapes = " / ".join(
+                "-" if row.runs[n].skipped == "no such route" else f"{a[0]} {answer_size(row.runs[n])}"
+                for n, a in answers.items()
+            )
             print(f"  {shapes}  {row.path}{note}", flush=True)
 
         print(f"\nwrk -t2 -c{args.connections}, {args.duration:g} s per run (longer for slow requests):", flush=True)
@@ -735,9 +907,8 @@ def main() -> None:
                 run = measure(server, row.path, wrk, args)
                 run.size, run.items = row.runs[name].size, row.runs[name].items
                 row.runs[name] = run
-                cpu = f", server CPU {ms(run.cpu_per_request)} ms/req" if run.cpu_per_request else ""
                 print(
-                    f"  {name:>4} {row.path}: {describe(run)} ({run.requests} in {run.duration:g} s{cpu}, "
+                    f"  {name:>5} {row.path}: {describe(run)} ({run.requests} in {run.duration:g} s, "
                     f"others {run.others:.2f})",
                     flush=True,
                 )
@@ -770,19 +941,36 @@ def main() -> None:
         peer.stop()
 
     # --- the table
-    headers = ["measurement", "bytes peer / Keeper", "peer", "Keeper, cache off", "Keeper, cache on",
-               "off / peer", "on / peer", "target", "others"]  # fmt: skip
+    names = {"off": "Keeper, cache off", "on": "Keeper, cache on", "url": "Keeper", "stack": "Keeper stack"}
+    headers = ["measurement", "bytes peer / Keeper", "peer", *(names[n] for n in mine),
+               *(f"{'off' if n == 'off' else 'on' if n == 'on' else 'Keeper'} / peer" for n in mine),
+               "target", "others"]  # fmt: skip
     lines = []
-    for row in rows:
-        target = max(row.target, FLOOR)
-        peer_run, off_run, on_run = (row.runs.get(n) for n in ("peer", "off", "on"))
+    ordered = sorted(rows, key=lambda r: sort_key(r, judged_by)) if args.sort == "ratio" else rows
+    for row in ordered:
+        runs = [row.runs.get(n) for n in servers]
         lines.append([
-            f"`{row.path}`",
-            f"{answer_size(peer_run)} / {answer_size(off_run)}",
-            describe(peer_run), describe(off_run), describe(on_run),
-            row.judged("off", target), row.judged("on", target),
-            f"≥ {target}×",
-            " / ".join(f"{r.others:.2f}" if not r.skipped else "-" for r in (peer_run, off_run, on_run)),
+            f"`{row.path}`" + ("" if row.peer else " (Keeper only)"),
+            f"{answer_size(runs[0]) if row.peer else '-'} / {answer_size(runs[1])}",
+            *(describe(r) for r in runs),
+            *(row.judged(n, row.target) for n in mine),
+            f"≥ {row.target:g}×" if row.peer else "-",
+            " / ".join(f"{r.others:.2f}" if r and not r.skipped else "-" for r in runs),
+        ])  # fmt: skip
+    plain, filtered = (next((r for r in rows if r.path == p), None) for p in (PRICES, PRICES_FILTERED))
+    if plain and filtered:
+        within = []
+        for name in mine:
+            a, b = plain.runs.get(name), filtered.runs.get(name)
+            if a and b and a.rps and b.rps:
+                factor = a.rps / b.rps
+                within.append(f"{factor:.2f}× {'PASS' if factor <= FILTERED_PRICES_WITHIN else 'FAIL'}")
+            else:
+                within.append("-")
+        lines.append([
+            f"Keeper: `{PRICES}` req/s / filtered `{PRICES_FILTERED}` req/s", "-", "-",
+            *(describe(filtered.runs.get(n)) for n in mine), *within,
+            f"≤ {FILTERED_PRICES_WITHIN:g}×", "-",
         ])  # fmt: skip
     if inproc:
         p50 = {k: median(getattr(inproc, k)) for k in ("search_uncached", "bare", "cached", "not_found", "healthcheck")}
@@ -807,7 +995,7 @@ def main() -> None:
             f"≤ {INPROC_404_TARGET:g}×", f"{inproc.others:.2f}",
         ])  # fmt: skip
     health = next((r for r in rows if r.path == "/healthcheck"), None)
-    if health or inproc:
+    if (health or inproc) and not external:
         http_rps = [health.runs[n].rps for n in ("off", "on") if health and health.runs[n].rps] if health else []
         best = max(http_rps) if http_rps else None
         in_rps = 1 / (sum(inproc.healthcheck) / len(inproc.healthcheck)) if inproc else None
@@ -833,18 +1021,26 @@ def main() -> None:
     noise = [r.others for row in rows for r in row.runs.values() if r.requests]
     noise += [r.others for r in large_runs.values() if r.requests] + ([inproc.others] if inproc else [])
     noisy = sum(1 for n in noise if n > args.quiet)
-    print(f"\nKeeper vs the Spare Cores API (sc-keeper 0.3.6), {now()}, commit {commit} (+{dirty} changed files)")
+    judged = [row.ratio(judged_by) for row in rows if row.peer and row.path != HEALTHCHECK.path]
+    passed = sum(1 for row in rows if row.peer and (row.ratio(judged_by) or 0) >= row.target)
+    setup = {
+        "stack": f"Keeper: bin/keeper-stack (4 workers, PostgreSQL, Redis, {args.stack_source.name}, cache off)",
+        "url": f"Keeper: {args.keeper_url}",
+    }.get(judged_by, "Keeper: 2 workers, sample catalog on SQLite")
+    print(f"\nKeeper vs the Spare Cores API (sc-keeper 0.3.6), {now()}, {code}")
     print(
-        f"{machine()}; wrk -t2 -c{args.connections}; both servers 2 workers on this machine, with wrk; "
-        f"sample catalog on SQLite; load average {load_average()}; "
+        f"{machine()}; wrk -t2 -c{args.connections}; the peer: 2 workers, sample catalog; {setup}; "
+        f"load average {load_average()}; "
         f"others (cores used by other processes): mean {sum(noise) / max(len(noise), 1):.2f} per run, "
         f"max {max(noise, default=0):.2f}, {noisy} of {len(noise)} runs over {args.quiet:g}; "
-        f"whole run {time.perf_counter() - run_started:.0f} s"
+        f"whole run {time.perf_counter() - run_started:.0f} s; "
+        f"targets met: {passed} of {len([j for j in judged if j is not None]) + (1 if health else 0)} rows with a ratio"
     )
-    print(table(headers, lines, aligns="l" + "r" * 8))
+    print(table(headers, lines, aligns="l" + "r" * (len(headers) - 1)))
     print(
-        "req/s · p50 / p99 ms from wrk; ratio = Keeper req/s / peer req/s, judged against the target; "
-        "others: cores used by other processes during the peer / off / on runs"
+        "req/s · p50 / p99 ms from wrk · server CPU per 2xx answer; ratio = Keeper req/s / peer req/s, judged "
+        "against the target (CPU: peer CPU per answer / Keeper CPU per answer, the figure other load disturbs least); "
+        f"others: cores used by other processes during the {' / '.join(servers)} runs"
     )
 
 
