@@ -6,9 +6,10 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from apps.accounts.identity import Caller, idp_username
+from apps.accounts.identity import idp_username
 from apps.accounts.services import parse_membership_claim
 from apps.accounts.verification import IdentityProviderUnavailable, TokenVerdict, get_verifier
+from keeper.api.callers import Caller
 from keeper.api.exceptions import ServiceUnavailable
 
 logger = logging.getLogger(__name__)

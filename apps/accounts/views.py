@@ -3,9 +3,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.identity import caller_of
-from apps.accounts.permissions import IsAuthenticatedCaller
 from apps.accounts.serializers import MeSerializer
+from keeper.api.callers import IsAuthenticatedCaller, caller_of
 from keeper.api.generics import ReadOnlyAPIView
 
 

@@ -12,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 
 from apps.catalog import choices, models
 from apps.catalog.selectors.history import cheapest_price_steps
-from apps.keys.admin import ChartGeometry
 from keeper.admin import ReadOnlyAdmin
+from keeper.charts import ChartGeometry
 
 
 @admin.register(models.Vendor)
@@ -164,7 +164,7 @@ def price_chart(
     steps: dict[str, list[tuple[datetime, datetime | None, float]]], *, now: datetime | None = None
 ) -> dict[str, Any]:
     """An SVG line chart's coordinates: the cheapest on-demand and spot price (USD/hour) over time, as
-    steps. Drawn on the server like the key usage chart (apps/keys/admin.py): no library, no CDN."""
+    steps. Drawn on the server like the key usage chart (keeper/charts.py): no library, no CDN."""
     now = now or timezone.now()
     points = [step for allocation_steps in steps.values() for step in allocation_steps]
     g = ChartGeometry()

@@ -30,12 +30,12 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
 
 from apps.keys import policy, services
-from apps.keys.charts import ChartGeometry, Series, stacked_bar_chart  # noqa: F401 (ChartGeometry: apps/catalog/admin.py)
 from apps.keys.choices import KeyStatus
 from apps.keys.forms import ApiKeyForm, ReasonForm, RotateForm
 from apps.keys.models import ApiKey, AuditEvent, KeyUsageDay, SigningKey, TokenDenial, TrafficDay
 from apps.keys.signing import signing_key_state
 from keeper.admin import ReadOnlyAdmin
+from keeper.charts import Series, stacked_bar_chart
 
 # Never in a form, a page, a search or a filter (a `?secret_hash__startswith=` filter would leak it).
 SECRET_FIELDS = frozenset({"secret_hash", "previous_secret_hash", "lookup_bucket"})
@@ -87,7 +87,7 @@ USAGE_SERIES = [
 
 
 def usage_chart(key: ApiKey, *, days: int = CHART_DAYS, today: date | None = None) -> dict[str, Any]:
-    """A key's requests per UTC day, split into ok, errors and rate-limited (apps.keys.charts draws it)."""
+    """A key's requests per UTC day, split into ok, errors and rate-limited (keeper.charts draws it)."""
     today = today or timezone.now().date()
     first = today - timedelta(days=days - 1)
     rows = {

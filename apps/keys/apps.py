@@ -13,6 +13,7 @@ class KeysConfig(AppConfig):
 
         post_migrate.connect(bootstrap.merge_after_migrate, sender=self, dispatch_uid="keys-bootstrap")
         self._defer_writes()
+        self._show_on_the_overview()
 
     @staticmethod
     def _defer_writes() -> None:
@@ -25,3 +26,13 @@ class KeysConfig(AppConfig):
         writes.register("keys.bookkeeping", key_bookkeeping.flush)
         writes.register("keys.usage", usage_buffer.flush, flush_due=usage_buffer.flush_if_due)
         writes.register("keys.traffic", traffic_buffer.flush, flush_due=traffic_buffer.flush_if_due)
+
+    @staticmethod
+    def _show_on_the_overview() -> None:
+        """The staff overview's first section (keeper/admin.py): traffic, top callers, keys expiring soon."""
+        from apps.keys.overview import keys_overview
+        from keeper import admin
+
+        admin.register_overview_section(
+            "keys", template="admin/keys/staff_overview.html", build=keys_overview, position=10
+        )

@@ -8,13 +8,12 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.authentication import API_KEY_PREFIX, bearer_token
-from apps.accounts.identity import Caller
 from apps.keys.bootstrap import ensure_merged
 from apps.keys.capability import AuthenticatedToken, TokenRefused, looks_like_capability_token, token_authenticate
 from apps.keys.models import ApiKey
 from apps.keys.services import KeyRejected, key_authenticate
 from apps.keys.throttles import quota_counter_key
-from apps.throttling.services import client_ip
+from keeper.api.callers import Caller, client_ip
 from keeper.observability import metrics
 
 

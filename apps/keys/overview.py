@@ -1,10 +1,10 @@
-"""The staff overview, the admin's first page: the last 30 days at a glance, each part linking to its list.
+"""The keys' section of the staff overview (keeper.admin; registered by apps.keys.apps).
 
 Requests and credits per day by credential (TrafficDay: every API request, API keys, capability
 tokens, OAuth tokens, admin sessions and anonymous callers), refusals by reason, the keys that
-spent the most credits (KeyUsageDay: a key's own requests and its capability tokens'), the keys
-expiring soon, and the last catalog sync runs with their duration and change counts. A part is
-shown only to staff who may view the rows behind it. About ten small queries in all.
+spent the most credits (KeyUsageDay: a key's own requests and its capability tokens'), and the keys
+expiring soon. A part is shown only to staff who may view the rows behind it. Drawn by
+templates/admin/keys/staff_overview.html, in about ten small queries.
 """
 
 from collections import Counter, defaultdict
@@ -15,16 +15,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
 
-from apps.keys.charts import Series, stacked_bar_chart
 from apps.keys.choices import Credential, Refusal
 from apps.keys.models import ApiKey, KeyUsageDay, TrafficDay
+from keeper.admin import OVERVIEW_DAYS
+from keeper.charts import Series, stacked_bar_chart
 
-OVERVIEW_DAYS = 30
 TOP_CALLERS = 10
 EXPIRING_SHOWN = 10
-SYNC_RUNS_SHOWN = 5
 CREDENTIAL_SERIES = [
     Series(Credential.API_KEY, "API keys", "#417690"),
     Series(Credential.CAPABILITY_TOKEN, "capability tokens", "#79aec8"),
@@ -113,58 +111,14 @@ def keys_expiring(now: datetime, limit: int = EXPIRING_SHOWN) -> dict[str, Any]:
     }
 
 
-def change_counts(run: Any) -> dict[str, int] | None:
-    """A sync run's recorded changes summed per kind ({"added": 3, ...}); None if it compared nothing.
-
-    Read with getattr: SyncRun.changes ({table: {kind: count}}) comes with the catalog history.
-    """
-    changes = getattr(run, "changes", None)
-    if not isinstance(changes, dict):
-        return None
-    kinds: Counter = Counter()
-    for table, counts in changes.items():
-        if isinstance(counts, dict):
-            kinds.update({kind: n for kind, n in counts.items() if isinstance(n, int)})
-        elif isinstance(counts, int):
-            kinds[table] += counts
-    return dict(sorted(kinds.items()))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-
-
-def recent_syncs(limit: int = SYNC_RUNS_SHOWN) -> list[dict[str, Any]]:
-    from apps.catalog.models import SyncRun
-
-    runs = []
-    for run in SyncRun.objects.order_by("-started_at", "-id")[:limit]:
-        counts = change_counts(run)
-        runs.append(
-            {
-                "run": run,
-                "duration": _duration(run.duration),
-                "changes": counts,
-                "total_changes": sum(counts.values()) if counts is not None else None,
-                "url": reverse("admin:catalog_syncrun_change", args=[run.pk]),
-            }
-        )
-    return runs
-
-
 def _change_url(key: ApiKey) -> str:
     return reverse("admin:keys_apikey_change", args=[key.pk])
 
 
-def staff_overview(user: Any, *, now: datetime | None = None) -> dict[str, Any] | None:
-    """The parts of the overview `user` may see (by their view permissions), or None for none."""
-    now = now or timezone.now()
+def keys_overview(user: Any, now: datetime) -> dict[str, Any] | None:
+    """The parts of the keys' section `user` may see (by their view permissions), or None for none."""
     today = now.date()
-    overview: dict[str, Any] = {"days": OVERVIEW_DAYS}
+    overview: dict[str, Any] = {}
     if user.has_perm("keys.view_trafficday"):
         overview["traffic"] = traffic(today)
         overview["traffic_url"] = reverse("admin:keys_trafficday_changelist")
@@ -173,7 +127,4 @@ def staff_overview(user: Any, *, now: datetime | None = None) -> dict[str, Any] 
         overview["usage_url"] = reverse("admin:keys_keyusageday_changelist")
     if user.has_perm("keys.view_apikey"):
         overview["expiring"] = keys_expiring(now)
-    if user.has_perm("catalog.view_syncrun"):
-        overview["syncs"] = recent_syncs()
-        overview["syncs_url"] = reverse("admin:catalog_syncrun_changelist")
-    return overview if len(overview) > 1 else None
+    return overview or None

@@ -9,13 +9,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from apps.accounts.identity import Caller, idp_label
+from apps.accounts.identity import idp_label
 from apps.accounts.models import Membership
 from apps.accounts.services import memberships_sync
 from apps.keys.choices import Scope
 from apps.keys.models import ApiKey, KeyUsageDay
 from apps.keys.policy import Actor, Ceiling, NotAllowed, Rank
 from apps.keys.services import owner_for_subject
+from keeper.api.callers import Caller
 
 
 class KeyManager:

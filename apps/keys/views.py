@@ -18,9 +18,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.identity import caller_of
 from apps.accounts.models import Organization
-from apps.accounts.permissions import IsAuthenticatedCaller
 from apps.keys import capability, services
 from apps.keys.choices import SCOPE_RANK, KeySource, KeyStatus, Scope
 from apps.keys.filters import KeyFilterSet
@@ -44,6 +42,7 @@ from apps.keys.serializers import (
 )
 from apps.keys.signing import ACTIVATION_DELAY_SECONDS, key_set
 from apps.throttling import services as throttling
+from keeper.api.callers import IsAuthenticatedCaller, caller_of, client_ip
 from keeper.api.filters import StrictFilterBackend
 from keeper.api.generics import KeeperViewMixin, ReadOnlyAPIView, validated_query
 from keeper.api.pagination import LimitPagePagination
@@ -83,7 +82,7 @@ class KeyManagementMixin(KeeperViewMixin):
     @property
     def manager(self) -> KeyManager:
         if not hasattr(self, "_manager"):
-            self._manager = key_manager(caller_of(self.request.user), throttling.client_ip(self.request._request))
+            self._manager = key_manager(caller_of(self.request.user), client_ip(self.request._request))
         return self._manager
 
     def require(self, needed: str) -> None:
@@ -263,7 +262,7 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
         serializer = ValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        ip = data.get("ip") or throttling.client_ip(request._request)
+        ip = data.get("ip") or client_ip(request._request)
         # Before the key is read: a revocation committed after this read refuses the token (apps.keys.denylist).
         issued_at = capability.issue_time()
         result = {

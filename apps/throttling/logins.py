@@ -29,6 +29,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 
 from apps.throttling import services
+from keeper.api.callers import client_ip
 from keeper.api.exceptions import error_body
 from keeper.observability import metrics
 
@@ -39,7 +40,7 @@ REFUSED_ATTRIBUTE = "login_refused_seconds"
 def _failure_keys(request: HttpRequest, username: str) -> tuple[str, str]:
     # The name as a digest: any length or character fits a bounded key, and none is kept in clear.
     name = hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
-    return f"ip:{services.client_ip(request)}", f"user:{name}"
+    return f"ip:{client_ip(request)}", f"user:{name}"
 
 
 def login_refusal(*, request: HttpRequest, username: str) -> int | None:

@@ -4,9 +4,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from apps.accounts.identity import caller_of
 from apps.throttling import logins, services
 from apps.throttling.throttles import GlobalTokenBucketThrottle, RateLimitState
+from keeper.api.callers import caller_of
 from keeper.api.exceptions import error_body
 from keeper.observability import metrics
 

@@ -1,18 +1,16 @@
 """Rate-limit decisions and configuration changes."""
 
-import ipaddress
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import URLResolver, get_resolver
 
-from apps.accounts.identity import Caller
 from apps.throttling.limiters import Decision, FallbackLimiters
 from apps.throttling.models import GlobalRateLimit, RouteCost
+from keeper.api.callers import Caller, client_ip
 
 _limiters: FallbackLimiters | None = None
 _limiters_lock = threading.Lock()
@@ -92,35 +90,6 @@ def route_costs_changed() -> None:
 
 
 # --- Who pays -------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
-
-
-def _is_trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in _trusted_networks(tuple(settings.RATE_LIMIT_TRUSTED_PROXIES)))
-
-
-def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or the nearest untrusted hop of X-Forwarded-For when the peer is a trusted proxy."""
-    address = request.META.get("REMOTE_ADDR", "") or "unknown"
-    if not settings.RATE_LIMIT_TRUSTED_PROXIES or not _is_trusted(address):
-        return address
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return address  # a forged or garbled header: fall back to the proxy itself
-        if not _is_trusted(hop):
-            return hop
-    return hops[0] if hops else address
 
 
 def credit_pool(request: HttpRequest, caller: Caller | None) -> tuple[str, int]:

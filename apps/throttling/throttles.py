@@ -1,4 +1,9 @@
-"""DRF throttles: the global token bucket, then the caller's credit pool."""
+"""DRF throttles: the global token bucket, then the caller's credit pool.
+
+A view marked `free_of_charge` (GET /metrics: a drained bucket or pool must not blind monitoring)
+takes no token of the bucket, spends no credits and counts against no daily quota; its answer still
+reports the caller's pool, at a cost of 0.
+"""
 
 from dataclasses import dataclass
 
@@ -6,9 +11,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from apps.accounts.identity import Caller, caller_of
-from apps.accounts.permissions import IsStaffCaller
 from apps.throttling import services
+from keeper.api.callers import Caller, IsStaffCaller, caller_of
 from keeper.observability import metrics
 
 
@@ -37,7 +41,11 @@ class GlobalTokenBucketThrottle(BaseThrottle):
     def allow_request(self, request: Request, view) -> bool:
         if not settings.RATE_LIMIT_ENABLED:
             return True
-        if getattr(view, "global_bucket_exempt", False) or IsStaffCaller().has_permission(request, view):
+        if (
+            getattr(view, "global_bucket_exempt", False)
+            or getattr(view, "free_of_charge", False)
+            or IsStaffCaller().has_permission(request, view)
+        ):
             return True
         self.decision = services.take_global_token()
         if not self.decision.allowed:
@@ -61,6 +69,12 @@ class CreditThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view) -> bool:
         caller = caller_of(getattr(request, "_user", None))
+        if getattr(view, "free_of_charge", False):
+            if settings.RATE_LIMIT_ENABLED:
+                key, limit = services.credit_pool(request._request, caller)
+                remaining = services.consume_credits(key, 0, limit).remaining
+                request._request.rate_limit = RateLimitState(limit, 0, remaining, key)
+            return True
         if caller is not None and (caller.ancestor_pools or caller.ancestor_quotas):
             return self._allow_with_ancestors(request, caller)
         # A key's own pool is a limit its owner asked for: it applies even with RATE_LIMIT_ENABLED off.

@@ -2,13 +2,13 @@ from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, ex
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.permissions import IsStaffCaller
 from apps.throttling import services
 from apps.throttling.serializers import (
     GlobalRateLimitSerializer,
     NestedGlobalRateLimitSerializer,
     global_limit_changes,
 )
+from keeper.api.callers import IsStaffCaller
 from keeper.api.generics import ReadOnlyAPIView
 
 GLOBAL_RATE_LIMIT_CHANGE = PolymorphicProxySerializer(

@@ -38,7 +38,7 @@ class KeeperGunicornLogger(glogging.Logger):
     def access(self, resp, req, environ: dict[str, Any], request_time) -> None:
         if any(name.lower() == "x-request-id" for name, _ in resp.headers):
             return  # Django answered, and logged it
-        from apps.throttling.services import client_ip
+        from keeper.api.callers import client_ip
         from keeper.observability import metrics
         from keeper.observability.middleware import request_id_for
 

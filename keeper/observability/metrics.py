@@ -7,12 +7,13 @@ key, user or IP: those are unbounded, and who called is in the request log inste
 Several processes: gunicorn sets PROMETHEUS_MULTIPROC_DIR (keeper/gunicorn.conf.py) before any
 process imports prometheus_client, which then keeps each process's values in files there; a
 scrape of any worker sums them (MultiProcessCollector). Without it (tests, runserver) the values
-live in this process's default registry. Either way the catalog's age is computed at scrape time
-from the database, so it is the same whichever worker answers.
+live in this process's default registry. Either way the gauges the apps register with
+`gauge_at_scrape` (the catalog's age) are read at scrape time from the database, so they are the same
+whichever worker answers.
 """
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -153,27 +154,34 @@ def catalog_sync_finished(*, status: str, seconds: float | None) -> None:
 # --- Scrapes ---------------------------------------------------------------------
 
 
-class CatalogAgeCollector:
-    """keeper_catalog_age_seconds: seconds since the sync whose data is loaded finished.
+class ScrapeGauge:
+    """A gauge without labels whose value is read at each scrape (from the database, say).
 
-    Read from the database at scrape time, so every worker (and every mode) agrees; no sample
-    while no catalog was ever loaded, or while the database does not answer (alert on
-    `absent(keeper_catalog_age_seconds)` too): the other metrics matter most exactly then.
+    No sample while `read` has no value (None), or while the database does not answer (alert on
+    `absent(...)` too): the other metrics matter most exactly then.
     """
 
-    def collect(self) -> Iterator[Metric]:
-        from apps.catalog.models import SyncRun
+    def __init__(self, name: str, documentation: str, read: Callable[[], float | None]):
+        self.name, self.documentation, self.read = name, documentation, read
 
-        gauge = GaugeMetricFamily(
-            "keeper_catalog_age_seconds", "Seconds since the catalog in the database was loaded (last succeeded sync)."
-        )
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(self.name, self.documentation)
         try:
-            last = SyncRun.objects.last_loaded()
+            value = self.read()
         except DatabaseError:
-            last = None
-        if last is not None and last.finished_at is not None:
-            gauge.add_metric([], max(time.time() - last.finished_at.timestamp(), 0.0))
+            value = None
+        if value is not None:
+            gauge.add_metric([], value)
         yield gauge
+
+
+# Filled by the apps that own the values (their AppConfig.ready), so this module imports none of them.
+_scrape_gauges: dict[str, ScrapeGauge] = {}
+
+
+def gauge_at_scrape(name: str, documentation: str, read: Callable[[], float | None]) -> None:
+    """Have every scrape report `name`, the value `read()` returns then (see ScrapeGauge)."""
+    _scrape_gauges[name] = ScrapeGauge(name, documentation, read)
 
 
 class _Scrape:
@@ -197,4 +205,4 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
     # Multiprocess: each scrape reads every process's files afresh. Single: this process's registry.
     values = MultiProcessCollector(None, path=path) if path else REGISTRY
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(_Scrape([values, CatalogAgeCollector()])), content_type
+    return encoder(_Scrape([values, *_scrape_gauges.values()])), content_type

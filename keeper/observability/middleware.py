@@ -17,8 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
-from apps.accounts.identity import caller_of
-from apps.throttling.services import client_ip
+from keeper.api.callers import caller_of, client_ip
 from keeper.observability import metrics
 from keeper.observability.logging import current_request_id
 

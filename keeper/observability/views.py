@@ -9,13 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from apps.accounts.identity import caller_of
-from apps.accounts.permissions import IsStaffCaller
-from apps.throttling import services as throttling
-from apps.throttling.throttles import RateLimitState
+from keeper.api.callers import IsStaffCaller, client_ip
 from keeper.observability.metrics import exposition
 
 
@@ -28,7 +24,7 @@ def from_metrics_network(request: Request) -> bool:
     """The client IP (as the limits see it: X-Forwarded-For only from trusted proxies) is in
     KEEPER_METRICS_ALLOWED_NETWORKS."""
     try:
-        address = ipaddress.ip_address(throttling.client_ip(request._request))
+        address = ipaddress.ip_address(client_ip(request._request))
     except ValueError:
         return False
     return any(address in network for network in _networks(tuple(settings.KEEPER_METRICS_ALLOWED_NETWORKS)))
@@ -43,18 +39,6 @@ class CanReadMetrics(BasePermission):
         return from_metrics_network(request) or IsStaffCaller().has_permission(request, view)
 
 
-class FreeOfCharge(BaseThrottle):
-    """A scrape spends no credits and takes no token of the global bucket (a full bucket must not
-    blind monitoring); the caller's pool is still reported, with a cost of 0."""
-
-    def allow_request(self, request: Request, view) -> bool:
-        if settings.RATE_LIMIT_ENABLED:
-            key, limit = throttling.credit_pool(request._request, caller_of(getattr(request, "_user", None)))
-            remaining = throttling.consume_credits(key, 0, limit).remaining
-            request._request.rate_limit = RateLimitState(limit, 0, remaining, key)
-        return True
-
-
 class FirstRenderer(BaseContentNegotiation):
     """Errors are JSON whatever Accept says (Prometheus asks for text); the metrics pick their own format."""
 
@@ -67,7 +51,9 @@ class FirstRenderer(BaseContentNegotiation):
 
 class MetricsView(APIView):
     permission_classes = [CanReadMetrics]
-    throttle_classes = [FreeOfCharge]
+    # A scrape spends no credits and takes no token of the global bucket (a drained bucket must not
+    # blind monitoring); the limits (settings.REST_FRAMEWORK's throttles) still report the caller's pool.
+    free_of_charge = True
     content_negotiation_class = FirstRenderer
 
     @extend_schema(exclude=True)

@@ -9,7 +9,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.permissions import IsAuthenticatedCaller
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters.prices import (
     ServerPriceFilterSet,
@@ -25,6 +24,7 @@ from apps.catalog.serializers_prices import (
     StoragePriceRowSerializer,
     TrafficPriceRowSerializer,
 )
+from keeper.api.callers import IsAuthenticatedCaller
 from keeper.api.generics import ReadOnlyListAPIView
 from keeper.api.pagination import LimitPagePagination, LimitPageParameters
 from keeper.api.renderers import ORJSONRenderer

@@ -1,7 +1,9 @@
-"""Stacked bar charts per UTC day, as SVG coordinates for templates/admin/includes/stacked_bar_chart.html.
+"""The admin's charts, as SVG coordinates: stacked bars per UTC day for
+templates/admin/includes/stacked_bar_chart.html, and the geometry every chart shares.
 
 Drawn on the server, so the admin needs no chart library, no JavaScript and no CDN: a key's usage
-(apps.keys.admin) and the staff overview's traffic (apps.keys.overview) are drawn by this one helper.
+(apps.keys.admin) and the staff overview's traffic (apps.keys.overview) are drawn by `stacked_bar_chart`;
+a server's price over time (apps.catalog.admin) on the same geometry.
 """
 
 import math
