@@ -90,6 +90,23 @@ BEST_PRICE_COLUMN = {
 }
 
 
+class TrackedTable(models.TextChoices):
+    """The catalog tables whose changes the syncs record (`CatalogChange.table`), in the order they are
+    compared (apps/catalog/history.py); benchmark_score records each server's best score per benchmark."""
+
+    VENDOR = "vendor", "vendor"
+    REGION = "region", "region"
+    ZONE = "zone", "zone"
+    STORAGE = "storage", "storage"
+    BENCHMARK = "benchmark", "benchmark"
+    SERVER = "server", "server"
+    SERVER_PRICE = "server_price", "server_price"
+    STORAGE_PRICE = "storage_price", "storage_price"
+    TRAFFIC_PRICE = "traffic_price", "traffic_price"
+    IPV4_PRICE = "ipv4_price", "ipv4_price"
+    BENCHMARK_SCORE = "benchmark_score", "benchmark_score"
+
+
 class SyncStatus(models.TextChoices):
     RUNNING = "RUNNING", "running"
     SUCCEEDED = "SUCCEEDED", "succeeded"

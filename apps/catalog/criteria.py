@@ -6,6 +6,7 @@ into SQL. Neither imports the other: both import this module, which knows no SQL
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from apps.catalog import choices
@@ -70,3 +71,15 @@ class ServerSearch:
     page: int = 1
     count: bool = False
     reference: tuple[str, str] | None = None  # (vendor_id, server id or API reference)
+
+
+@dataclass(frozen=True)
+class PriceHistoryQuery:
+    """What `/server/{vendor}/{server}/price_history` asks for: the places, the allocation, the window and
+    the currency (apps/catalog/filters/history.py builds it, apps/catalog/selectors/history.py reads it)."""
+
+    regions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    allocation: str | None = None
+    since: datetime | None = None
+    currency: str = "USD"

@@ -117,18 +117,18 @@ def _tracked(table: str, model: type[models.Model]) -> Tracked:
 
 
 TRACKED: tuple[Tracked, ...] = (
-    _tracked("vendor", Vendor),
-    _tracked("region", Region),
-    _tracked("zone", Zone),
-    _tracked("storage", Storage),
-    _tracked("benchmark", Benchmark),
-    _tracked("server", Server),
-    _tracked("server_price", ServerPrice),
-    _tracked("storage_price", StoragePrice),
-    _tracked("traffic_price", TrafficPrice),
-    _tracked("ipv4_price", Ipv4Price),
+    _tracked(choices.TrackedTable.VENDOR, Vendor),
+    _tracked(choices.TrackedTable.REGION, Region),
+    _tracked(choices.TrackedTable.ZONE, Zone),
+    _tracked(choices.TrackedTable.STORAGE, Storage),
+    _tracked(choices.TrackedTable.BENCHMARK, Benchmark),
+    _tracked(choices.TrackedTable.SERVER, Server),
+    _tracked(choices.TrackedTable.SERVER_PRICE, ServerPrice),
+    _tracked(choices.TrackedTable.STORAGE_PRICE, StoragePrice),
+    _tracked(choices.TrackedTable.TRAFFIC_PRICE, TrafficPrice),
+    _tracked(choices.TrackedTable.IPV4_PRICE, Ipv4Price),
     Tracked(
-        "benchmark_score",
+        choices.TrackedTable.BENCHMARK_SCORE,
         BenchmarkScore,
         keys=("vendor_id", "server_id", "benchmark_id"),
         compared=("score",),
@@ -136,7 +136,7 @@ TRACKED: tuple[Tracked, ...] = (
         grouped=True,
     ),
 )
-TRACKED_TABLES = tuple(tracked.table for tracked in TRACKED)
+TRACKED_TABLES = tuple(str(tracked.table) for tracked in TRACKED)
 
 
 def _quote(name: str) -> str:

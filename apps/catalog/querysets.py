@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.db import models
 
 from apps.catalog import choices
@@ -25,6 +27,12 @@ class ServerQuerySet(models.QuerySet):
 class SyncRunQuerySet(models.QuerySet):
     def succeeded(self) -> "SyncRunQuerySet":
         return self.filter(status=choices.SyncStatus.SUCCEEDED)
+
+    def finished_since(self, since: datetime) -> "SyncRunQuerySet":
+        return self.filter(finished_at__gte=since)
+
+    def finished_before(self, until: datetime) -> "SyncRunQuerySet":
+        return self.filter(finished_at__lt=until)
 
     def last_loaded(self):
         """The run whose data is in the catalog now (a skipped run reuses the data of the one before)."""

@@ -6,7 +6,6 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.catalog import choices
-from apps.catalog.history import TRACKED_TABLES
 from apps.catalog.models import CHANGE_KEY_COLUMNS
 
 
@@ -23,7 +22,7 @@ class CatalogChangeSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="Record id; larger is newer.")
     sync = serializers.IntegerField(help_text="The sync that loaded the change (`/syncs`).")
     time = serializers.DateTimeField(help_text="When that sync loaded it (UTC).")
-    table = serializers.ChoiceField(choices=[(t, t) for t in TRACKED_TABLES], help_text="Catalog table.")
+    table = serializers.ChoiceField(choices=choices.TrackedTable.choices, help_text="Catalog table.")
     kind = serializers.ChoiceField(choices=choices.ChangeKind.choices, help_text="added, removed, status or changed.")
     key = ChangeKeySerializer(help_text="The row's natural key, e.g. vendor_id and server_id.")
     field = serializers.CharField(

@@ -10,12 +10,11 @@ import django_filters
 from django.db.models import QuerySet
 
 from apps.catalog import choices
+from apps.catalog.criteria import PriceHistoryQuery
 from apps.catalog.filters.prices import EnumChoiceFilter
 from apps.catalog.filters.servers import currency_choices
 from apps.catalog.filters.times import SyncPointFilter, TimeFilter
-from apps.catalog.history import TRACKED_TABLES
 from apps.catalog.models import CatalogChange, ServerPrice, SyncRun
-from apps.catalog.selectors.history import PriceHistoryQuery, syncs_finished_before, syncs_finished_since
 from keeper.api.filters import MultipleValueFilter, StrictFilterSet
 
 
@@ -26,30 +25,27 @@ class HistoryFilterSet(StrictFilterSet):
     sync_lookup = "sync_id"
 
     since = SyncPointFilter(
-        method="filter_since",
+        method="filter_sync_point",
         label=(
             "Only what syncs loaded after this: a sync id (the syncs after it), or a time (RFC 3339 with offset, "
             "or a date: the syncs finished then or later)."
         ),
     )
     until = SyncPointFilter(
-        method="filter_until",
+        method="filter_sync_point",
         label="Only what syncs loaded up to this: a sync id (that sync and those before), or a time (finished before).",
     )
 
-    def filter_since(self, queryset: QuerySet, name: str, value: datetime | int | None) -> QuerySet:
+    def filter_sync_point(self, queryset: QuerySet, name: str, value: datetime | int | None) -> QuerySet:
+        """`since`: after a sync id, or the syncs finished then or later; `until`: up to a sync id, or the
+        syncs finished before."""
         if value is None:
             return queryset
+        since = name == "since"
         if isinstance(value, int):
-            return queryset.filter(**{f"{self.sync_lookup}__gt": value})
-        return queryset.filter(**{f"{self.sync_lookup}__in": syncs_finished_since(value)})
-
-    def filter_until(self, queryset: QuerySet, name: str, value: datetime | int | None) -> QuerySet:
-        if value is None:
-            return queryset
-        if isinstance(value, int):
-            return queryset.filter(**{f"{self.sync_lookup}__lte": value})
-        return queryset.filter(**{f"{self.sync_lookup}__in": syncs_finished_before(value)})
+            return queryset.filter(**{f"{self.sync_lookup}__{'gt' if since else 'lte'}": value})
+        syncs = SyncRun.objects.finished_since(value) if since else SyncRun.objects.finished_before(value)
+        return queryset.filter(**{f"{self.sync_lookup}__in": syncs.values("id")})
 
     @property
     def qs(self) -> QuerySet:
@@ -62,7 +58,7 @@ class ChangeFilterSet(HistoryFilterSet):
 
     table = MultipleValueFilter(
         field_name="table",
-        choices=[(table, table) for table in TRACKED_TABLES],
+        choices=choices.TrackedTable.choices,
         label="Catalog table (repeatable); benchmark_score records each server's best score per benchmark.",
     )
     kind = MultipleValueFilter(

@@ -8,24 +8,20 @@ over a covering index. Python only shapes the few resulting rows.
 
 Those catalog-wide aggregates are still a pass over every score (~35 ms on the sample in
 SQLite), and they change only with a sync: each process derives them once per catalog version
-(`derived_per_catalog`, as apps/catalog/search.py does for its per-vendor totals), whatever the
-response cache does. The first request after a sync pays for them.
+(apps/catalog/version.py's `derived_per_catalog`), whatever the response cache does. The first
+request after a sync pays for them.
 """
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
-from functools import lru_cache, wraps
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import connection
 from django.db.models import BooleanField, Case, CharField, Count, ExpressionWrapper, Q, Value, When
 
 from apps.catalog import choices
 from apps.catalog.models import Benchmark, BenchmarkScore, Server
-from apps.catalog.selectors.catalog import catalog_version
-
-T = TypeVar("T")
+from apps.catalog.sql import fetch, table
+from apps.catalog.version import derived_per_catalog
 
 # Upstream's display order of benchmarks and their configurations (sc-keeper's
 # get_sort_key_for_benchmark_configs): category, then a few headline benchmarks, single-core
@@ -61,24 +57,8 @@ SINGLE_CORE = ("single", "Single-Core Performance", 1)
 SIZE_KEYS = ("size", "size_kb", "block_size", "threads")
 HISTOGRAM_BINS = 20
 
-_SCORES = BenchmarkScore._meta.db_table
-_BENCHMARKS = Benchmark._meta.db_table
-
-
-def derived_per_catalog(compute: Callable[[], T]) -> Callable[[], T]:
-    """`compute()` once per catalog version in this process (read-only data derived from the catalog;
-    a new sync is a new version). Computed every time before the first sync."""
-
-    @lru_cache(maxsize=1)
-    def for_version(version: str) -> T:
-        return compute()
-
-    @wraps(compute)
-    def derived() -> T:
-        version = catalog_version()
-        return compute() if version is None else for_version(version)
-
-    return derived
+_SCORES = table(BenchmarkScore)
+_BENCHMARKS = table(Benchmark)
 
 
 def _position(value: Any, order: tuple) -> int:
@@ -149,9 +129,8 @@ def distinct_configs() -> list[tuple[str, Any, int]]:
         FROM configs c WHERE c.config IS NOT NULL
     """
     active = choices.Status.ACTIVE
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [active, active, active])
-        return [(benchmark_id, _decoded(config), first_id) for benchmark_id, config, first_id in cursor.fetchall()]
+    found = fetch(sql, [active, active, active])
+    return [(benchmark_id, _decoded(config), first_id) for benchmark_id, config, first_id in found]
 
 
 def benchmark_config_rows() -> list[dict[str, Any]]:
@@ -210,11 +189,9 @@ def _histogram_counts() -> dict[str, dict[str, Any]]:
     last = HISTOGRAM_BINS - 1
     params = [last, active, active, float(HISTOGRAM_BINS), float(HISTOGRAM_BINS), last, active, active]
     found: dict[str, dict[str, Any]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for benchmark_id, lo, hi, bin_index, count in cursor.fetchall():
-            entry = found.setdefault(benchmark_id, {"lo": lo, "hi": hi, "counts": [0] * HISTOGRAM_BINS})
-            entry["counts"][bin_index] = count
+    for benchmark_id, lo, hi, bin_index, count in fetch(sql, params):
+        entry = found.setdefault(benchmark_id, {"lo": lo, "hi": hi, "counts": [0] * HISTOGRAM_BINS})
+        entry["counts"][bin_index] = count
     return found
 
 

@@ -6,22 +6,21 @@ Rows are plain dicts for the orjson renderer, read with `values_list()` in one q
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apps.catalog import choices
+from apps.catalog.criteria import PriceHistoryQuery
 from apps.catalog.models import CHANGE_KEY_COLUMNS, CatalogChange, Region, ServerPrice, SyncRun
-from apps.catalog.pricing import exchange_rate, monthly_price
-from apps.catalog.selectors.prices import MONTHLY_PRICE_DIGITS, SERVER_PRICE_DIGITS
-from apps.catalog.selectors.server_details import server_id_of
+from apps.catalog.pricing import MONTHLY_PRICE_DIGITS, SERVER_PRICE_DIGITS, converted, monthly_price
+from apps.catalog.selectors.catalog import server_id_of
+from apps.catalog.sql import fetch, placeholders, table
 
 CHANGE_VALUES = (
     "id",
@@ -81,19 +80,7 @@ def sync_rows(page: QuerySet) -> list[dict[str, Any]]:
     ]
 
 
-def syncs_finished_since(since: datetime) -> QuerySet:
-    return SyncRun.objects.filter(finished_at__gte=since).values("id")
-
-
-def syncs_finished_before(until: datetime) -> QuerySet:
-    return SyncRun.objects.filter(finished_at__lt=until).values("id")
-
-
 # --- /server_prices?price_change_since= -------------------------------------------------------------
-
-
-def _table(model: Any) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 PRICE_KEY = ("vendor_id", "region_id", "zone_id", "server_id", "allocation")
@@ -110,9 +97,9 @@ def _price_changes_sql(*, from_prices: bool = False) -> str:
     on = " AND ".join(f"p.{column} = c.{column}" for column in PRICE_KEY)
     kind = f"c.\"table\" = 'server_price' AND c.kind = '{choices.ChangeKind.CHANGED}' AND c.field = 'price'"
     if from_prices:
-        tables = f"{_table(ServerPrice)} p CROSS JOIN {_table(CatalogChange)} c CROSS JOIN {_table(SyncRun)} s"
+        tables = f"{table(ServerPrice)} p CROSS JOIN {table(CatalogChange)} c CROSS JOIN {table(SyncRun)} s"
     else:
-        tables = f"{_table(SyncRun)} s CROSS JOIN {_table(CatalogChange)} c CROSS JOIN {_table(ServerPrice)} p"
+        tables = f"{table(SyncRun)} s CROSS JOIN {table(CatalogChange)} c CROSS JOIN {table(ServerPrice)} p"
     return f"FROM {tables} WHERE s.finished_at >= %s AND c.sync_id = s.id AND {kind} AND {on}"
 
 
@@ -126,45 +113,19 @@ def previous_prices(ids: Iterable[int], since: datetime) -> dict[int, tuple[floa
     ids = list(ids)
     if not ids:
         return {}
-    marks = ", ".join(["%s"] * len(ids))
     changes = _price_changes_sql(from_prices=True)
-    sql = f"SELECT p.id, c.old, c.currency {changes} AND p.id IN ({marks}) ORDER BY c.id DESC"
+    sql = f"SELECT p.id, c.old, c.currency {changes} AND p.id IN ({placeholders(len(ids))}) ORDER BY c.id DESC"
     previous: dict[int, tuple[float, str]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [since, *ids])
-        for price_id, old, currency in cursor.fetchall():
-            # Newest first: the last one seen is the earliest change, whose `old` is the price before.
-            previous[price_id] = (json.loads(old) if isinstance(old, str) else old, currency)
+    for price_id, old, currency in fetch(sql, [since, *ids]):
+        # Newest first: the last one seen is the earliest change, whose `old` is the price before.
+        previous[price_id] = (json.loads(old) if isinstance(old, str) else old, currency)
     return previous
-
-
-def converted(value: float | None, from_currency: str | None, to_currency: str, digits: int) -> float | None:
-    """`value` in `to_currency` (rounded as the price searches round conversions); None if unknown."""
-    if value is None or from_currency is None:
-        return None
-    if from_currency == to_currency:
-        return value
-    try:
-        return round(value * exchange_rate(from_currency, to_currency), digits)
-    except ValueError:
-        return None
 
 
 # --- /server/{vendor}/{server}/price_history --------------------------------------------------------
 
 PRICE_STATE = ("status", "price", "price_tiered", "unit", "currency", "operating_system")
 SeriesKey = tuple[str, str, str]  # region, zone, allocation
-
-
-@dataclass(frozen=True)
-class PriceHistoryQuery:
-    """What `/price_history` asks for: the places, the allocation, the window and the currency."""
-
-    regions: tuple[str, ...] = ()
-    countries: tuple[str, ...] = ()
-    allocation: str | None = None
-    since: datetime | None = None
-    currency: str = "USD"
 
 
 def history_start(*, now: datetime | None = None) -> datetime | None:

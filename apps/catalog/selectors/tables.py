@@ -4,15 +4,12 @@
 import re
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, Model
 
 from apps.catalog import choices
 from apps.catalog.models import Benchmark, BenchmarkScore, Region, Server, ServerPrice, SyncRun, Vendor, Zone
-from apps.catalog.search import _table
-from apps.catalog.selectors.benchmarks import derived_per_catalog
-from apps.catalog.selectors.catalog import table_columns
-from apps.catalog.selectors.server_details import RowFormat
+from apps.catalog.sql import RowFormat, fetch, table, table_columns
+from apps.catalog.version import derived_per_catalog
 
 SERVER_COLUMNS = table_columns(Server)
 
@@ -22,9 +19,7 @@ def server_column_rows(columns: list[str] | None = None) -> list[dict[str, Any]]
     repeated column once), in upstream's order (its file's, which the import keeps as primary keys);
     read from the cursor as the `/servers` rows are (JSON embedded as text, timestamps as upstream's)."""
     row = RowFormat(Server, tuple(dict.fromkeys(columns or SERVER_COLUMNS)))
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {row.select('s')} FROM {_table(Server)} s ORDER BY s.id")
-        return [row.read(values) for values in cursor.fetchall()]
+    return [row.read(values) for values in fetch(f"SELECT {row.select('s')} FROM {table(Server)} s ORDER BY s.id", ())]
 
 
 # --- /table/server/meta -----------------------------------------------------------------------
