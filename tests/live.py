@@ -10,7 +10,7 @@ test suite's sample catalog in its own folder, migrated and synced before gunico
 - A fixture of a wider scope: `with LiveKeeper(folder, ...) as server: yield server`.
 A failing test shows the end of the log of each LiveKeeper among its fixtures.
 
-Ready means: the asked-for number of workers runs and /healthcheck answers (200 unless told otherwise),
+Ready means: the asked-for number of workers runs and /healthcheck (or `ready_path`) answers 200 (or `ready_status`),
 however long that takes on this machine (up to a generous minute).
 """
 
@@ -90,7 +90,7 @@ class LiveKeeper:
     catalog: SAMPLE (the default), a catalog file to serve, or None (no KEEPER_CATALOG_SOURCE, no sync).
     api_keys: (key, name, scope) entries bootstrapped through KEEPER_API_KEYS; `keys` lists the keys.
     prepare: migrate (and sync the catalog) before the first start; off for a database that is ready.
-    ready_status: what /healthcheck must answer once it is up (None: any HTTP answer, e.g. without catalog).
+    ready_path, ready_status: what it must answer once it is up (ready_status None: any HTTP answer).
     args: more gunicorn arguments. settings: environment variables of the server.
     """
 
@@ -102,6 +102,7 @@ class LiveKeeper:
         catalog: Path | str | None = SAMPLE,
         api_keys: Sequence[tuple[str, str, str]] = (),
         prepare: bool = True,
+        ready_path: str = "/healthcheck",
         ready_status: int | None = 200,
         args: Sequence[str] = (),
         log: Path | None = None,
@@ -110,7 +111,7 @@ class LiveKeeper:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.workers_count = workers
-        self.ready_status = ready_status
+        self.ready_path, self.ready_status = ready_path, ready_status
         self.args = list(args)
         self.log = log or self.folder / "gunicorn.log"
         self.keys = [key for key, _, _ in api_keys]
@@ -156,7 +157,9 @@ class LiveKeeper:
             self.prepare()
             self._prepare = False
         command = [sys.executable, "-m", "gunicorn", "-c", "keeper/gunicorn.conf.py", "keeper.wsgi"]
-        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers_count), *self.args]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers_count)]
+        # gunicorn's control socket is one path per user (~/.gunicorn): servers running side by side would share it.
+        command += ["--no-control-socket", *self.args]
         with self.log.open("ab") as output:
             # A session of its own: stop() can end whatever of it is left (workers, the scheduler child).
             self.process = subprocess.Popen(
@@ -165,7 +168,7 @@ class LiveKeeper:
         self.wait_for_workers()
 
     def wait_for_workers(self, count: int | None = None) -> None:
-        """Until `count` (by default all) workers run and /healthcheck answers as it should."""
+        """Until `count` (by default all) workers run and `ready_path` answers as it should."""
         count = self.workers_count if count is None else count
 
         def ready() -> bool:
@@ -174,7 +177,7 @@ class LiveKeeper:
             if len(self.workers()) < count:
                 return False
             try:
-                status = self.get("/healthcheck", timeout=START_TIMEOUT_SECONDS).status
+                status = self.get(self.ready_path, timeout=START_TIMEOUT_SECONDS).status
             except OSError:
                 return False
             return self.ready_status is None or status == self.ready_status

@@ -6,19 +6,15 @@ and two workers, and checks that every scrape, whichever worker answers, sums bo
 the same run checks the logs there: JSON only, and exactly one line per request.
 """
 
-import base64
 import glob
-import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +36,7 @@ from apps.throttling.models import GlobalRateLimit
 from apps.throttling.services import global_limit_update
 from tests.catalog.upstream import sample_catalog
 from tests.fakes import bearer, run_django
+from tests.live import LiveKeeper, bootstrap_keys
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 OUTSIDE = "203.0.113.9"  # not in the default KEEPER_METRICS_ALLOWED_NETWORKS
@@ -374,41 +371,6 @@ def test_gunicorn_config_makes_a_private_metrics_folder_and_removes_it_at_exit()
 # --- Several gunicorn workers -----------------------------------------------------
 
 
-@dataclass
-class LiveServer:
-    port: int
-    log: Path
-    metrics_dir: Path
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            # A new connection each time, so requests spread over the workers.
-            connection.request("GET", path, headers={"Connection": "close", **(headers or {})})
-            response = connection.getresponse()
-            response.body = response.read()
-            return response
-        finally:
-            connection.close()
-
-    def raw(self, data: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(data)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-            return b"".join(chunks)
-
-    def log_lines(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if line.strip()]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stale_counter(folder: Path) -> None:
     """A file an earlier server left: 1000 /healthcheck requests of a process long gone."""
     stale = MmapedDict(str(folder / "counter_999999.db"))
@@ -419,65 +381,33 @@ def _stale_counter(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKeeper]:
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("the gunicorn test uses a SQLite database of its own; the SQLite run covers it")
     tmp = tmp_path_factory.mktemp("metrics")
     metrics_dir = tmp / "prometheus"
     metrics_dir.mkdir()
     _stale_counter(metrics_dir)
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AUTH_", "OIDC_", "RATE_LIMIT_", "KEEPER_", "DATABASE_URL", "SENTRY_", "PROMETHEUS_"))
-        and name != "REDIS_URL"
-    }
-    env = {
-        **inherited,
-        "DJANGO_SETTINGS_MODULE": "keeper.settings",
-        "DATABASE_URL": f"sqlite:///{tmp / 'keeper.sqlite3'}",
-        "KEEPER_SECRET_KEY": secrets.token_urlsafe(40),
-        "KEEPER_CATALOG_SOURCE": str(sample_catalog().save(tmp / "catalog.db")),
-        "KEEPER_API_KEYS": base64.b64encode(json.dumps([]).encode()).decode(),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    with LiveKeeper(
+        tmp,
+        KEEPER_API_KEYS=bootstrap_keys(),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         # KEEPER_LOG_FORMAT unset: the output is a file, so the default must be json.
-    }
-    manage = [sys.executable, str(PROJECT / "manage.py")]
-    for command in (["migrate", "-v0"], ["sync_catalog", "--no-progress"]):
-        subprocess.run([*manage, *command], env=env, cwd=PROJECT, check=True, capture_output=True, timeout=180)
-    port = _free_port()
-    log = tmp / "gunicorn.log"
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", "keeper/gunicorn.conf.py", "keeper.wsgi", "--bind", f"127.0.0.1:{port}"],
-            env=env,
-            cwd=PROJECT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(port, log, metrics_dir)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if server.get("/metrics").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        # Ready once /metrics answers: no /healthcheck is counted before the tests' own.
+        ready_path="/metrics",
+    ) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
-def _live_samples(server: LiveServer) -> Samples:
+def _metrics_dir(server: LiveKeeper) -> Path:
+    return Path(server.env["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def _log_lines(server: LiveKeeper) -> list[str]:
+    return [line for line in server.log.read_text().splitlines() if line.strip()]
+
+
+def _live_samples(server: LiveKeeper) -> Samples:
     response = server.get("/metrics")
     assert response.status == 200
     return parse(response.body.decode())
@@ -504,7 +434,7 @@ def test_every_scrape_adds_up_the_counters_of_all_workers(gunicorn_server):
     for _ in range(10):
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses += pool.map(lambda _: gunicorn_server.get("/healthcheck").status, range(30))
-        per_process = _per_process_totals(gunicorn_server.metrics_dir, "keeper_http_requests_total", **healthy)
+        per_process = _per_process_totals(_metrics_dir(gunicorn_server), "keeper_http_requests_total", **healthy)
         if sum(1 for count in per_process.values() if count > 0) >= 2:
             break
 
@@ -542,13 +472,13 @@ def test_live_logs_are_json_with_exactly_one_line_per_request(gunicorn_server):
     expected = sorted([f"{marker}-{n}" for n in range(5)] + [f"{marker}-big"])
     deadline = time.monotonic() + 10
     while True:  # gunicorn logs the 413 just after sending it
-        lines = [json.loads(line) for line in gunicorn_server.log_lines()]  # every line is JSON
+        lines = [json.loads(line) for line in _log_lines(gunicorn_server)]  # every line is JSON
         mine = [line for line in lines if str(line.get("request_id", "")).startswith(marker)]
         if len(mine) >= len(expected) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
 
-    assert [r.getheader("X-Request-ID") for r in responses] == [f"{marker}-{n}" for n in range(5)]
+    assert [r.headers["x-request-id"] for r in responses] == [f"{marker}-{n}" for n in range(5)]
     assert sorted(line["request_id"] for line in mine) == expected
     assert all(line["logger"] == "keeper.requests" for line in mine)
     # The 413 never reached Django: its one line comes from gunicorn's logger, in the same shape.

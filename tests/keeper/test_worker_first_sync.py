@@ -1,6 +1,6 @@
 """The worker's first catalog sync (keeper/celery.py FirstCatalogSync), run in this process.
 
-The real worker doing it against a real stack is in test_stack_e2e.py; these run in the plain suite.
+The real worker doing it against a real stack is in tests/stack/test_stack_e2e.py.
 """
 
 from pathlib import Path

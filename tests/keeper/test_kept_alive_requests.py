@@ -9,20 +9,13 @@ own timer), hence the sleeps.
 """
 
 import http.client
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
 
-from tests.stack.stack import ROOT
+from tests.live import LiveKeepers
 
 pytestmark = [
     pytest.mark.postgres,
@@ -30,12 +23,6 @@ pytestmark = [
 ]
 
 KEEPALIVE = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _database_url() -> str:
@@ -47,40 +34,21 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def port(transactional_db, tmp_path: Path) -> Iterator[int]:
+def port(transactional_db, live_keeper: LiveKeepers) -> int:
     """gunicorn with the project's configuration on the test database, one worker, a keepalive of KEEPALIVE s."""
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "KEEPER_API_KEYS", "AUTH_TOKEN_INTROSPECTION_URL", "OIDC_RP_CLIENT_ID")
-    }
-    env.update(DATABASE_URL=_database_url(), KEEPER_SECRET_KEY="test", RATE_LIMIT_ENABLED="false")
-    command = [sys.executable, "-m", "gunicorn", "-c", "keeper/gunicorn.conf.py", "keeper.wsgi",
-               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--keep-alive", str(KEEPALIVE),
-               "--control-socket", str(tmp_path / "gunicorn.ctl")]  # fmt: skip
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                _get(http.client.HTTPConnection("127.0.0.1", port, timeout=5))
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    server = live_keeper(
+        workers=1,
+        args=["--keep-alive", str(KEEPALIVE)],
+        # The test database is migrated and holds no catalog. Not /healthcheck: a worker that answered it
+        # remembers the catalog's state for a second, and the test below needs it to read the table.
+        prepare=False,
+        catalog=None,
+        ready_path="/no-such-page",
+        ready_status=404,
+        DATABASE_URL=_database_url(),
+        RATE_LIMIT_ENABLED="false",
+    )
+    return server.port
 
 
 def _get(connection: http.client.HTTPConnection) -> int:
