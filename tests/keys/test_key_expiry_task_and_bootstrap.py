@@ -3,11 +3,7 @@
 import base64
 import json
 import logging
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -23,6 +19,7 @@ from apps.keys.tasks import warn_expiring_keys
 from apps.throttling.models import GlobalRateLimit
 from tests.fakes import run_django
 from tests.keys.helpers import bearer, x_api_key
+from tests.live import LiveKeeper
 
 pytestmark = pytest.mark.django_db
 
@@ -468,18 +465,21 @@ def test_a_bootstrap_key_equal_to_an_existing_key_is_refused_and_nothing_breaks(
 )
 def test_gunicorn_refuses_to_start_on_a_bad_list_naming_the_entry(tmp_path, entries):
     encoded = base64.b64encode(json.dumps(entries).encode()).decode()
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith(("KEEPER_", "DATABASE_URL"))},
-        "KEEPER_API_KEYS": encoded,
-        "KEEPER_SECRET_KEY": "test-secret-key-for-this-test-only",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'keeper.sqlite3'}",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [str(gunicorn), "-c", "keeper/gunicorn.conf.py", "keeper.wsgi", "--bind", "127.0.0.1:0"]
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env={**env, "KEEPER_API_KEYS": ""}, check=True)
+    server = LiveKeeper(
+        tmp_path,
+        catalog=None,
+        prepare=False,
+        KEEPER_API_KEYS=encoded,
+        KEEPER_SECRET_KEY="test-secret-key-for-this-test-only",
+    )
+    assert server.manage("migrate", "-v0", KEEPER_API_KEYS="").returncode == 0
 
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    try:
+        with pytest.raises(AssertionError, match="gunicorn exited"):
+            server.start()
+    finally:
+        status, output = server.stop(), server.log.read_text()
 
-    assert result.returncode != 0
-    assert "Not starting: KEEPER_API_KEYS[0] (b)" in result.stderr or "KEEPER_API_KEYS[1] (b)" in result.stderr
-    assert all(entry["key"] not in result.stderr for entry in entries)
+    assert status != 0
+    assert "Not starting: KEEPER_API_KEYS[0] (b)" in output or "KEEPER_API_KEYS[1] (b)" in output
+    assert all(entry["key"] not in output for entry in entries)
