@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.services import catalog_sync
+from apps.catalog.version import forget_catalog_state
 from apps.keys.traffic import traffic_buffer
 from tests.catalog.upstream import sample_catalog
 

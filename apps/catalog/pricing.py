@@ -1,4 +1,7 @@
-"""Money helpers: tiered prices and offline currency conversion."""
+"""Money: tiered prices, offline currency conversion, and the digits prices are given to.
+
+The one place for price digits and currency conversion of the read side (SQL rounding too).
+"""
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
@@ -8,6 +11,34 @@ from typing import Any
 from currency_converter import CurrencyConverter
 
 HOURS_PER_MONTH = 730.0
+# Upstream's rounding: 4 digits for server prices (2 for monthly ones), 6 for storage and traffic prices.
+SERVER_PRICE_DIGITS = 4
+MONTHLY_PRICE_DIGITS = 2
+UNIT_PRICE_DIGITS = 6
+
+# A server row's `price_breakdown`: its parts and their digits (per hour, or per month for the monthly ones).
+PRICE_BREAKDOWN = tuple(
+    (name, MONTHLY_PRICE_DIGITS if name.endswith("monthly") else SERVER_PRICE_DIGITS)
+    for name in (
+        "compute_min_price",
+        "compute_min_price_spot",
+        "compute_min_price_ondemand",
+        "compute_min_price_ondemand_monthly",
+        "traffic_inbound_hourly",
+        "traffic_inbound_monthly",
+        "traffic_outbound_hourly",
+        "traffic_outbound_monthly",
+        "traffic_hourly",
+        "traffic_monthly",
+        "extra_storage_hourly",
+        "extra_storage_monthly",
+    )
+)
+
+
+def server_price_digits(column: str) -> int:
+    """The digits of a server's derived price column (the monthly ones have 2)."""
+    return MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS
 
 
 def tiered_price(tiers: list[dict[str, Any]], usage: float, unit_price: float) -> float:
@@ -82,3 +113,35 @@ def round_sql(expression: str, digits: int, *, postgres: bool) -> str:
     if postgres:
         return f"CAST(ROUND(CAST({expression} AS NUMERIC), {digits}) AS DOUBLE PRECISION)"
     return f"ROUND({expression}, {digits})"
+
+
+def convert_amount(value: float | None, rate: float, digits: int) -> float | None:
+    """`value` times `rate`, rounded as upstream rounds (Python's round); zero and missing values as they are."""
+    return round(value * rate, digits) if value else value
+
+
+def converted(value: float | None, from_currency: str | None, to_currency: str, digits: int) -> float | None:
+    """`value` in `to_currency` (rounded as the price searches round conversions); None if unknown."""
+    if value is None or from_currency is None:
+        return None
+    if from_currency == to_currency:
+        return value
+    try:
+        return round(value * exchange_rate(from_currency, to_currency), digits)
+    except ValueError:
+        return None
+
+
+def convert_price_row(row: dict[str, Any], currency: str, digits: int) -> None:
+    """Converts a price row's price, up-front price, tiers (and monthly price) to `currency` in place."""
+    if row["currency"] == currency:
+        return
+    rate = exchange_rate(row["currency"], currency)
+    row["price"] = round(row["price"] * rate, digits)
+    row["price_upfront"] = convert_amount(row["price_upfront"], rate, digits)
+    row["price_tiered"] = [
+        {**tier, "price": round(float(tier["price"]) * rate, digits)} for tier in row["price_tiered"]
+    ]
+    if "price_monthly" in row:
+        row["price_monthly"] = convert_amount(row["price_monthly"], rate, MONTHLY_PRICE_DIGITS)
+    row["currency"] = currency

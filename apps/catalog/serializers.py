@@ -16,7 +16,7 @@ from apps.catalog.models import (
     Vendor,
     Zone,
 )
-from apps.catalog.selectors import table_columns
+from apps.catalog.sql import table_columns
 
 
 class CatalogRowSerializer(serializers.ModelSerializer):

@@ -16,7 +16,6 @@ from rest_framework import serializers
 from apps.catalog.choices import Status
 from apps.catalog.models import Benchmark, BenchmarkScore, ServerDescription, Vendor
 from apps.catalog.selectors.benchmarks import HISTOGRAM_BINS
-from apps.catalog.selectors.catalog import table_columns
 from apps.catalog.selectors.server_details import MAX_SIMILAR_SERVERS, SIMILARITY_KINDS
 from apps.catalog.selectors.tables import SERVER_COLUMNS
 from apps.catalog.serializers import (
@@ -26,6 +25,7 @@ from apps.catalog.serializers import (
     VendorOwnedSerializer,
 )
 from apps.catalog.serializers_prices import ServerPriceTableRowSerializer
+from apps.catalog.sql import table_columns
 
 # --- query and path parameters ----------------------------------------------------------------
 

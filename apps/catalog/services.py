@@ -13,8 +13,8 @@ from apps.catalog import choices
 from apps.catalog.history import CatalogHistory
 from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
 from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
-from apps.catalog.selectors.catalog import forget_catalog_state
 from apps.catalog.sources import CatalogSource, open_catalog_source
+from apps.catalog.version import forget_catalog_state
 from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)

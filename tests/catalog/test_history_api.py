@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.catalog.models import SyncRun
-from apps.catalog.selectors import catalog_version
 from apps.catalog.serializers_history import CatalogChangeSerializer, PriceHistorySerializer, SyncSerializer
 from apps.catalog.serializers_prices import ServerPriceRowSerializer, ServerPriceSearchRowSerializer
+from apps.catalog.version import catalog_version
 from tests.catalog.history_catalogs import changed_catalog
 from tests.catalog.upstream import sample_catalog
 

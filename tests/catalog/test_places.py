@@ -7,13 +7,8 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import QueryDict
 
-from apps.catalog.filters.places import (
-    MAX_ANONYMOUS_COUNTRIES,
-    MAX_ANONYMOUS_REGIONS,
-    PlaceFilterSet,
-    Places,
-    place_limit_errors,
-)
+from apps.catalog.filters.places import PlaceFilterSet
+from apps.catalog.places import MAX_ANONYMOUS_COUNTRIES, MAX_ANONYMOUS_REGIONS, Places, place_limit_errors
 from apps.catalog.filters.prices import ServerPriceFilterSet
 from apps.catalog.models import ServerPrice, StoragePrice
 from tests.catalog.upstream import UpstreamCatalog

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.catalog.selectors import catalog_version
+from apps.catalog.version import catalog_version
 from tests.catalog.upstream import UpstreamCatalog
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from apps.catalog.models import BenchmarkScore, ServerDescription
-from apps.catalog.selectors.catalog import table_columns
+from apps.catalog.sql import table_columns
 from tests.catalog.upstream import OBSERVED, UpstreamCatalog
 
 BENCHMARKS = [

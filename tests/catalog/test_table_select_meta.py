@@ -3,7 +3,7 @@
 import pytest
 
 from apps.catalog.models import Server
-from apps.catalog.selectors.catalog import table_columns
+from apps.catalog.sql import table_columns
 from tests.catalog.upstream import UpstreamCatalog
 
 

@@ -13,7 +13,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 
-from apps.catalog.selectors.catalog import catalog_version
+from apps.catalog.version import catalog_version
 
 
 @lru_cache(maxsize=32)

@@ -1,5 +1,1 @@
-"""Catalog reads shaped for the API, one module per resource."""
-
-from apps.catalog.selectors.catalog import catalog_version, table_columns
-
-__all__ = ["catalog_version", "table_columns"]
+"""Catalog reads shaped for the API, one module per resource (apps/catalog/sql.py spells their SQL)."""

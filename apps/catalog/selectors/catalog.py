@@ -5,16 +5,12 @@ renderer: on `/servers?limit=-1` this is several times faster than a nested
 ModelSerializer (see bench/bench_api.py).
 """
 
-import threading
-import time
-from collections.abc import Callable
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Model, QuerySet
 
-from apps.catalog import choices
 from apps.catalog.models import (
     Benchmark,
     ComplianceFramework,
@@ -26,6 +22,8 @@ from apps.catalog.models import (
     Vendor,
     Zone,
 )
+from apps.catalog.sql import VENDOR_COLUMNS, fetch, table, table_columns
+from apps.catalog.version import Memo
 
 TABLE_MODELS: dict[str, type[Model]] = {
     "country": Country,
@@ -39,15 +37,6 @@ TABLE_MODELS: dict[str, type[Model]] = {
 }
 
 
-def table_columns(model: type[Model]) -> list[str]:
-    """The upstream columns of a catalog model (no surrogate id, no derived values)."""
-    from apps.catalog.importer import upstream_columns
-
-    return upstream_columns(model)
-
-
-SERVER_COLUMNS = table_columns(Server)
-VENDOR_COLUMNS = table_columns(Vendor)
 REGION_COLUMNS = table_columns(Region)
 _VENDOR_LOOKUPS = [f"vendor__{c}" for c in VENDOR_COLUMNS]
 
@@ -96,48 +85,29 @@ def health() -> dict[str, Any]:
     }
 
 
-def _read_catalog_version() -> str | None:
-    run = (
-        SyncRun.objects.filter(status=choices.SyncStatus.SUCCEEDED)
-        .order_by("-started_at", "-id")
-        .values_list("id", "data_hash")
-        .first()
-    )
-    return f"{run[0]}:{run[1]}" if run else None
+# /healthcheck is polled by load balancers: answer from a short memo, forgotten with the catalog version.
+cached_health = Memo(health)
 
 
-class _Memo:
-    """A value re-read at most every KEEPER_CATALOG_VERSION_TTL_SECONDS in each process.
-
-    The catalog changes only when a sync lands: asking the database on every request cost a query
-    for every cached answer. The process that syncs forgets at once (catalog_sync calls forget());
-    the others see a new catalog within the TTL.
-    """
-
-    def __init__(self, read: Callable[[], Any]):
-        self._read = read
-        self._value: Any = None
-        self._read_at = float("-inf")
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        if time.monotonic() - self._read_at >= settings.KEEPER_CATALOG_VERSION_TTL_SECONDS:
-            with self._lock:
-                self._value = self._read()
-                self._read_at = time.monotonic()
-        return self._value
-
-    def forget(self) -> None:
-        self._read_at = float("-inf")
+# --- the named server -------------------------------------------------------------------------
 
 
-catalog_version = _Memo(_read_catalog_version)
-catalog_version.__doc__ = "Identifies the catalog being served (the last loaded sync), or None before the first."
-# /healthcheck is polled by load balancers: answer from the same short memo.
-cached_health = _Memo(health)
+@lru_cache(maxsize=8)
+def _named_sql(columns: tuple[str, ...]) -> str:
+    # Two exact index lookups (by id, by API reference): as one OR, SQLite's planner (without
+    # statistics) scans all the vendor's servers instead.
+    select = f"SELECT {', '.join(columns)} FROM {table(Server)} WHERE vendor_id = %s AND"
+    return f"{select} server_id = %s UNION ALL {select} api_reference = %s"
 
 
-def forget_catalog_state() -> None:
-    """After a sync in this process: the next request reads the new version (other processes within the TTL)."""
-    catalog_version.forget()
-    cached_health.forget()
+def named_server(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
+    """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
+    rows = [dict(zip(columns, values)) for values in fetch(_named_sql(columns), [vendor_id, server] * 2)]
+    rows.sort(key=lambda row: (row["server_id"] != server, row["server_id"]))
+    return rows[0] if rows else None
+
+
+def server_id_of(vendor_id: str, server: str) -> str | None:
+    """The id of the vendor's server named `server` by id or API reference, or None."""
+    found = named_server(vendor_id, server, ("server_id",))
+    return found["server_id"] if found else None

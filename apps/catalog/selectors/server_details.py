@@ -1,7 +1,7 @@
 """One server's resources as the Spare Cores API returns them: its prices, benchmark scores and
 descriptions (`/server/{vendor}/{server}/...`), and the servers most similar to it.
 
-Rows come straight from the cursor in the format of the `/servers` rows (apps/catalog/search.py):
+Rows come straight from the cursor in the format of the `/servers` rows (selectors/servers.py):
 JSON columns as their text, embedded in the answer as they are (orjson.Fragment, no parsing),
 timestamps as ISO text. The statements are spelled once per database (SQL text cached) and bound
 per request; building and compiling querysets cost more than running these small queries.
@@ -18,12 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import orjson
-from django.db import connection
-from django.db.models import Model
-
 from apps.catalog import choices
-from apps.catalog.filters.places import Places
 from apps.catalog.models import (
     BenchmarkScore,
     Region,
@@ -34,136 +29,43 @@ from apps.catalog.models import (
     ServerRegionPrice,
     Vendor,
 )
-from apps.catalog.pricing import exchange_rate
-from apps.catalog.search import BREAKDOWN, _output_column, _round, _table
-from apps.catalog.selectors.benchmarks import benchmark_order
-from apps.catalog.selectors.catalog import SERVER_COLUMNS, VENDOR_COLUMNS, table_columns
-from apps.catalog.selectors.prices import (
-    MONTHLY_PRICE_DIGITS,
-    SERVER_PRICE_COLUMNS,
+from apps.catalog.places import Places
+from apps.catalog.pricing import (
+    PRICE_BREAKDOWN,
     SERVER_PRICE_DIGITS,
-    _convert_price_row,
+    convert_price_row,
+    exchange_rate,
+    server_price_digits,
+)
+from apps.catalog.selectors.benchmarks import benchmark_order
+from apps.catalog.selectors.catalog import named_server, server_id_of
+from apps.catalog.selectors.prices import SERVER_PRICE_COLUMNS
+from apps.catalog.sql import (
+    SERVER_ROW,
+    VENDOR_ROW,
+    PlaceShape,
+    RowFormat,
+    fetch,
+    place_params,
+    placeholders,
+    postgres,
+    rounded,
+    table,
+    table_columns,
 )
 
 BENCHMARK_SCORE_COLUMNS = tuple(table_columns(BenchmarkScore))
 DESCRIPTION_COLUMNS = tuple(table_columns(ServerDescription))
 PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly")
-PRICE_DIGITS = {
-    column: MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS for column in PRICE_COLUMNS
-}
 SIMILARITY_KINDS = ("family", "specs", "score", "score_per_price", "benchmark_score", "benchmark_score_per_price")
 MAX_SIMILAR_SERVERS = 100
 
 
-def _postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 # --- rows from the cursor ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RowFormat:
-    """How a model's columns are selected and read back into a row (a dict) for the orjson renderer."""
-
-    model: type[Model]
-    columns: tuple[str, ...]
-
-    def select(self, alias: str) -> str:
-        return ", ".join(_output_column(alias, self.model, column) for column in self.columns)
-
-    def read(self, values: Sequence[Any], *, parse: Sequence[str] = ()) -> dict[str, Any]:
-        """A row of `values` (in `columns` order); JSON columns in `parse` decoded, the others embedded."""
-        json_at, bool_at = _kinds(self.model, self.columns)
-        record = list(values)
-        for index in json_at:
-            if record[index] is not None:
-                text = record[index]
-                record[index] = json.loads(text) if self.columns[index] in parse else orjson.Fragment(text)
-        for index in bool_at:
-            if record[index] is not None:
-                record[index] = bool(record[index])
-        return dict(zip(self.columns, record))
-
-
-@lru_cache(maxsize=16)
-def _kinds(model: type[Model], columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Positions of the JSON columns (embedded as text) and of the booleans (SQLite answers 0 or 1)."""
-    by_column = {field.column: field.get_internal_type() for field in model._meta.concrete_fields}
-    json_at = tuple(i for i, column in enumerate(columns) if by_column[column] == "JSONField")
-    bool_at = tuple(i for i, column in enumerate(columns) if by_column[column] == "BooleanField")
-    return json_at, bool_at
-
 
 PRICE_ROW = RowFormat(ServerPrice, tuple(SERVER_PRICE_COLUMNS))
 SCORE_ROW = RowFormat(BenchmarkScore, BENCHMARK_SCORE_COLUMNS)
 DESCRIPTION_ROW = RowFormat(ServerDescription, DESCRIPTION_COLUMNS)
-SERVER_ROW = RowFormat(Server, tuple(SERVER_COLUMNS))
-VENDOR_ROW = RowFormat(Vendor, tuple(VENDOR_COLUMNS))
-
-
-def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-@dataclass(frozen=True)
-class PlaceShape:
-    """How many values each place filter has: what the SQL text of a place condition depends on."""
-
-    regions: int = 0
-    vendor_regions: int = 0
-    countries: int = 0
-
-    @classmethod
-    def of(cls, places: Places) -> "PlaceShape":
-        return cls(len(places.regions), len(places.vendor_regions), len(places.countries))
-
-    def condition(self, alias: str, *, country: str) -> str:
-        """The condition on price rows (`alias` has vendor_id and region_id); `country` is the SQL of
-        a row's country code. Bound by `place_params`."""
-        parts: list[str] = []
-        if self.regions:
-            parts.append(f"{alias}.region_id IN ({_placeholders(self.regions)})")
-        if self.vendor_regions:
-            pairs = " OR ".join([f"({alias}.vendor_id = %s AND {alias}.region_id = %s)"] * self.vendor_regions)
-            parts.append(f"({pairs})")
-        if self.countries:
-            parts.append(f"{country} IN ({_placeholders(self.countries)})")
-        return " AND ".join(parts) or "1 = 1"
-
-
-def place_params(places: Places) -> list[Any]:
-    return [*places.regions, *(item for pair in places.vendor_regions for item in pair), *places.countries]
-
-
-# --- the named server -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _named_sql(columns: tuple[str, ...]) -> str:
-    # Two exact index lookups (by id, by API reference): as one OR, SQLite's planner (without
-    # statistics) scans all the vendor's servers instead.
-    select = f"SELECT {', '.join(columns)} FROM {_table(Server)} WHERE vendor_id = %s AND"
-    return f"{select} server_id = %s UNION ALL {select} api_reference = %s"
-
-
-def _named(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
-    """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
-    rows = [dict(zip(columns, values)) for values in _fetch(_named_sql(columns), [vendor_id, server] * 2)]
-    rows.sort(key=lambda row: (row["server_id"] != server, row["server_id"]))
-    return rows[0] if rows else None
-
-
-def server_id_of(vendor_id: str, server: str) -> str | None:
-    """The id of the vendor's server named `server` by id or API reference, or None."""
-    found = _named(vendor_id, server, ("server_id",))
-    return found["server_id"] if found else None
 
 
 # --- prices, scores, descriptions -------------------------------------------------------------
@@ -171,12 +73,10 @@ def server_id_of(vendor_id: str, server: str) -> str | None:
 
 @lru_cache(maxsize=64)
 def _prices_sql(places: PlaceShape, postgres: bool) -> str:
-    region = (
-        f"SELECT r.country_id FROM {_table(Region)} r WHERE r.vendor_id = p.vendor_id AND r.region_id = p.region_id"
-    )
+    region = f"SELECT r.country_id FROM {table(Region)} r WHERE r.vendor_id = p.vendor_id AND r.region_id = p.region_id"
     condition = places.condition("p", country=f"({region})")
     return (
-        f"SELECT {PRICE_ROW.select('p')} FROM {_table(ServerPrice)} p "
+        f"SELECT {PRICE_ROW.select('p')} FROM {table(ServerPrice)} p "
         f"WHERE p.vendor_id = %s AND p.server_id = %s AND p.status = %s AND {condition} "
         "ORDER BY p.region_id, p.zone_id, p.allocation"
     )
@@ -192,15 +92,15 @@ def server_price_rows(
     server_id = server_id_of(vendor_id, server)
     if server_id is None:
         return None
-    sql = _prices_sql(PlaceShape.of(places), _postgres())
+    sql = _prices_sql(PlaceShape.of(places), postgres())
     currency_at = PRICE_ROW.columns.index("currency")
     rows = []
-    for values in _fetch(sql, [vendor_id, server_id, choices.Status.ACTIVE, *place_params(places)]):
+    for values in fetch(sql, [vendor_id, server_id, choices.Status.ACTIVE, *place_params(places)]):
         converted = values[currency_at] != currency
         row = PRICE_ROW.read(values, parse=("price_tiered",) if converted else ())
         if converted:
             # Upstream's Python rounding, digit for digit.
-            _convert_price_row(row, currency, SERVER_PRICE_DIGITS)
+            convert_price_row(row, currency, SERVER_PRICE_DIGITS)
         rows.append(row)
     return rows
 
@@ -208,7 +108,7 @@ def server_price_rows(
 @lru_cache(maxsize=2)
 def _scores_sql(postgres: bool) -> str:
     return (
-        f"SELECT {SCORE_ROW.select('b')} FROM {_table(BenchmarkScore)} b "
+        f"SELECT {SCORE_ROW.select('b')} FROM {table(BenchmarkScore)} b "
         "WHERE b.vendor_id = %s AND b.resource_id = %s AND b.resource_type = %s AND b.status = %s"
     )
 
@@ -221,7 +121,7 @@ def server_benchmark_rows(*, vendor_id: str, server: str) -> list[dict[str, Any]
     params = [vendor_id, server_id, choices.ResourceType.SERVER, choices.Status.ACTIVE]
     config_at = SCORE_ROW.columns.index("config")
     keyed = []
-    for values in _fetch(_scores_sql(_postgres()), params):
+    for values in fetch(_scores_sql(postgres()), params):
         row = SCORE_ROW.read(values)
         text = values[config_at]
         # Upstream sorts these rows without their category, so every one ranks as "Other"; ties keep
@@ -242,7 +142,7 @@ class DescriptionLookup:
 @lru_cache(maxsize=2)
 def _description_sql(postgres: bool) -> str:
     return (
-        f"SELECT {DESCRIPTION_ROW.select('d')} FROM {_table(ServerDescription)} d "
+        f"SELECT {DESCRIPTION_ROW.select('d')} FROM {table(ServerDescription)} d "
         "WHERE d.vendor_id = %s AND d.server_id = %s"
     )
 
@@ -251,7 +151,7 @@ def server_description_row(*, vendor_id: str, server: str) -> DescriptionLookup:
     server_id = server_id_of(vendor_id, server)
     if server_id is None:
         return DescriptionLookup(row=None, server_found=False)
-    found = _fetch(_description_sql(_postgres()), [vendor_id, server_id])
+    found = fetch(_description_sql(postgres()), [vendor_id, server_id])
     return DescriptionLookup(row=DESCRIPTION_ROW.read(found[0]) if found else None, server_found=True)
 
 
@@ -306,7 +206,7 @@ def similar_server_rows(*, vendor_id: str, server: str, similarity: Similarity) 
     With `countries` or `vendor_regions`, only servers with a price there are ranked, and their
     prices are the cheapest there.
     """
-    target = _named(vendor_id, server, TARGET_COLUMNS)
+    target = named_server(vendor_id, server, TARGET_COLUMNS)
     if target is None:
         return None
     return _Ranking(target, similarity).rows()
@@ -318,11 +218,11 @@ def _benchmark_scores_sql(config: dict[str, Any] | str | None) -> str:
     if config is None:
         matches = ""
     elif isinstance(config, dict):
-        matches = " AND b.config = CAST(%s AS jsonb)" if _postgres() else " AND json(b.config) = json(%s)"
+        matches = " AND b.config = CAST(%s AS jsonb)" if postgres() else " AND json(b.config) = json(%s)"
     else:
         matches = " AND CAST(b.config AS TEXT) = %s"
     return (
-        f"SELECT b.vendor_id, b.resource_id, MAX(b.score) AS score FROM {_table(BenchmarkScore)} b "
+        f"SELECT b.vendor_id, b.resource_id, MAX(b.score) AS score FROM {table(BenchmarkScore)} b "
         f"WHERE b.status = %s AND b.resource_type = %s AND b.benchmark_id = %s{matches} "
         "GROUP BY b.vendor_id, b.resource_id"
     )
@@ -343,18 +243,18 @@ def _live_prices_sql(places: Places, columns: Sequence[str], *, vendors: int = 0
     `place_params`, then the vendor ids and the server ids."""
     only = ""
     if vendors and servers:
-        only = f" AND p.vendor_id IN ({_placeholders(vendors)}) AND p.server_id IN ({_placeholders(servers)})"
+        only = f" AND p.vendor_id IN ({placeholders(vendors)}) AND p.server_id IN ({placeholders(servers)})"
     if places.countries and len(places.countries) == 1 and not (places.regions or places.vendor_regions):
         # One country, the most common place: its cheapest prices per server are stored at sync, rounded.
         selected = ", ".join(f"p.{column}" for column in columns)
         return (
-            f"SELECT p.vendor_id, p.server_id, {selected} FROM {_table(ServerCountryPrice)} p "
+            f"SELECT p.vendor_id, p.server_id, {selected} FROM {table(ServerCountryPrice)} p "
             f"WHERE p.country_id = %s{only}"
         )
-    minima = ", ".join(f"{_round(f'MIN(p.{column})', PRICE_DIGITS[column])} AS {column}" for column in columns)
+    minima = ", ".join(f"{rounded(f'MIN(p.{column})', server_price_digits(column))} AS {column}" for column in columns)
     condition = PlaceShape.of(places).condition("p", country="p.country_id")
     return (
-        f"SELECT p.vendor_id, p.server_id, {minima} FROM {_table(ServerRegionPrice)} p "
+        f"SELECT p.vendor_id, p.server_id, {minima} FROM {table(ServerRegionPrice)} p "
         f"WHERE {condition}{only} GROUP BY p.vendor_id, p.server_id"
     )
 
@@ -384,10 +284,10 @@ class _Ranking:
         # selected made SQLite sort whole rows instead of reading the narrow server_similarity index.
         columns = f"s.id, {SERVER_ROW.select('s')}, {VENDOR_ROW.select('v')}, s.score, s.score1"
         sql = (
-            f"SELECT {columns} FROM {_table(Server)} s JOIN {_table(Vendor)} v ON v.vendor_id = s.vendor_id "
-            f"WHERE s.id IN ({_placeholders(len(ranked))})"
+            f"SELECT {columns} FROM {table(Server)} s JOIN {table(Vendor)} v ON v.vendor_id = s.vendor_id "
+            f"WHERE s.id IN ({placeholders(len(ranked))})"
         )
-        by_id = {values[0]: values[1:] for values in _fetch(sql, list(ranked))}
+        by_id = {values[0]: values[1:] for values in fetch(sql, list(ranked))}
         if self.live:
             live = self._live_prices([(key[0], key[1]) for key, _, _ in ranked.values()])
             return [
@@ -403,7 +303,7 @@ class _Ranking:
         places = self.similarity.places
         vendors, servers = sorted({key[0] for key in keys}), sorted({key[1] for key in keys})
         sql = _live_prices_sql(places, PRICE_COLUMNS, vendors=len(vendors), servers=len(servers))
-        found = _fetch(sql, [*place_params(places), *vendors, *servers])
+        found = fetch(sql, [*place_params(places), *vendors, *servers])
         # The IN lists cross the vendors and servers: more pairs than ranked, looked up by pair.
         return {(values[0], values[1]): dict(zip(PRICE_COLUMNS, values[2:])) for values in found}
 
@@ -417,7 +317,7 @@ class _Ranking:
         benchmark = "bs.score" if similarity.benchmark_id else "NULL"
         prices = [] if self.live else list(self.price_sql.values())
         columns = ", ".join(["s.id", "s.vendor_id", "s.server_id", *prices, benchmark])
-        sql = [f"SELECT {columns} FROM {_table(Server)} s"]
+        sql = [f"SELECT {columns} FROM {table(Server)} s"]
         params: list[Any] = []
         if self.live:
             live_sql = _live_prices_sql(similarity.places, [similarity.price_column])
@@ -434,18 +334,18 @@ class _Ranking:
         params += [*self.where_params, *order_params, similarity.num]
         return {
             values[0]: ((values[1], values[2]), dict(zip(PRICE_COLUMNS, values[3:-1])), values[-1])
-            for values in _fetch(" ".join(sql), params)
+            for values in fetch(" ".join(sql), params)
         }
 
     def _row(self, values: tuple, prices: dict[str, float | None], benchmark_score: float | None) -> dict[str, Any]:
         """A `/servers` row with the ranking's prices, upstream's `score_per_price` and the selected benchmark."""
-        servers, vendors = len(SERVER_COLUMNS), len(VENDOR_COLUMNS)
+        servers, vendors = SERVER_ROW.width, VENDOR_ROW.width
         row = SERVER_ROW.read(values[:servers])
         row["vendor"] = VENDOR_ROW.read(values[servers : servers + vendors])
         row["score"], row["score1"] = values[servers + vendors :]
         rate = exchange_rate("USD", self.similarity.currency)
         for column, value in prices.items():
-            row[column] = round(value * rate, PRICE_DIGITS[column]) if value and rate != 1.0 else value
+            row[column] = round(value * rate, server_price_digits(column)) if value and rate != 1.0 else value
         # The per-price figures divide by best_price_allocation's price in USD, before any conversion.
         divisor = prices[self.similarity.price_column]
         row["score_per_price"] = _per(row["score"], divisor)
@@ -453,7 +353,7 @@ class _Ranking:
         row["selected_benchmark_score_per_price"] = _per(benchmark_score, divisor)
         # As upstream: `price` is the cheapest price of any allocation; nothing is broken down here.
         row["price"] = row["min_price"]
-        row["price_breakdown"] = dict.fromkeys(name for name, _ in BREAKDOWN)
+        row["price_breakdown"] = dict.fromkeys(name for name, _ in PRICE_BREAKDOWN)
         return row
 
     def _tie_break(self) -> str:
@@ -462,7 +362,7 @@ class _Ranking:
         index's order), else in the catalog's row order. Ids in code-point order, as SQLite's."""
         if not self.live and self.similarity.by != "family":
             return "s.id"
-        binary = ' COLLATE "C"' if _postgres() else ""
+        binary = ' COLLATE "C"' if postgres() else ""
         return f"s.vendor_id{binary}, s.server_id{binary}"
 
     def _order(self) -> tuple[str, list[Any]] | None:
@@ -509,13 +409,13 @@ class _Ranking:
         if similarity.by_benchmark and not self.live:
             # Upstream compares the unrounded benchmark score per price here (and the rounded one elsewhere).
             return ratio, baseline
-        return _round(ratio, 4), baseline
+        return rounded(ratio, 4), baseline
 
     def _own_benchmark_score(self) -> float | None:
         similarity, target = self.similarity, self.target
         sql = f"SELECT score FROM ({_benchmark_scores_sql(similarity.benchmark_config)}) own"
         sql += " WHERE vendor_id = %s AND resource_id = %s"
-        found = _fetch(sql, [*_benchmark_params(similarity), target["vendor_id"], target["server_id"]])
+        found = fetch(sql, [*_benchmark_params(similarity), target["vendor_id"], target["server_id"]])
         return found[0][0] if found else None
 
     def _own_price(self) -> float | None:
@@ -525,10 +425,10 @@ class _Ranking:
             return target[similarity.price_column]
         column = similarity.price_column
         sql = (
-            f"SELECT {_round(f'MIN({column})', PRICE_DIGITS[column])} FROM {_table(ServerRegionPrice)} "
+            f"SELECT {rounded(f'MIN({column})', server_price_digits(column))} FROM {table(ServerRegionPrice)} "
             "WHERE vendor_id = %s AND server_id = %s AND region_id = %s"
         )
-        return _fetch(sql, [target["vendor_id"], target["server_id"], similarity.server_region])[0][0]
+        return fetch(sql, [target["vendor_id"], target["server_id"], similarity.server_region])[0][0]
 
 
 def _per(value: float | None, price: float | None) -> float | None:
