@@ -5,7 +5,6 @@ into that page and nowhere else (not the messages framework, the session or a lo
 The hashes are never part of a form, a page or a changelist lookup.
 """
 
-import copy
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -14,17 +13,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.options import csrf_protect_m
-from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
@@ -39,16 +37,6 @@ from keeper.charts import Series, stacked_bar_chart
 
 # Never in a form, a page, a search or a filter (a `?secret_hash__startswith=` filter would leak it).
 SECRET_FIELDS = frozenset({"secret_hash", "previous_secret_hash", "lookup_bucket"})
-CREATE_OPTIONAL_FIELDS = (
-    "organization",
-    "description",
-    "allowed_endpoints",
-    "blocked_endpoints",
-    "allowed_ips",
-    "credits_per_minute",
-    "daily_quota",
-    "expires_at",
-)
 ACCESS_FIELDSET = ("Access", {"fields": ["allowed_endpoints", "blocked_endpoints", "allowed_ips"]})
 LIMITS_FIELDSET = ("Limits", {"fields": ["credits_per_minute", "daily_quota", "expires_at"]})
 CHART_DAYS = 30
@@ -63,18 +51,6 @@ def _actor(request: HttpRequest) -> policy.Actor:
         standing=policy.Rank.STAFF,
         user_id=request.user.pk,
     )
-
-
-def _add_service_errors(form: Form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form: on its field where the form has one."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error.messages)
-        return
-    for field, field_messages in error.message_dict.items():
-        if field in form.fields:
-            form.add_error(field, field_messages)
-        else:
-            form.add_error(None, [f"{field}: {message}" for message in field_messages])
 
 
 # --- Usage chart ----------------------------------------------------------------
@@ -278,86 +254,44 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return [] if obj is None else list(self.change_readonly_fields)
 
-    # -- add and change: through services.key_create / key_update
+    # -- add and change: ApiKeyForm.clean() asks the services' rules, save_model writes through the services
 
-    @csrf_protect_m
-    def changeform_view(
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # A class of its own for each call (modelform_factory): the actor is this request's.
+        form.actor = _actor(request)
+        return form
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        # Saving a new key always ends on the page that shows its value.
+        context = {"show_save_and_add_another": False, "show_save_and_continue": False, **(extra_context or {})}
+        return super().add_view(request, form_url, context)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ApiKeyForm, change: bool) -> None:
+        if change:
+            # Re-read under a row lock: a revoke committed since the page was loaded must not be undone.
+            key = ApiKey.objects.select_for_update().get(pk=obj.pk)
+            services.key_update(key, actor=form.actor, **form.changes())
+            return
+        issued = services.key_create(actor=form.actor, **form.create_arguments())
+        # The admin logs and answers about `obj`: it becomes the key the service made, and carries its
+        # value to response_add, within this request only.
+        vars(obj).update(vars(issued.api_key))
+        obj.issued = issued
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        # Still inside changeform_view's transaction: a key whose value could not be shown is not left behind.
+        return self.issued_keys_response(request, [obj.issued], title="API key created")
+
+    def render_change_form(
         self,
         request: HttpRequest,
-        object_id: str | None = None,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
         form_url: str = "",
-        extra_context: dict | None = None,
+        obj: ApiKey | None = None,
     ) -> HttpResponse:
-        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
-            return self._key_form_view(request, object_id, form_url, extra_context)
-        # One transaction, so a key whose value could not be shown is not left behind.
-        with transaction.atomic(using=router.db_for_write(self.model)):
-            return self._key_form_view(request, object_id, form_url, extra_context)
-
-    def _key_form_view(
-        self, request: HttpRequest, object_id: str | None, form_url: str, extra_context: dict | None
-    ) -> HttpResponse:
-        add = object_id is None
-        obj = None
-        if add:
-            if not self.has_add_permission(request):
-                raise PermissionDenied
-        else:
-            obj = self.get_object(request, unquote(object_id))
-            if obj is None:
-                raise Http404(f"No API key with id {object_id!r}.")
-            allowed = self.has_change_permission if request.method == "POST" else self.has_view_or_change_permission
-            if not allowed(request, obj):
-                raise PermissionDenied
-        can_edit = add or self.has_change_permission(request, obj)
-
-        fieldsets = self.get_fieldsets(request, obj)
-        form_class = self.get_form(request, obj, change=not add, fields=flatten_fieldsets(fieldsets))
-        if request.method == "POST":
-            # A copy, so the page still shows the saved key if the change is refused.
-            form = form_class(request.POST, instance=copy.copy(obj))
-            if form.is_valid():
-                try:
-                    if add:
-                        issued = services.key_create(actor=_actor(request), **self._create_arguments(form))
-                    else:
-                        key = self._update(request, obj, form)
-                except ValidationError as error:
-                    _add_service_errors(form, error)
-                except policy.NotAllowed as refusal:
-                    form.add_error(None, str(refusal))
-                else:
-                    if add:
-                        change_message = self.construct_change_message(request, form, None, add=True)
-                        self.log_addition(request, issued.api_key, change_message)
-                        return self.issued_keys_response(request, [issued], title="API key created")
-                    self.log_change(request, key, self.construct_change_message(request, form, None))
-                    return self.response_change(request, key)
-        elif add:
-            form = form_class(initial=self.get_changeform_initial_data(request))
-        else:
-            form = form_class(instance=obj)
-
-        readonly_fields = self.get_readonly_fields(request, obj) if can_edit else flatten_fieldsets(fieldsets)
-        admin_form = helpers.AdminForm(form, list(fieldsets), {}, readonly_fields, model_admin=self)
-        verb = "Add" if add else "Change" if can_edit else "View"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{verb} {self.opts.verbose_name}",
-            "subtitle": str(obj) if obj else None,
-            "adminform": admin_form,
-            "object_id": object_id,
-            "original": obj,
-            "is_popup": False,
-            "to_field": None,
-            "media": self.media + admin_form.media,
-            "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
-            "preserved_filters": self.get_preserved_filters(request),
-            # Saving a new key always ends on the page that shows its value.
-            "show_save_and_add_another": not add,
-            "show_save_and_continue": not add,
-        }
         if obj is not None:
             context["usage"] = usage_chart(obj)
             context["audit_events"] = recent_audit_events(obj)
@@ -365,20 +299,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 reverse("admin:keys_auditevent_changelist", current_app=self.admin_site.name)
                 + f"?key__id__exact={obj.pk}"
             )
-        context.update(extra_context or {})
-        return self.render_change_form(request, context, add=add, change=not add, obj=obj, form_url=form_url)
-
-    def _create_arguments(self, form: Form) -> dict[str, Any]:
-        data = form.cleaned_data
-        optional = {name: data[name] for name in CREATE_OPTIONAL_FIELDS if data.get(name) not in (None, "", [])}
-        return {"owner": data["owner"], "name": data["name"], "scope": data["scope"], **optional}
-
-    def _update(self, request: HttpRequest, obj: ApiKey, form: Form) -> ApiKey:
-        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE_FIELDS}
-        # Re-read under a row lock: key_update saves the whole row, and a revoke committed since
-        # the page was loaded must not be undone by writing back the status read then.
-        key = ApiKey.objects.select_for_update().get(pk=obj.pk)
-        return services.key_update(key, actor=_actor(request), **changes)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def issued_keys_response(
         self, request: HttpRequest, issued: list[services.IssuedKey], *, title: str
@@ -453,14 +374,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
             self.message_user(request, f"{capfirst(done)} {count} key{'s' if count != 1 else ''}.", messages.SUCCESS)
         return results
 
-    @admin.action(description="Rotate selected keys (new values are shown once)", permissions=["change"])
-    def rotate_keys(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def _rotate(self, request: HttpRequest, queryset: QuerySet, *, action: str = "") -> HttpResponse | None:
+        """Confirm, with the old values' grace period; then rotate and show each new value once.
+        None when no key could be rotated (the messages say why)."""
         form = RotateForm(request.POST if "post" in request.POST else None)
         if not form.is_valid():
             return self._confirm(
                 request,
                 queryset,
-                action="rotate_keys",
+                action=action,
                 form=form,
                 question="Rotate these keys? Each gets a new value, shown once on the next page.",
                 submit="Rotate",
@@ -472,7 +394,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
             )
             if not issued:
                 return None
-            return self.issued_keys_response(request, issued, title="API keys rotated")
+            return self.issued_keys_response(request, issued, title=f"API key{'s' if len(issued) > 1 else ''} rotated")
+
+    @admin.action(description="Rotate selected keys (new values are shown once)", permissions=["change"])
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._rotate(request, queryset, action="rotate_keys")
+
+    def get_urls(self) -> list:
+        rotate = path(
+            "<path:object_id>/rotate/",
+            self.admin_site.admin_view(self.rotate_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_rotate",
+        )
+        return [rotate, *super().get_urls()]
+
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """One key's rotation, from its change page (the action rotates several from the list)."""
+        key = self.get_object(request, unquote(object_id))
+        if key is None:
+            raise Http404(f"No API key with id {object_id!r}.")
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        response = self._rotate(request, ApiKey.objects.filter(pk=key.pk))
+        if response is None:
+            return HttpResponseRedirect(
+                reverse("admin:keys_apikey_change", args=[key.pk], current_app=self.admin_site.name)
+            )
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

@@ -1,9 +1,11 @@
-"""Admin forms for API keys. Parsing only: the rules (IPs, path patterns, expiry) live in services."""
+"""Admin forms for API keys. Parsing here; the rules (IPs, path patterns, expiry, the policy) live in services."""
 
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from apps.keys import policy, services
 from apps.keys.models import ApiKey
 
 
@@ -58,6 +60,44 @@ class ApiKeyForm(forms.ModelForm):
             "daily_quota",
             "expires_at",
         ]
+
+    # Who saves: set by the admin for each request (ApiKeyAdmin.get_form).
+    actor: policy.Actor
+
+    def create_arguments(self) -> dict[str, Any]:
+        """services.key_create's arguments: the fields given, the empty ones left to the service's defaults."""
+        data = self.cleaned_data
+        given = {name: data[name] for name in services.EDITABLE_FIELDS if data.get(name) not in (None, "", [])}
+        return {**given, "owner": data["owner"], "name": data["name"], "scope": data["scope"]}
+
+    def changes(self) -> dict[str, Any]:
+        """services.key_update's arguments: the fields changed on the page."""
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in services.EDITABLE_FIELDS}
+
+    def clean(self) -> dict[str, Any]:
+        """The service's own rules, so a refusal shows on the page (on its field where the form has one)
+        before anything is saved; the admin's save_model then writes through the same service."""
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            if self.instance.pk is None:
+                arguments = self.create_arguments()
+                del arguments["name"]
+                services.key_create_check(actor=self.actor, **arguments)
+            else:
+                services.key_update_check(self.instance, actor=self.actor, **self.changes())
+        except policy.NotAllowed as refusal:
+            raise ValidationError(str(refusal)) from None
+        except ValidationError as error:
+            if not hasattr(error, "error_dict"):
+                raise
+            for field, messages in error.message_dict.items():
+                if field in self.fields:
+                    self.add_error(field, messages)
+                else:
+                    self.add_error(None, [f"{field}: {message}" for message in messages])
+        return data
 
 
 GRACE_PERIODS = [

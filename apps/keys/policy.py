@@ -26,10 +26,11 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 
 from apps.keys import endpoints
 from apps.keys.choices import SCOPE_RANK, KeyStatus, Scope
+from keeper.api.exceptions import ConflictError
 
 
 class Rank(IntEnum):
@@ -116,7 +117,7 @@ class NotAllowed(PermissionDenied):
     """The policy refuses a change (a 403 in the API, a message in the admin)."""
 
 
-class KeyConflict(ValidationError):
+class KeyConflict(ConflictError):
     """The key's state (or another key) rules the change out, whoever asks: a 409 in the API."""
 
 

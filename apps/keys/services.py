@@ -13,12 +13,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.identity import idp_username
 from apps.accounts.models import Organization
-from apps.keys import denylist, endpoints, policy
+from apps.keys import capability, denylist, endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.bookkeeping import key_bookkeeping
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
@@ -43,6 +43,7 @@ EDITABLE_FIELDS = (
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 MIN_IMPORTED_LENGTH = 16
 UNKNOWN_KEY = "Invalid API key."
+NAME_TAKEN = "Another key of this owner has that name."
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,35 @@ def _json_value(value: Any) -> Any:
 # --- Writes ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KeyPlan:
+    """A create or an update that passed every rule: the fields to write, decided at `rank`."""
+
+    rank: policy.Rank
+    fields: dict[str, Any]
+    parent_id: int | None = None
+
+
+def key_create_check(
+    *, owner, actor: Actor, scope: str = Scope.READ, custom_value: str | None = None, **fields: Any
+) -> KeyPlan:
+    """The rules of key_create, without writing: a ValidationError (KeyConflict) or policy.NotAllowed
+    says what is refused. The admin's form runs it in clean(), so a refusal shows on its field."""
+    organization = fields.get("organization")
+    rank = policy.check_create(actor, owner_id=owner.pk, organization_id=organization.pk if organization else None)
+    if not owner.is_active:
+        raise policy.NotAllowed(f"{owner.get_username()} is deactivated: no API key can be created for them.")
+    policy.check_organization(actor, organization)
+    # A key's children draw from its limits too (ApiKey.parent); staff and the operator are above them.
+    parent_id = actor.ceiling.key if actor.bounded else None
+    if parent_id is not None and ApiKey(parent_id=parent_id).depth() > MAX_KEY_DEPTH:
+        raise KeyConflict({"parent": f"Keys created by keys nest at most {MAX_KEY_DEPTH} deep; use a key above."})
+    fields = _clean({"scope": scope, **fields})
+    if custom_value is not None:
+        validate_imported_value(custom_value)
+    return KeyPlan(rank, policy.within_ceiling(actor, fields, creating=True, organization=organization), parent_id)
+
+
 def key_create(
     *,
     owner,
@@ -162,19 +192,8 @@ def key_create(
 
     The policy decides whether `actor` may, and bounds (or fills in) the limits by its own.
     """
-    organization = fields.get("organization")
-    rank = policy.check_create(actor, owner_id=owner.pk, organization_id=organization.pk if organization else None)
-    if not owner.is_active:
-        raise policy.NotAllowed(f"{owner.get_username()} is deactivated: no API key can be created for them.")
-    policy.check_organization(actor, organization)
-    # A key's children draw from its limits too (ApiKey.parent); staff and the operator are above them.
-    parent_id = actor.ceiling.key if actor.bounded else None
-    if parent_id is not None and ApiKey(parent_id=parent_id).depth() > MAX_KEY_DEPTH:
-        raise KeyConflict({"parent": f"Keys created by keys nest at most {MAX_KEY_DEPTH} deep; use a key above."})
-    fields = _clean({"scope": scope, **fields})
-    if custom_value is not None:
-        validate_imported_value(custom_value)
-    fields = policy.within_ceiling(actor, fields, creating=True, organization=organization)
+    plan = key_create_check(owner=owner, actor=actor, scope=scope, custom_value=custom_value, **fields)
+    fields = plan.fields
     key_id = key_secrets.new_key_id()
     if custom_value is None:
         value = key_secrets.new_key(key_id)
@@ -188,7 +207,7 @@ def key_create(
             "lookup_bucket": key_secrets.imported_bucket(value),
         }
         prefix = "imported"
-    decided = {part: rank.label for part in fields if part in policy.FIELD_CHANGES}
+    decided = {part: plan.rank.label for part in fields if part in policy.FIELD_CHANGES}
     try:
         with transaction.atomic():
             key = ApiKey.objects.create(
@@ -197,7 +216,7 @@ def key_create(
                 last_chars=value[-key_secrets.VISIBLE_TAIL :],
                 owner=owner,
                 name=name,
-                parent_id=parent_id,
+                parent_id=plan.parent_id,
                 source=source or (KeySource.GENERATED if custom_value is None else KeySource.IMPORTED),
                 decided_by=decided,
                 **hashed,
@@ -209,14 +228,15 @@ def key_create(
     return IssuedKey(key, value)
 
 
-def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
+def key_update_check(key: ApiKey, *, actor: Actor, **changes: Any) -> KeyPlan:
+    """The rules of key_update, without writing (as key_create_check): the fields that change."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "Not editable." for name in unknown})
     changes = _clean(changes)
     changed = {field: value for field, value in changes.items() if getattr(key, field) != value}
     if not changed:
-        return key
+        return KeyPlan(policy.Rank.NONE, {})
     rank = policy.Rank.NONE
     for change in dict.fromkeys(policy.FIELD_CHANGES[field] for field in changed):
         parts = [field for field in changed if policy.FIELD_CHANGES[field] is change]
@@ -225,11 +245,24 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
         policy.check_organization(actor, changed["organization"])
     organization = changed.get("organization", key.organization if key.organization_id else None)
     changed = policy.within_ceiling(actor, changed, creating=False, organization=organization)
+    # Asked before the write too, so a form can show it; the unique index still decides a race (key_update).
+    if (
+        "name" in changed
+        and ApiKey.objects.filter(owner_id=key.owner_id, name=changed["name"]).exclude(pk=key.pk).exists()
+    ):
+        raise KeyConflict({"name": NAME_TAKEN})
+    return KeyPlan(rank, changed)
+
+
+def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
+    plan = key_update_check(key, actor=actor, **changes)
+    if not plan.fields:
+        return key
     diff = {}
-    for field, value in changed.items():
+    for field, value in plan.fields.items():
         diff[field] = [_json_value(getattr(key, field)), _json_value(value)]
         setattr(key, field, value)
-    fields = [*diff, *policy.record_decisions(key, rank, list(diff))]
+    fields = [*diff, *policy.record_decisions(key, plan.rank, list(diff))]
     if "expires_at" in diff:
         key.expiry_warned_at = None
         fields.append("expiry_warned_at")
@@ -239,7 +272,7 @@ def key_update(key: ApiKey, *, actor: Actor, **changes: Any) -> ApiKey:
             key.save(update_fields=[*fields, "updated_at"])
             _audit(key, AuditAction.UPDATE, actor, changes=diff)
     except IntegrityError:
-        raise KeyConflict({"name": "Another key of this owner has that name."}) from None
+        raise KeyConflict({"name": NAME_TAKEN}) from None
     if set(diff) - {"name", "description"}:
         _forget_verified(key)
     return key
@@ -455,6 +488,44 @@ def key_authenticate(value: str, *, ip: str, path: str, touch: bool = True) -> A
 def key_check(value: str, *, ip: str, path: str) -> ApiKey:
     """key_authenticate without marking the key used (for POST /keys/validate)."""
     return key_authenticate(value, ip=ip, path=path, touch=False)
+
+
+@dataclass(frozen=True)
+class KeyValidation:
+    """What POST /keys/validate answers: whether a key is usable, what remains of its limits, and for a
+    usable key a capability token to forward instead of it. All empty for a key the caller may not see."""
+
+    valid: bool
+    reason: str = ""
+    key: ApiKey | None = None
+    credits_per_minute: int | None = None
+    remaining_credits: int | None = None
+    daily_quota: int | None = None
+    remaining_quota: int | None = None
+    capability_token: str | None = None
+    capability_token_expires_at: datetime | None = None
+
+
+def key_validate(value: str, *, visible: QuerySet, ip: str, path: str, ttl_seconds: int) -> KeyValidation:
+    """Whether the key `value` may call `path` from `ip` (without marking it used), for a caller who sees
+    the keys of `visible`: a key outside them is answered exactly as an unknown one, nothing about its state."""
+    # Before the key is read: a revocation committed after this read refuses the token (apps.keys.denylist).
+    issued_at = capability.issue_time()
+    try:
+        key, reason = key_check(value, ip=ip, path=path), ""
+    except KeyRejected as exc:
+        key, reason = exc.key, str(exc)
+    if key is None or not visible.filter(pk=key.pk).exists():
+        return KeyValidation(valid=False, reason=UNKNOWN_KEY)
+    limit = key.pool_size or settings.RATE_LIMIT_CREDITS_PER_MINUTE
+    remaining = credits_remaining(key)
+    daily_quota = key.daily_quota or None
+    remaining_quota = quota_remaining(key) if daily_quota else None
+    if reason:
+        return KeyValidation(False, reason, key, limit, remaining, daily_quota, remaining_quota)
+    limits = capability.KeyLimits(limit, remaining, daily_quota, remaining_quota)
+    token = capability.token_issue(key, issued_at=issued_at, ttl_seconds=ttl_seconds, limits=limits)
+    return KeyValidation(True, "", key, limit, remaining, daily_quota, remaining_quota, token.token, token.expires_at)
 
 
 def quota_remaining(key: ApiKey) -> int | None:

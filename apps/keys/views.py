@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -19,11 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import Organization
-from apps.keys import capability, services
+from apps.keys import services
 from apps.keys.choices import SCOPE_RANK, KeySource, KeyStatus, Scope
 from apps.keys.filters import KeyFilterSet
 from apps.keys.models import ApiKey, AuditEvent
-from apps.keys.policy import KeyConflict
 from apps.keys.selectors import KeyManager, key_manager, usage_summary
 from apps.keys.serializers import (
     AuditEventSerializer,
@@ -53,19 +51,6 @@ from keeper.api.streams import StreamSlots
 # takes up to 18 digits, all below that bound, so that its pattern says exactly what is accepted.
 MAX_EVENT_ID = 2**63 - 1
 _EVENT_ID = re.compile(r"^[0-9]{1,18}$")
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The key's state does not allow this."
-    default_code = "conflict"
-
-
-def _django_errors(exc: DjangoValidationError) -> exceptions.APIException:
-    """A service's refusal: 409 when the key's state rules it out, else 400 naming the fields."""
-    if isinstance(exc, KeyConflict):
-        return Conflict(" ".join(exc.messages))
-    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -131,12 +116,8 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
         fields = dict(serializer.validated_data)
         owner = self._owner(fields.pop("owner", None))
         fields["organization"] = self._organization(fields.get("organization"))
-        try:
-            issued = services.key_create(
-                owner=owner, actor=self.manager.actor, custom_value=fields.pop("key", None), **fields
-            )
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from None
+        custom_value = fields.pop("key", None)
+        issued = services.key_create(owner=owner, actor=self.manager.actor, custom_value=custom_value, **fields)
         body = IssuedKeySerializer(issued.api_key).data
         body["key"] = issued.value
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
@@ -156,24 +137,18 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
         new_status = changes.pop("status", None)
         if "organization" in changes:
             changes["organization"] = self._organization(changes["organization"])
-        try:
-            if changes:
-                key = services.key_update(key, actor=self.manager.actor, **changes)
-            if new_status == KeyStatus.SUSPENDED and key.status != KeyStatus.SUSPENDED:
-                key = services.key_suspend(key, actor=self.manager.actor)
-            elif new_status == KeyStatus.ACTIVE and key.status == KeyStatus.SUSPENDED:
-                key = services.key_reactivate(key, actor=self.manager.actor)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from None
+        if changes:
+            key = services.key_update(key, actor=self.manager.actor, **changes)
+        if new_status == KeyStatus.SUSPENDED and key.status != KeyStatus.SUSPENDED:
+            key = services.key_suspend(key, actor=self.manager.actor)
+        elif new_status == KeyStatus.ACTIVE and key.status == KeyStatus.SUSPENDED:
+            key = services.key_reactivate(key, actor=self.manager.actor)
         return Response(KeySerializer(key).data)
 
     @extend_schema(summary="Delete a key", responses={204: None})
     def destroy(self, request: Request, id: str) -> Response:
         self.require(Scope.WRITE)
-        try:
-            services.key_delete(self.get_object(), actor=self.manager.actor)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from None
+        services.key_delete(self.get_object(), actor=self.manager.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Rotate a key", request=RotateSerializer, responses=IssuedKeySerializer)
@@ -183,12 +158,8 @@ class KeyViewSet(KeyManagementMixin, viewsets.GenericViewSet):
         key = self.get_object()
         serializer = RotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            issued = services.key_rotate(
-                key, actor=self.manager.actor, grace_seconds=serializer.validated_data["grace_period_seconds"]
-            )
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from None
+        grace_seconds = serializer.validated_data["grace_period_seconds"]
+        issued = services.key_rotate(key, actor=self.manager.actor, grace_seconds=grace_seconds)
         body = IssuedKeySerializer(issued.api_key).data
         body["key"] = issued.value
         return Response(body, headers={"Cache-Control": "no-store"})
@@ -262,38 +233,14 @@ class KeyValidateView(KeyManagementMixin, ReadOnlyAPIView):
         serializer = ValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        ip = data.get("ip") or client_ip(request._request)
-        # Before the key is read: a revocation committed after this read refuses the token (apps.keys.denylist).
-        issued_at = capability.issue_time()
-        result = {
-            "valid": False, "reason": "", "key": None, "credits_per_minute": None,
-            "remaining_credits": None, "daily_quota": None, "remaining_quota": None,
-            "capability_token": None, "capability_token_expires_at": None,
-        }  # fmt: skip
-        try:
-            key = services.key_check(data["key"], ip=ip, path=data["endpoint"])
-        except services.KeyRejected as exc:
-            key, result["reason"] = exc.key, str(exc)
-        else:
-            result["valid"] = True
-        if key is None or not self.manager.keys().filter(pk=key.pk).exists():
-            # A key the caller may not see is answered exactly as an unknown one: nothing about its state.
-            return Response({**result, "valid": False, "reason": services.UNKNOWN_KEY})
-        result["key"] = KeySerializer(key).data
-        limit = key.pool_size or settings.RATE_LIMIT_CREDITS_PER_MINUTE
-        result["credits_per_minute"] = limit
-        result["remaining_credits"] = services.credits_remaining(key)
-        if key.daily_quota:
-            result["daily_quota"] = key.daily_quota
-            result["remaining_quota"] = services.quota_remaining(key)
-        if result["valid"]:
-            limits = capability.KeyLimits(
-                limit, result["remaining_credits"], result["daily_quota"], result["remaining_quota"]
-            )
-            issued = capability.token_issue(key, issued_at=issued_at, ttl_seconds=data["ttl_seconds"], limits=limits)
-            result["capability_token"] = issued.token
-            result["capability_token_expires_at"] = serializers.DateTimeField().to_representation(issued.expires_at)
-        return Response(result)
+        result = services.key_validate(
+            data["key"],
+            visible=self.manager.keys(),
+            ip=data.get("ip") or client_ip(request._request),
+            path=data["endpoint"],
+            ttl_seconds=data["ttl_seconds"],
+        )
+        return Response(ValidationResultSerializer(result).data)
 
 
 class JwksView(ReadOnlyAPIView):

@@ -7,6 +7,7 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -16,6 +17,25 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Service temporarily unavailable, try again later."
     default_code = "service_unavailable"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource's state does not allow this."
+    default_code = "conflict"
+
+
+class ConflictError(DjangoValidationError):
+    """A service's refusal because of the state of what it changes, whoever asks (a revoked key, a taken
+    name): answered as a Conflict (409). A Django ValidationError, so a form (the admin) shows it on
+    its field like any other; apps subclass it (apps.keys.policy.KeyConflict)."""
+
+
+def _api_exception(exc: DjangoValidationError) -> exceptions.APIException:
+    """A service's Django ValidationError: 409 when the state rules it out, else 400 naming the fields."""
+    if isinstance(exc, ConflictError):
+        return Conflict(" ".join(exc.messages))
+    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -44,6 +64,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DjangoValidationError):
+        exc = _api_exception(exc)
 
     # Imported here: rest_framework.views loads the authentication classes, which import this module.
     from rest_framework.views import exception_handler as drf_exception_handler

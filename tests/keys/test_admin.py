@@ -269,6 +269,18 @@ def test_creating_a_key_shows_it_once_and_stores_only_its_hash(admin_client, ali
     assert secret_part not in admin_client.get(CHANGELIST).content.decode()
 
 
+def test_a_policy_refusal_appears_on_the_add_form(admin_client, make_user):
+    gone = make_user("gone", is_active=False)
+
+    response = admin_client.post(ADD, create_data(gone))
+
+    assert response.status_code == 200
+    refusal = "gone is deactivated: no API key can be created for them."
+    assert response.context["adminform"].form.non_field_errors() == [refusal]
+    assert refusal in response.content.decode()
+    assert not ApiKey.objects.exists() and not AuditEvent.objects.exists()
+
+
 def test_the_owner_field_uses_autocomplete(admin_client):
     content = admin_client.get(ADD).content.decode()
     assert 'data-ajax--url="/admin/autocomplete/"' in content
@@ -472,6 +484,56 @@ def test_service_errors_appear_on_the_change_form(admin_client, alice):
 
     response = admin_client.post(change_url(key), change_data(key, allowed_ips="300.1.2.3"))
     assert "is not an IP address or CIDR range" in response.context["adminform"].form.errors["allowed_ips"][0]
+
+
+def rotate_url(key: ApiKey) -> str:
+    return reverse("admin:keys_apikey_rotate", args=[key.pk])
+
+
+def test_the_change_page_links_to_the_keys_rotation(admin_client, alice):
+    key = issue(alice).api_key
+    assert f'href="{rotate_url(key)}"' in admin_client.get(change_url(key)).content.decode()
+
+
+def test_rotating_from_the_keys_page_asks_then_shows_the_new_value_once(admin_client, alice, caplog):
+    caplog.set_level(logging.DEBUG)
+    issued = issue(alice)
+
+    confirm = admin_client.get(rotate_url(issued.api_key))
+
+    assert confirm.templates[0].name == "admin/keys/apikey/action_confirmation.html"
+    assert issued.api_key.masked in confirm.content.decode() and 'name="action"' not in confirm.content.decode()
+    assert ApiKey.objects.get(pk=issued.api_key.pk).secret_hash == issued.api_key.secret_hash
+
+    response = admin_client.post(rotate_url(issued.api_key), {"post": "yes", "grace_seconds": "0"})
+
+    assert [t.name for t in response.templates][0] == "admin/keys/apikey/issued_keys.html"
+    assert "no-store" in response["Cache-Control"]
+    (value,) = key_values(response)
+    assert response.content.decode().count(secret(value)) == 1
+    assert authenticates(value) == issued.api_key
+    with pytest.raises(services.KeyRejected):
+        authenticates(issued.value)
+    assert AuditEvent.objects.filter(action=AuditAction.ROTATE, actor="admin:admin").count() == 1
+    assert secret(value) not in stored_text()
+    assert not [record for record in caplog.records if secret(value) in record.getMessage()]
+    assert secret(value) not in admin_client.get(change_url(issued.api_key)).content.decode()
+
+
+def test_rotating_a_revoked_key_from_its_page_says_why_and_changes_nothing(admin_client, alice):
+    key = services.key_revoke(issue(alice).api_key, actor=owner_actor(alice))
+
+    response = admin_client.post(rotate_url(key), {"post": "yes", "grace_seconds": "0"}, follow=True)
+
+    assert response.redirect_chain == [(change_url(key), 302)]
+    refusal = "A revoked key cannot be rotated; it can only be renamed or deleted."
+    assert f"{key} was not rotated: {refusal}" in page_messages(response)
+    assert ApiKey.objects.get(pk=key.pk).secret_hash == key.secret_hash
+    assert not AuditEvent.objects.filter(action=AuditAction.ROTATE).exists()
+
+
+def test_the_rotation_page_of_an_unknown_key_is_a_404(admin_client):
+    assert admin_client.get(reverse("admin:keys_apikey_rotate", args=[999999])).status_code == 404
 
 
 def test_keys_cannot_be_deleted_in_the_admin(admin_client, alice):
