@@ -1,8 +1,10 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
+
+from keeper.api.docs import RedocView, SwaggerView
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
+    path("docs", SwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("redoc", RedocView.as_view(url_name="openapi"), name="redoc"),
 ]

@@ -1,11 +1,14 @@
 """What every browser check watches on its page, and the steps they share.
 
 A page must come from Keeper alone: a request to another host, a console error, an uncaught page
-error, a failed request or an error response fails the check (`settle`). Screenshots of every page
+error, a failed request or an error response fails the check (`settle`). A load that the page's own
+Content-Security-Policy refuses never leaves the browser; it fails the check too, unless the check
+names it as expected. Screenshots of every page
 go to var/screenshots/ (git-ignored).
 """
 
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +22,8 @@ LOCAL_SCHEMES = {"data", "blob", "about"}
 SCREENSHOTS = PROJECT / "var" / "screenshots"
 # Generous for a shared 2-core machine; only a broken page waits this long.
 TIMEOUT_MS = 20_000
+# Chromium's console error for a load the page's Content-Security-Policy refused (older and newer wording).
+CSP_REFUSAL = re.compile(r"'(?P<url>[^']+)' (?:because it )?violates the following Content Security Policy directive")
 
 
 def is_local(url: str) -> bool:
@@ -42,12 +47,14 @@ class PageWatch:
     requests: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Loads the page's own Content-Security-Policy refused (never sent), from failed requests and the console.
+    refused: list[str] = field(default_factory=list)
 
     def attach(self, context, page) -> None:
         # On the context, so requests of workers and popups count too.
         context.route("**/*", self._route)
         context.on("request", self._request)
-        context.on("requestfailed", lambda request: self.errors.append(f"failed: {request.url} ({request.failure})"))
+        context.on("requestfailed", self._failed)
         context.on("response", self._response)
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
@@ -69,8 +76,17 @@ class PageWatch:
         if not is_local(url):
             self.outside.append(url)
 
+    def _failed(self, request) -> None:
+        if request.failure == "csp":
+            self.refused.append(request.url)
+        else:
+            self.errors.append(f"failed: {request.url} ({request.failure})")
+
     def _console(self, message) -> None:
-        if message.type == "error":
+        refusal = CSP_REFUSAL.search(message.text)
+        if refusal:
+            self.refused.append(refusal["url"])
+        elif message.type == "error":
             location = message.location
             self.errors.append(f"console error: {message.text} ({location.get('url')}:{location.get('lineNumber')})")
 
@@ -78,8 +94,11 @@ class PageWatch:
         if response.status >= 400:
             self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
-    def assert_clean(self, where: str) -> None:
-        assert not self.outside, f"{where}: requests to other hosts than Keeper's: {self.outside}"
+    def assert_clean(self, where: str, may_refuse: frozenset[str] = frozenset()) -> None:
+        sent = [url for url in self.outside if url not in self.refused]
+        assert not sent, f"{where}: requests to other hosts than Keeper's: {sent}"
+        refused = sorted(set(self.refused) - may_refuse)
+        assert not refused, f"{where}: loads refused by the page's Content-Security-Policy: {refused}"
         assert not self.errors, f"{where}:\n" + "\n".join(self.errors)
 
 
@@ -94,12 +113,14 @@ def open_page(browser, watch: PageWatch, storage_state: dict | None = None):
     return page
 
 
-def settle(page, watch: PageWatch, shot: str, *, full_page: bool = True) -> None:
+def settle(
+    page, watch: PageWatch, shot: str, *, full_page: bool = True, may_refuse: frozenset[str] = frozenset()
+) -> None:
     """Let the page finish loading (fonts, images, late scripts), save its screenshot, check it."""
     page.wait_for_load_state("networkidle")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=full_page)
-    watch.assert_clean(shot)
+    watch.assert_clean(shot, may_refuse)
 
 
 def sign_in(page, keeper: LiveKeeper) -> None:

@@ -112,12 +112,18 @@ def test_openapi_documents_the_enumerations(schema):
     assert {"min_price", "score_per_price", "vcpus"} <= set(parameters["order_by"]["schema"]["enum"])
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_the_documentation_pages_are_html(db, api, path):
+@pytest.mark.parametrize(("path", "script"), [("/docs", "/docs?script="), ("/redoc", None)])
+def test_the_documentation_pages_are_html(db, api, path, script):
     response = api.get(path)
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+    if script:
+        # Swagger UI's start-up script is a file of its own (no inline script: keeper/api/docs.py).
+        assert f'<script src="{script}">'.encode() in response.content
+        response = api.get(script)
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("application/javascript")
     assert b"openapi.json" in response.content
 
 
