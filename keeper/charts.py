@@ -34,6 +34,28 @@ class ChartGeometry:
     def baseline(self) -> int:
         return self.top + self.plot_height
 
+    # Where the frame's parts stand, for the templates: the plot's right edge, the day (or date) labels
+    # under it, the legend at the bottom, the y axis' title turned along the left margin.
+    @property
+    def plot_right(self) -> int:
+        return self.left + self.plot_width
+
+    @property
+    def x_label_y(self) -> int:
+        return self.baseline + 16
+
+    @property
+    def legend_y(self) -> int:
+        return self.height - 14
+
+    @property
+    def y_title_x(self) -> int:
+        return 14
+
+    @property
+    def y_title_y(self) -> int:
+        return self.top + self.plot_height // 2
+
 
 @dataclass(frozen=True)
 class Series:
@@ -126,12 +148,7 @@ def stacked_bar_chart(
         "first": first,
         "last": today,
         "geometry": g,
-        "plot_right": g.left + g.plot_width,
-        "x_label_y": g.baseline + 16,
-        "legend_y": g.height - 14,
         "y_title": y_title,
-        "y_title_x": 14,
-        "y_title_y": g.top + g.plot_height // 2,
         "bars": bars,
         "ticks": [{"y": _num(y(value)), "label": _compact(value)} for value in range(0, top + 1, step)],
         "labels": labels,

@@ -219,9 +219,4 @@ def price_chart(
         "geometry": g,
         "first": first,
         "last": now,
-        "plot_right": g.left + g.plot_width,
-        "x_label_y": g.baseline + 16,
-        "legend_y": g.height - 14,
-        "y_title_x": 14,
-        "y_title_y": g.top + g.plot_height // 2,
     }

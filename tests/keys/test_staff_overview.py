@@ -277,6 +277,19 @@ def test_staff_see_only_the_parts_they_may_view(client, make_user):
         assert f'id="{hidden}"' not in content
 
 
+def test_staff_who_may_view_only_the_sync_runs_see_only_the_catalogs_section(client, make_user):
+    sync_viewer = make_user("sync-viewer", is_staff=True)
+    sync_viewer.user_permissions.add(Permission.objects.get(codename="view_syncrun"))
+    client.force_login(sync_viewer)
+
+    overview = overview_of(index(client))
+
+    assert 'id="overview-syncs"' in overview
+    assert "No sync has run yet." in overview
+    for hidden in ("overview-traffic", "overview-refusals", "overview-top-callers", "overview-expiring"):
+        assert f'id="{hidden}"' not in overview
+
+
 def test_the_overview_is_drawn_on_the_server_with_nothing_from_elsewhere(at_now, admin_client):
     traffic_day(0, Credential.API_KEY, 10, 10)
 
