@@ -22,7 +22,7 @@ What it does:
    receive every row in execute(). Converting the values (from_db_value) is not SQL. A
    connection Keeper opens itself (the /table/server_prices stream) is not seen.
 3. Interleaved: each request is timed on every target in turn (one untimed call first, then up
-   to --calls calls or --budget seconds), in --rounds rounds (the second in reverse order);
+   to --calls calls or --budget seconds), in --rounds rounds (every other one in reverse order);
    a target's figure is the lowest of its per-round medians. Before each request the script
    waits up to --wait-quiet s for the machine to go idle (bench/_common.py); `others` is the
    cores other processes used meanwhile.
@@ -89,6 +89,12 @@ TARGETS = {
     "pg-large": ("PostgreSQL (large)", LARGE),
     "pg-sample": ("PostgreSQL (sample)", SAMPLE),
     "sqlite-large": ("SQLite (large)", LARGE),
+}
+SHORT = {
+    "sqlite-sample": "SQLite sample",
+    "pg-large": "PG large",
+    "pg-sample": "PG sample",
+    "sqlite-large": "SQLite large",
 }
 
 
@@ -385,14 +391,15 @@ def main() -> None:
     parser.add_argument("--pg-dir", type=Path, default=TMP / "keeper-bench-pg", help="its data (default %(default)s)")
     parser.add_argument("--keep-running", action="store_true", help="leave the PostgreSQL server running")
     parser.add_argument("--sqlite-dir", type=Path, default=TMP, help="where the SQLite files are (default /tmp)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds over the targets (default 2)")
-    parser.add_argument("--budget", type=float, default=0.6, help="seconds per request, target and round (0.6)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds over the targets (default 4)")
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds per request, target and round (0.3)")
     parser.add_argument("--calls", type=int, default=200, help="calls at most per request, target and round (200)")
     parser.add_argument("--wait-quiet", type=float, default=3.0, help="wait up to this long for an idle machine")
     parser.add_argument("--within", type=float, default=PG_WITHIN, help="flag ratios over this (default %(default)s)")
     parser.add_argument("--sort", choices=["ratio", "order"], default="ratio", help="default: worst ratio first")
-    parser.add_argument("--profile", action="store_true", help="profile each flagged request on PostgreSQL")
+    parser.add_argument("--profile", action="store_true", help="profile the worst flagged requests on PostgreSQL")
     parser.add_argument("--profile-path", action="append", default=[], help="profile this path too (repeatable)")
+    parser.add_argument("--profile-top", type=int, default=6, help="profile at most this many (worst first)")
     parser.add_argument("--profile-calls", type=int, default=20, help="calls per profile (default %(default)s)")
     args = parser.parse_args()
     if args.worker:
@@ -466,7 +473,9 @@ def main() -> None:
         flagged_target = next((t for t in targets[1:] if t.postgres), targets[1])
         to_profile = list(args.profile_path)
         if args.profile:
-            to_profile += [r.path for r in requests if (ratio(r.path, flagged_target) or 0) > args.within]
+            over = [r.path for r in requests if (ratio(r.path, flagged_target) or 0) > args.within]
+            over.sort(key=lambda path: -(ratio(path, flagged_target) or 0))
+            to_profile += over[: args.profile_top]
         for path in dict.fromkeys(to_profile):
             w = next(w for w in workers if w.target is flagged_target)
             profiles[path] = w.ask(path=path, profile=True, calls=args.profile_calls)["profile"]
@@ -482,7 +491,7 @@ def main() -> None:
         headers += [
             f"{t.label} ms",
             "SQL ms (share)",
-            f"{t.label.split(' ')[0][:2]}{t.label.split(' ')[1]} / {base.label}",
+            f"{SHORT[t.name]} / {SHORT[base.name]}",
         ]
     headers += ["queries", "others"]
 
