@@ -11,6 +11,7 @@ styles, and only styles: a style can change how the page looks, not what it runs
 import secrets
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,6 +44,7 @@ class OwnOriginOnly:
 
     inline_styles = False
 
+    @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         nonce = secrets.token_urlsafe(18)

@@ -57,6 +57,13 @@ def test_every_inline_script_carries_the_answers_nonce(db, api, path):
     assert not re.search(r"<[^>]+\son[a-z]+=", page)
 
 
+def test_the_documentation_pages_are_not_operations_of_the_api(db, api):
+    paths = api.get("/openapi.json", HTTP_ACCEPT="application/json").json()["paths"]
+
+    assert "/openapi.json" not in paths
+    assert not set(PAGES) & set(paths)
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_each_answer_has_a_nonce_of_its_own(db, api, path):
     first, second = nonce_of(api.get(path)), nonce_of(api.get(path))
