@@ -271,6 +271,9 @@ def export_tree(rev: str) -> tuple[Path, str]:
         if archive.wait():
             raise SystemExit(f"git archive {sha} failed")
         (target / ".exported").write_text(sha + "\n")
+    venv = target / ".venv"
+    if not venv.exists():
+        venv.symlink_to(PROJECT / ".venv")  # bin/keeper-stack runs the tree's .venv/bin/python
     return target, sha[:9]
 
 
