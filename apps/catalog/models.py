@@ -444,6 +444,13 @@ class ServerPrice(PriceRow):
             models.Index(fields=["price", "id"], name="server_price_price"),
             # The same for one country (`/server_prices?countries=DE`): read in price order, not sorted.
             models.Index(fields=["country_id", "status", "price", "id"], name="server_price_country_price"),
+            # The same for one vendor, and one vendor's allocation (`?vendor=aws&allocation=spot`); with the
+            # server id, the walk checks each price's server without reading the price row.
+            models.Index(fields=["vendor", "status", "price", "id", "server_id"], name="server_price_vendor_price"),
+            models.Index(
+                fields=["vendor", "allocation", "status", "price", "id", "server_id"],
+                name="server_price_allocation_price",
+            ),
         ]
 
     def __str__(self) -> str:

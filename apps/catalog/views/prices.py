@@ -5,12 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters.prices import (
+    SERVER_PRICES_MAX_LIMIT,
     ServerPriceFilterSet,
     ServerPriceTableFilterSet,
     StoragePriceFilterSet,
@@ -26,26 +26,16 @@ from apps.catalog.serializers_prices import (
 )
 from keeper.api.callers import IsAuthenticatedCaller
 from keeper.api.generics import ReadOnlyListAPIView
-from keeper.api.pagination import LimitPagePagination, LimitPageParameters
+from keeper.api.pagination import LimitPagePagination
 from keeper.api.renderers import ORJSONRenderer
-from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
 from keeper.api.streams import StreamSlots
-
-SERVER_PRICES_MAX_LIMIT = 250
-
-
-class ServerPriceLimitParameters(LimitPageParameters):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=SERVER_PRICES_MAX_LIMIT)
 
 
 class ServerPricePagination(LimitPagePagination):
-    """`limit` 1 to 250 (default 25): upstream caps this search, whose rows are large."""
+    """`limit` 1 to 250 (default 25): upstream caps this search, whose rows are large. The page parameters
+    are validated by the FilterSet (keeper.api.filters.PagingFilterSet); this documents them."""
 
-    def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        params = ServerPriceLimitParameters(data=query_params)
-        errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
-        errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
-        return ({} if errors else dict(params.validated_data)), errors
+    default_limit = ServerPriceFilterSet.default_limit
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
@@ -64,7 +54,12 @@ class ServerPricePagination(LimitPagePagination):
 
 
 class UnitPricePagination(LimitPagePagination):
-    default_limit = 10
+    default_limit = StoragePriceFilterSet.default_limit
+
+
+def _answer(rows_and_total: tuple[list[dict[str, Any]], int | None]) -> Response:
+    rows, total = rows_and_total
+    return Response(rows, headers={} if total is None else {"X-Total-Count": str(total)})
 
 
 class ServerPriceSearchView(ReadOnlyListAPIView):
@@ -84,13 +79,7 @@ class ServerPriceSearchView(ReadOnlyListAPIView):
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = selectors.server_price_rows(
-            prices,
-            currency=self.filterset.currency_code,
-            price_change_since=self.filterset.params.get("price_change_since"),
-        )
-        return self.get_paginated_response(rows)
+        return _answer(selectors.server_prices(self.validated_filterset(request).search()))
 
 
 class StoragePriceSearchView(ReadOnlyListAPIView):
@@ -107,9 +96,7 @@ class StoragePriceSearchView(ReadOnlyListAPIView):
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = selectors.storage_price_rows(prices, currency=self.filterset.currency_code)
-        return self.get_paginated_response(rows)
+        return _answer(selectors.storage_prices(self.validated_filterset(request).search()))
 
 
 class TrafficPriceSearchView(ReadOnlyListAPIView):
@@ -129,12 +116,7 @@ class TrafficPriceSearchView(ReadOnlyListAPIView):
     )
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        prices = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        params = self.filterset.params
-        rows = selectors.traffic_price_rows(
-            prices, currency=self.filterset.currency_code, monthly_traffic=params["monthly_traffic"]
-        )
-        return self.get_paginated_response(rows)
+        return _answer(selectors.traffic_prices(self.validated_filterset(request).search()))
 
 
 def _dump_limits() -> tuple[int, int, float]:
@@ -164,7 +146,6 @@ class ServerPriceTableView(ReadOnlyListAPIView):
         responses=ServerPriceTableRowSerializer(many=True),
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        prices = self.filter_queryset(self.get_queryset())
-        currency = self.filterset.params.get("currency") or None
-        body = dump_streams.open("dump", selectors.server_price_table_stream(prices, currency=currency))
+        query = self.validated_filterset(request).query()
+        body = dump_streams.open("dump", selectors.server_price_table_stream(query))
         return StreamingHttpResponse(body, content_type=ORJSONRenderer.media_type)
