@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # As root, PostgreSQL's programs run as this user (PostgreSQL refuses to run as root).
@@ -44,7 +45,7 @@ def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
 
-def install_missing(log=print) -> None:
+def install_missing(log: Callable[[str], None] = print) -> None:
     """Debian's postgresql and redis-server, installed with apt-get (as root, or through sudo) when missing."""
     if postgres_bin() is not None and redis_binary() is not None:
         return
@@ -80,7 +81,14 @@ def _tail(path: Path | None, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _wait(check, *, timeout: float, what: str, alive=lambda: True, log: Path | None = None) -> None:
+def _wait(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] = lambda: True,
+    log: Path | None = None,
+) -> None:
     """Poll `check` until it holds; fail at once if the process behind it exits."""
     deadline = time.monotonic() + timeout
     while not check():
