@@ -123,9 +123,12 @@ class JoinedRows:
     row: RowFormat
     nested: tuple[Nested, ...]
     aliases: dict[str, str] = field(default_factory=dict, init=False, compare=False)
+    # The JSON columns each RowFormat decodes: the price row's, then each nested row's.
+    parse: list[tuple[str, ...]] = field(default_factory=list, init=False, compare=False)
 
     def __post_init__(self) -> None:
         self.aliases.update({"": "p", **{part.key: part.alias for part in self.nested}})
+        self.parse.extend(_json_columns(row) for row in (self.row, *(part.row for part in self.nested)))
 
     def select(self) -> str:
         return ", ".join([self.row.select("p"), *(part.row.select(part.alias) for part in self.nested)])
@@ -144,16 +147,16 @@ class JoinedRows:
 
     def read(self, values: Sequence[Any], start: int = 0) -> dict[str, Any]:
         """The row of `values` (from `start`) with its related rows nested."""
-        row = self.row.read(values, parse=_json_columns(self.row), start=start)
+        row = self.row.read(values, parse=self.parse[0], start=start)
         start += self.row.width
         parts: dict[str, dict[str, Any] | None] = {"": row}
-        for part in self.nested:
+        for part, parse in zip(self.nested, self.parse[1:]):
             holder = parts[part.parent]
             # Not joined: its first column (a key) is NULL.
             if holder is None or values[start] is None:
                 nested = None
             else:
-                nested = part.row.read(values, parse=_json_columns(part.row), start=start)
+                nested = part.row.read(values, parse=parse, start=start)
             start += part.row.width
             parts[part.key] = nested
             if holder is not None:
@@ -161,7 +164,6 @@ class JoinedRows:
         return row
 
 
-@lru_cache(maxsize=32)
 def _json_columns(row: RowFormat) -> tuple[str, ...]:
     return tuple(
         column for column in row.columns if row.model._meta.get_field(column).get_internal_type() == "JSONField"
