@@ -8,7 +8,10 @@ go to var/screenshots/ (git-ignored).
 """
 
 import importlib.util
+import json
 import re
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -121,6 +124,17 @@ def settle(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=full_page)
     watch.assert_clean(shot, may_refuse)
+
+
+def call_api(url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
+    """A JSON request to the live Keeper, outside the browser: its status and body."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
 
 
 def sign_in(page, keeper: LiveKeeper) -> None:

@@ -4,23 +4,10 @@ Traffic is made for real against the live Keeper first (the key, a capability to
 counts every request at once there (KEEPER_KEY_USAGE_FLUSH_SECONDS=0), so the charts show today.
 """
 
-import json
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 
-from tests.browser.pages import settle
-
-
-def _call(url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+from tests.browser.pages import call_api, settle
 
 
 def _new_key(page, keeper) -> str:
@@ -36,11 +23,11 @@ def _new_key(page, keeper) -> str:
 def test_the_admin_index_shows_the_staff_overview(admin_page, watch, keeper):
     value = _new_key(admin_page, keeper)
     key = {"X-API-Key": value}
-    status, answer = _call(f"{keeper.url}/keys/validate", key, {"key": value})
+    status, answer = call_api(f"{keeper.url}/keys/validate", key, {"key": value})
     assert status == 200 and answer["valid"], answer
     token = {"Authorization": f"Bearer {answer['capability_token']}"}
-    assert _call(f"{keeper.url}/regions", token)[0] == 200
-    assert _call(f"{keeper.url}/me", {"Authorization": "Bearer keeper_not_a_key"})[0] == 401
+    assert call_api(f"{keeper.url}/regions", token)[0] == 200
+    assert call_api(f"{keeper.url}/me", {"Authorization": "Bearer keeper_not_a_key"})[0] == 401
 
     # Each gunicorn worker writes its traffic and usage counts behind the requests (keeper/writes.py):
     # open the page again until it shows what the calls above counted, whichever worker served them.
