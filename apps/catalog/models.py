@@ -352,6 +352,26 @@ class Server(CatalogRow):
                 ],
                 name="server_similarity",
             ),
+            # The specs ranking of similar servers reads the servers near the given one's vCPUs,
+            # accelerators and memory from here (apps/catalog/selectors/server_details.py). Partial on a
+            # condition only those statements spell (every server has observed_at), so that SQLite, which
+            # has no statistics to weigh it, never takes it for a /servers plan.
+            models.Index(
+                fields=[
+                    "vcpus",
+                    "accelerator_count",
+                    "memory_amount",
+                    "min_price",
+                    "min_price_spot",
+                    "min_price_ondemand",
+                    "min_price_ondemand_monthly",
+                    "vendor",
+                    "server_id",
+                    "status",
+                ],
+                condition=models.Q(status=choices.Status.ACTIVE, observed_at__isnull=False),
+                name="server_specs",
+            ),
         ]
 
     def __str__(self) -> str:

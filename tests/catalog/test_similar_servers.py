@@ -123,6 +123,40 @@ def test_specs_ties_keep_the_catalogs_order(sync_upstream, api):
     assert ids(similar(api, "target", "specs")) == ["z-twin", "a-twin"]
 
 
+# The given server's neighbours: (id, vCPUs, GPUs, memory); some in its own vCPUs and GPUs, whose nearest
+# bound the ranking, and some outside it that are nearer still than some of those.
+NEIGHBOURS = [
+    ("twin-z", 2, 0, 8192),
+    ("bigger", 2, 0, 9216),
+    ("retired-twin", 2, 0, 8192),
+    ("twin-a", 2, 0, 8192),
+    ("smaller", 2, 0, 7168),
+    ("one-more-vcpu", 3, 0, 8192),
+    ("huge-memory", 2, 0, 25_000_000),
+    ("half-a-gpu", 2, 0.5, 8192),
+    ("much-bigger", 2, 0, 65536),
+    ("half-memory", 2, 0, 4096),
+    ("one-less-vcpu", 1, 0, 2048),
+]
+
+
+@pytest.mark.parametrize("num", [1, 2, 3, 4, 6, 7, 8, 9, 20])
+def test_specs_rank_every_server_by_its_distance_however_many_share_the_servers_vcpus(sync_upstream, api, num):
+    catalog = new_catalog()
+    add(catalog, "target")
+    for server_id, vcpus, gpus, memory in NEIGHBOURS:
+        status = "INACTIVE" if server_id.startswith("retired") else "ACTIVE"
+        add(catalog, server_id, vcpus=vcpus, gpus=gpus, memory=memory, status=status)
+    sync_upstream(catalog)
+
+    def distance(vcpus: int, gpus: float, memory: int) -> float:
+        return abs(gpus) * 10_000_000 + abs(vcpus - 2) * 10_000 + abs(memory - 8192) / 1000
+
+    active = [neighbour for neighbour in NEIGHBOURS if not neighbour[0].startswith("retired")]
+    nearest = sorted(active, key=lambda neighbour: distance(*neighbour[1:]))  # stable: the catalog's order
+    assert ids(similar(api, "target", "specs", num)) == [server_id for server_id, *_ in nearest[:num]]
+
+
 # --- score and score per price ----------------------------------------------------------------
 
 
@@ -443,7 +477,8 @@ def catalog_of_size(servers: int) -> UpstreamCatalog:
 
 ANONYMOUS_REQUESTS = [
     ("family/10", {}, 3),  # the server, the ranking, the rows
-    ("specs/50", {"currency": "EUR", "best_price_allocation": "ONDEMAND_ONLY"}, 3),
+    # + the nearest of its vCPUs and accelerators, which bound the ranking
+    ("specs/50", {"currency": "EUR", "best_price_allocation": "ONDEMAND_ONLY"}, 4),
     ("score/50", {}, 3),
     ("score_per_price/50", {"server_region": "de1"}, 5),  # + validating the region, its price there
     ("specs/50", {"countries": "DE"}, 5),  # + validating the country, the ranked servers' prices there

@@ -91,9 +91,8 @@ class SyncFilterSet(HistoryFilterSet):
 
 
 class PriceHistoryFilterSet(StrictFilterSet):
-    """Parameters of `GET /server/{vendor}/{server}/price_history` (the selector reads them)."""
-
-    defaults = {"currency": "USD"}
+    """Parameters of `GET /server/{vendor}/{server}/price_history` (the selector reads them; USD unless
+    `currency` is given)."""
 
     regions = MultipleValueFilter(method="keep", label="Region id (repeatable): only the prices in these regions.")
     countries = MultipleValueFilter(

@@ -70,9 +70,11 @@ class JSONObjectFilter(django_filters.CharFilter):
 
 
 class ServerPlacesFilterSet(PlaceFilterSet):
-    """`countries`, `vendor_regions` and `currency`, with upstream's limit for anonymous callers."""
+    """`countries`, `vendor_regions` and `currency`, with upstream's limit for anonymous callers.
 
-    defaults = {"currency": "USD"}
+    No `defaults`: the properties below fall back to them, so that a query without parameters
+    validates no field (a choice field costs a copy of its choices per request)."""
+
     # The selectors read the places (they narrow one server's prices, or the prices a ranking uses).
     place_lookup_prefix = None
     limit_anonymous_places = True
@@ -104,8 +106,6 @@ class ServerPricesFilterSet(ServerPlacesFilterSet):
 
 class SimilarServersFilterSet(ServerPlacesFilterSet):
     """Parameters of `GET /server/{vendor}/{server}/similar_servers/{by}/{num}` (they shape the ranking)."""
-
-    defaults = {**ServerPlacesFilterSet.defaults, "best_price_allocation": choices.BestPriceAllocation.ANY}
 
     server_region = CatalogChoiceFilter(
         choices=_region_ids,

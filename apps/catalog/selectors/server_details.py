@@ -13,6 +13,7 @@ then read by constant keys, which SQLite's planner (without ANALYZE statistics) 
 """
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -57,6 +58,12 @@ from apps.catalog.sql import (
 BENCHMARK_SCORE_COLUMNS = tuple(table_columns(BenchmarkScore))
 DESCRIPTION_COLUMNS = tuple(table_columns(ServerDescription))
 PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly")
+SPECS_DISTANCE = (
+    "ABS(s.accelerator_count - %s) * 10000000.0 + ABS(s.vcpus - %s) * 10000.0 + ABS(s.memory_amount - %s) / 1000.0"
+)
+# The condition of the partial index server_specs (models.Server): the statements that should read it say
+# it as it is written there (every server has observed_at; no /servers statement says it).
+SPECS_ROWS = f"s.observed_at IS NOT NULL AND s.status = '{choices.Status.ACTIVE}'"
 SIMILARITY_KINDS = ("family", "specs", "score", "score_per_price", "benchmark_score", "benchmark_score_per_price")
 MAX_SIMILAR_SERVERS = 100
 
@@ -374,15 +381,46 @@ class _Ranking:
             self._filter("s.vendor_id = %s AND s.family = %s", target["vendor_id"], target["family"])
             return "s.vcpus, s.accelerator_count, s.memory_amount", []
         if by == "specs":
-            distance = (
-                "ABS(s.accelerator_count - %s) * 10000000.0 + ABS(s.vcpus - %s) * 10000.0"
-                " + ABS(s.memory_amount - %s) / 1000.0"
-            )
-            return distance, [float(target["accelerator_count"]), target["vcpus"], target["memory_amount"]]
+            specs = (float(target["accelerator_count"]), target["vcpus"], target["memory_amount"])
+            if not self.live:
+                self._near_specs(*specs)
+            return SPECS_DISTANCE, list(specs)
         value, baseline = self._value_and_baseline()
         if baseline is None:
             return None
         return f"ABS({value} - %s)", [baseline]
+
+    def _near_specs(self, accelerators: float, vcpus: int, memory: int) -> None:
+        """Narrow the specs ranking to the servers no farther than the `num`-th nearest of those with the
+        same vCPUs and accelerators, when there are that many: a range of the server_specs index instead of
+        every active server (0.3 instead of 1.3 ms of SQL for m5.large on the sample), the same answer.
+
+        Exact: the `num` nearest of all are no farther than `num` of them, and a distance of at most D
+        has its vCPUs within D / 10,000, its accelerators within D / 10,000,000 and its memory within
+        D * 1,000 of the given server's (each term is at most the whole). Only without live prices,
+        whose join would leave out some of the servers the bound was taken from."""
+        num = self.similarity.num
+        if not num:
+            return
+        specs = [accelerators, vcpus, memory]
+        params = [*specs, vcpus, accelerators, self.target["id"], memory, num]
+        distances = sorted(distance for (distance,) in fetch(_near_specs_sql(postgres()), params * 2))
+        if len(distances) < num:
+            return
+        # A margin for the rounding of the distances: a wider range only reads a few more rows.
+        bound = distances[num - 1] * (1 + 1e-9) + 1e-9
+        lowest, highest = math.ceil(vcpus - bound / 10000.0), math.floor(vcpus + bound / 10000.0)
+        self._filter(SPECS_ROWS)
+        if lowest == highest:
+            self._filter("s.vcpus = %s", vcpus)
+        else:
+            self._filter("s.vcpus BETWEEN %s AND %s", lowest, highest)
+        spread = bound / 10000000.0
+        self._filter("s.accelerator_count BETWEEN %s AND %s", accelerators - spread, accelerators + spread)
+        memory_spread = bound * 1000.0
+        self._filter(
+            "s.memory_amount BETWEEN %s AND %s", math.floor(memory - memory_spread), math.ceil(memory + memory_spread)
+        )
 
     def _filter(self, condition: str, *params: Any) -> None:
         self.where.append(condition)
@@ -429,6 +467,20 @@ class _Ranking:
             "WHERE vendor_id = %s AND server_id = %s AND region_id = %s"
         )
         return fetch(sql, [target["vendor_id"], target["server_id"], similarity.server_region])[0][0]
+
+
+@lru_cache(maxsize=2)
+def _near_specs_sql(postgres: bool) -> str:
+    """The distances of the `num` servers nearest by memory above and below the given one's, of those with its
+    vCPUs and accelerators (two seeks of the server_specs index); bound twice as
+    (accelerators, vcpus, memory, vcpus, accelerators, the server's pk, memory, num)."""
+    nearest = (
+        f"SELECT {SPECS_DISTANCE} AS d FROM {table(Server)} s WHERE {SPECS_ROWS} AND s.vcpus = %s "
+        "AND s.accelerator_count = %s AND s.id <> %s AND s.memory_amount "
+    )
+    above = nearest + ">= %s ORDER BY s.memory_amount LIMIT %s"
+    below = nearest + "< %s ORDER BY s.memory_amount DESC LIMIT %s"
+    return f"SELECT d FROM ({above}) above_it UNION ALL SELECT d FROM ({below}) below_it"
 
 
 def _per(value: float | None, price: float | None) -> float | None:
