@@ -289,6 +289,28 @@ AUTH_TOKEN_CACHE_L2_TTL_SECONDS = env_int("AUTH_TOKEN_CACHE_L2_TTL_SECONDS", 300
 AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS = env_int("AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS", 5, minimum=0)
 # Cache keys are HMACs of the token with this salt; default derived from the secret key.
 AUTH_TOKEN_CACHE_SALT = env_str("AUTH_TOKEN_CACHE_SALT") or f"keeper-token-cache:{SECRET_KEY}"
+# The newest Spare Cores API's other bearer token verifiers (apps/accounts/bearer.py checks these at start-up).
+# JWT access tokens (RS256/ES256) against a JWKS URL or one PEM public key; audiences and azp are comma lists.
+AUTH_JWT_JWKS_URL = env_str("AUTH_JWT_JWKS_URL")
+AUTH_JWT_JWKS_CACHE_TTL_SECONDS = env_int("AUTH_JWT_JWKS_CACHE_TTL_SECONDS", 300, minimum=1)
+AUTH_JWT_JWKS_TIMEOUT_SECONDS = env_float("AUTH_JWT_JWKS_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+AUTH_JWT_PUBLIC_KEY = env_str("AUTH_JWT_PUBLIC_KEY")
+AUTH_JWT_ISSUER = env_str("AUTH_JWT_ISSUER")
+AUTH_JWT_AUDIENCE = env_list("AUTH_JWT_AUDIENCE")
+AUTH_JWT_AUTHORIZED_PARTIES = env_list("AUTH_JWT_AUTHORIZED_PARTIES")
+# Opaque keys of another system, checked by its verification service (POST {<request field>: key}).
+AUTH_API_KEY_VERIFY_URL = env_str("AUTH_API_KEY_VERIFY_URL")
+AUTH_API_KEY_VERIFY_BEARER = env_str("AUTH_API_KEY_VERIFY_BEARER")
+AUTH_API_KEY_VERIFY_REQUEST_FIELD = env_str("AUTH_API_KEY_VERIFY_REQUEST_FIELD", "secret")
+AUTH_API_KEY_VERIFY_SUBJECT_FIELD = env_str("AUTH_API_KEY_VERIFY_SUBJECT_FIELD", "subject")
+AUTH_API_KEY_VERIFY_CLAIMS_FIELD = env_str("AUTH_API_KEY_VERIFY_CLAIMS_FIELD", "claims")
+AUTH_API_KEY_VERIFY_TIMEOUT_SECONDS = env_float("AUTH_API_KEY_VERIFY_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# A JSON array of {token, subject, api_credits_per_minute?} (secrets: never logged or quoted in errors).
+AUTH_STATIC_TOKENS = env_str("AUTH_STATIC_TOKENS")
+# Optional: a token matching one of these goes to that verifier first; a verifier with a regex sees no other token.
+AUTH_TOKEN_INTROSPECTION_REGEX = env_str("AUTH_TOKEN_INTROSPECTION_REGEX")
+AUTH_JWT_TOKEN_REGEX = env_str("AUTH_JWT_TOKEN_REGEX")
+AUTH_API_KEY_TOKEN_REGEX = env_str("AUTH_API_KEY_TOKEN_REGEX")
 # A token (or OIDC) user is staff when this claim is true, or is a list containing KEEPER_STAFF_GROUP.
 KEEPER_STAFF_CLAIM = env_str("KEEPER_STAFF_CLAIM", "groups")
 KEEPER_STAFF_GROUP = env_str("KEEPER_STAFF_GROUP", "keeper-staff")

@@ -1,4 +1,4 @@
-"""DRF authentication by OAuth 2.0 token introspection (RFC 7662)."""
+"""DRF authentication of bearer tokens that are not Keeper's own: static tokens, a key service, JWTs, introspection."""
 
 import logging
 
@@ -6,16 +6,17 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from apps.accounts.bearer import API_KEY_PREFIX, get_bearer_verifiers
 from apps.accounts.identity import idp_username
+from apps.accounts.jwt_tokens import JwksUnavailable
+from apps.accounts.key_service import KeyServiceUnavailable
 from apps.accounts.services import parse_membership_claim
-from apps.accounts.verification import IdentityProviderUnavailable, TokenVerdict, get_verifier
+from apps.accounts.verification import TokenVerdict, VerifierUnavailable
 from keeper.api.callers import Caller
 from keeper.api.exceptions import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Keeper API keys travel as bearer tokens too; those are for the key authenticator, not the IdP.
-API_KEY_PREFIX = "keeper_"
 IDP_RETRY_AFTER_SECONDS = 30
 
 
@@ -43,21 +44,45 @@ class IdentityProviderDown(ServiceUnavailable):
     retry_after = IDP_RETRY_AFTER_SECONDS
 
 
+class JwksDown(ServiceUnavailable):
+    default_detail = "The token issuer's signing keys (JWKS) cannot be fetched; try again later."
+    default_code = "jwks_unavailable"
+    retry_after = IDP_RETRY_AFTER_SECONDS
+
+
+class KeyServiceDown(ServiceUnavailable):
+    default_detail = "The API key verification service is unavailable; try again later."
+    default_code = "api_key_service_unavailable"
+    retry_after = IDP_RETRY_AFTER_SECONDS
+
+
+def unavailable_answer(exc: VerifierUnavailable) -> ServiceUnavailable:
+    if isinstance(exc, JwksUnavailable):
+        return JwksDown()
+    if isinstance(exc, KeyServiceUnavailable):
+        return KeyServiceDown()
+    return IdentityProviderDown()
+
+
 class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <token>` checked at AUTH_TOKEN_INTROSPECTION_URL; off when unset."""
+    """`Authorization: Bearer <token>` judged by apps.accounts.bearer (introspection at AUTH_TOKEN_INTROSPECTION_URL,
+    JWTs, the API key service, static tokens); bearer tokens are ignored when none of them is configured.
+
+    The name is the one settings, the OpenAPI extension and the benchmarks know it by (introspection came first).
+    """
 
     def authenticate(self, request: Request) -> tuple[Caller, TokenVerdict] | None:
-        verifier = get_verifier()
-        if verifier is None:
+        verifiers = get_bearer_verifiers()
+        if not verifiers.enabled:
             return None
         token = bearer_token(request)
         if token is None or token.startswith(API_KEY_PREFIX):
             return None
         try:
-            verdict = verifier.verify(token)
-        except IdentityProviderUnavailable as exc:
-            logger.error("Token introspection failed: %s", exc)
-            raise IdentityProviderDown() from exc
+            verdict = verifiers.verify(token)
+        except VerifierUnavailable as exc:
+            # Logged by bearer.py, naming the verifier and what failed (never the token).
+            raise unavailable_answer(exc) from exc
         if not verdict.valid:
             raise InvalidToken(verdict.reason)
         caller = Caller(

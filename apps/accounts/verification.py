@@ -33,7 +33,11 @@ MAX_CREDITS_PER_MINUTE = 2**31 - 1
 MAX_INTROSPECTION_BYTES = 1024 * 1024
 
 
-class IdentityProviderUnavailable(Exception):
+class VerifierUnavailable(Exception):
+    """A service a bearer token's verdict needs did not answer usably (down, timeout, 5xx, garbage)."""
+
+
+class IdentityProviderUnavailable(VerifierUnavailable):
     """The introspection endpoint did not answer usably (down, timeout, 5xx, garbage)."""
 
 
@@ -155,41 +159,52 @@ class IntrospectionClient:
         return provider_claims(body)
 
 
-def _read_at_most(response: requests.Response, limit: int) -> bytes:
+def _read_at_most(
+    response: requests.Response,
+    limit: int,
+    error: type[VerifierUnavailable] = IdentityProviderUnavailable,
+    what: str = "introspection",
+) -> bytes:
     body = bytearray()
     for chunk in response.iter_content(chunk_size=64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise IdentityProviderUnavailable(f"introspection answered more than {limit} bytes")
+            raise error(f"{what} answered more than {limit} bytes")
     return bytes(body)
 
 
 def provider_claims(body: bytes) -> dict[str, Any]:
-    """The claims of an introspection answer, strictly: RFC 8259 JSON, an object, nested at most MAX_JSON_DEPTH.
+    """The claims of an introspection answer, strictly (see json_object)."""
+    return json_object(body, IdentityProviderUnavailable, "introspection")
+
+
+def json_object(body: bytes, error: type[VerifierUnavailable], what: str) -> dict[str, Any]:
+    """A service's answer, strictly: RFC 8259 JSON, an object, nested at most MAX_JSON_DEPTH; else `error`.
 
     Python's json module would accept NaN and Infinity (which no pool or expiry can hold) and
     recurse until RecursionError on deep nesting; orjson refuses both (it stops at 1,024 levels),
     and the depth bound keeps every later walk over the claims (CEL, the cache's pickling) shallow.
     """
     try:
-        claims = orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise IdentityProviderUnavailable("introspection answered with invalid JSON") from exc
-    if not isinstance(claims, dict):
-        raise IdentityProviderUnavailable("introspection answered with a non-object")
-    if json_depth(claims) > MAX_JSON_DEPTH:
-        raise IdentityProviderUnavailable(f"introspection answered claims nested deeper than {MAX_JSON_DEPTH} levels")
-    return claims
+        raise error(f"{what} answered with invalid JSON") from exc
+    if not isinstance(data, dict):
+        raise error(f"{what} answered with a non-object")
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise error(f"{what} answered claims nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
-class TokenVerifier:
+def token_cache_key(salt: bytes, token: str, domain: str = "") -> str:
+    """The cache key of a token: an HMAC, never the token; `domain` keeps one verifier's verdicts from another's."""
+    return hmac.new(salt, (domain + token).encode(), hashlib.sha256).hexdigest()
+
+
+class ClaimRules:
+    """The CEL rules and the claims Keeper reads (credit pool), applied to the verified claims of any verifier."""
+
     def __init__(self):
-        self.client = IntrospectionClient(
-            settings.AUTH_TOKEN_INTROSPECTION_URL,
-            settings.AUTH_CLIENT_ID,
-            settings.AUTH_CLIENT_SECRET,
-            settings.AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS,
-        )
         self.validation_rule = (
             CelRule(settings.AUTH_TOKEN_VALIDATION_CEL, "AUTH_TOKEN_VALIDATION_CEL")
             if settings.AUTH_TOKEN_VALIDATION_CEL
@@ -200,50 +215,9 @@ class TokenVerifier:
             if settings.AUTH_TOKEN_EXTRA_FIELDS_CEL
             else None
         )
-        self.salt = settings.AUTH_TOKEN_CACHE_SALT.encode()
-        self.l1 = LocalTokenCache(settings.AUTH_TOKEN_CACHE_L1_MAX_SIZE)
-        self.l2 = SharedTokenCache() if settings.REDIS_URL else None
 
-    def cache_key(self, token: str) -> str:
-        return hmac.new(self.salt, token.encode(), hashlib.sha256).hexdigest()
-
-    def verify(self, token: str) -> TokenVerdict:
-        """The verdict on `token`, from cache or the identity provider.
-
-        Raises IdentityProviderUnavailable when the provider cannot be asked and
-        nothing is cached.
-        """
-        key = self.cache_key(token)
-        verdict = self.l1.get(key)
-        if verdict is not None:
-            metrics.token_cache_lookup("l1")
-            return verdict
-        if self.l2 is not None:
-            verdict = self.l2.get(key)
-            if verdict is not None:
-                metrics.token_cache_lookup("l2")
-                self.l1.set(key, verdict, self._ttl(verdict, settings.AUTH_TOKEN_CACHE_L1_TTL_SECONDS))
-                return verdict
-        metrics.token_cache_lookup("miss")
-        with metrics.identity_provider_call():
-            claims = self.client.introspect(token)
-        verdict = self.judge(claims)
-        self._remember(key, verdict)
-        return verdict
-
-    def judge(self, claims: dict[str, Any]) -> TokenVerdict:
-        """Apply RFC 7662 and the CEL rules to an introspection response. Deny when unsure."""
-        if claims.get("active") is not True:
-            return TokenVerdict(valid=False, reason="Token is not active.")
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject.strip():
-            return TokenVerdict(valid=False, reason="Token has no subject.")
-        expires_at = claims.get("exp")
-        if expires_at is not None:
-            if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
-                return TokenVerdict(valid=False, reason="Token has a malformed expiry.")
-            if expires_at <= time.time():
-                return TokenVerdict(valid=False, reason="Token has expired.")
+    def verdict(self, claims: dict[str, Any], subject: str, expires_at: float | None) -> TokenVerdict:
+        """Valid unless the validation rule refuses (or cannot be evaluated: deny when unsure)."""
         if self.validation_rule is not None:
             try:
                 accepted = self.validation_rule.evaluate(claims)
@@ -267,9 +241,36 @@ class TokenVerifier:
             user_id=subject,
             claims=claims,
             extra=extra,
-            credits_per_minute=_credits(extra.get(CREDITS_CLAIM, claims.get(CREDITS_CLAIM))),
-            expires_at=float(expires_at) if expires_at is not None else None,
+            credits_per_minute=credits_from(extra.get(CREDITS_CLAIM, claims.get(CREDITS_CLAIM))),
+            expires_at=expires_at,
         )
+
+
+class VerdictCache:
+    """L1 (this process) and L2 (Redis, when REDIS_URL is set) verdicts of one verifier, under HMACs of the token."""
+
+    def __init__(self, domain: str = ""):
+        self.domain = domain
+        self.salt = settings.AUTH_TOKEN_CACHE_SALT.encode()
+        self.l1 = LocalTokenCache(settings.AUTH_TOKEN_CACHE_L1_MAX_SIZE)
+        self.l2 = SharedTokenCache() if settings.REDIS_URL else None
+
+    def cache_key(self, token: str) -> str:
+        return token_cache_key(self.salt, token, self.domain)
+
+    def get(self, key: str) -> TokenVerdict | None:
+        verdict = self.l1.get(key)
+        if verdict is not None:
+            metrics.token_cache_lookup("l1")
+            return verdict
+        if self.l2 is not None:
+            verdict = self.l2.get(key)
+            if verdict is not None:
+                metrics.token_cache_lookup("l2")
+                self.l1.set(key, verdict, self._ttl(verdict, settings.AUTH_TOKEN_CACHE_L1_TTL_SECONDS))
+                return verdict
+        metrics.token_cache_lookup("miss")
+        return None
 
     def _ttl(self, verdict: TokenVerdict, configured: float) -> float:
         ttl = configured if verdict.valid else min(configured, settings.AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS)
@@ -277,13 +278,56 @@ class TokenVerifier:
             ttl = min(ttl, verdict.expires_at - time.time())
         return ttl
 
-    def _remember(self, key: str, verdict: TokenVerdict) -> None:
+    def remember(self, key: str, verdict: TokenVerdict) -> None:
         self.l1.set(key, verdict, self._ttl(verdict, settings.AUTH_TOKEN_CACHE_L1_TTL_SECONDS))
         if self.l2 is not None:
             self.l2.set(key, verdict, self._ttl(verdict, settings.AUTH_TOKEN_CACHE_L2_TTL_SECONDS))
 
 
-def _credits(value: Any) -> int | None:
+class TokenVerifier(VerdictCache):
+    def __init__(self):
+        super().__init__()
+        self.client = IntrospectionClient(
+            settings.AUTH_TOKEN_INTROSPECTION_URL,
+            settings.AUTH_CLIENT_ID,
+            settings.AUTH_CLIENT_SECRET,
+            settings.AUTH_TOKEN_INTROSPECTION_TIMEOUT_SECONDS,
+        )
+        self.rules = ClaimRules()
+
+    def verify(self, token: str) -> TokenVerdict:
+        """The verdict on `token`, from cache or the identity provider.
+
+        Raises IdentityProviderUnavailable when the provider cannot be asked and
+        nothing is cached.
+        """
+        key = self.cache_key(token)
+        verdict = self.get(key)
+        if verdict is not None:
+            return verdict
+        with metrics.identity_provider_call():
+            claims = self.client.introspect(token)
+        verdict = self.judge(claims)
+        self.remember(key, verdict)
+        return verdict
+
+    def judge(self, claims: dict[str, Any]) -> TokenVerdict:
+        """Apply RFC 7662 and the CEL rules to an introspection response. Deny when unsure."""
+        if claims.get("active") is not True:
+            return TokenVerdict(valid=False, reason="Token is not active.")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            return TokenVerdict(valid=False, reason="Token has no subject.")
+        expires_at = claims.get("exp")
+        if expires_at is not None:
+            if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+                return TokenVerdict(valid=False, reason="Token has a malformed expiry.")
+            if expires_at <= time.time():
+                return TokenVerdict(valid=False, reason="Token has expired.")
+        return self.rules.verdict(claims, subject, float(expires_at) if expires_at is not None else None)
+
+
+def credits_from(value: Any) -> int | None:
     """A usable pool size from a claim or extra field, else None (the default pool).
 
     CEL may compute a non-finite double (1.0 / 0.0): int() raises OverflowError or ValueError on those.
