@@ -97,10 +97,10 @@ class PageWatch:
         if response.status >= 400:
             self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
-    def assert_clean(self, where: str, may_refuse: frozenset[str] = frozenset()) -> None:
+    def assert_clean(self, where: str) -> None:
         sent = [url for url in self.outside if url not in self.refused]
         assert not sent, f"{where}: requests to other hosts than Keeper's: {sent}"
-        refused = sorted(set(self.refused) - may_refuse)
+        refused = sorted(set(self.refused))
         assert not refused, f"{where}: loads refused by the page's Content-Security-Policy: {refused}"
         assert not self.errors, f"{where}:\n" + "\n".join(self.errors)
 
@@ -116,14 +116,12 @@ def open_page(browser, watch: PageWatch, storage_state: dict | None = None):
     return page
 
 
-def settle(
-    page, watch: PageWatch, shot: str, *, full_page: bool = True, may_refuse: frozenset[str] = frozenset()
-) -> None:
+def settle(page, watch: PageWatch, shot: str, *, full_page: bool = True) -> None:
     """Let the page finish loading (fonts, images, late scripts), save its screenshot, check it."""
     page.wait_for_load_state("networkidle")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=full_page)
-    watch.assert_clean(shot, may_refuse)
+    watch.assert_clean(shot)
 
 
 def call_api(url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:

@@ -70,3 +70,19 @@ def test_each_answer_has_a_nonce_of_its_own(db, api, path):
 
     assert first != second
     assert len(first) >= 22  # at least 128 random bits
+
+
+def test_redoc_loads_its_bundle_from_this_origin_with_no_address_of_another_host(db, api):
+    page = api.get("/redoc").content.decode()
+    (bundle_url,) = re.findall(r'<script src="([^"]+)"', page)
+
+    bundle = api.get(bundle_url)
+
+    assert bundle_url.startswith("/")
+    assert bundle.status_code == 200
+    assert bundle["Content-Type"].startswith("text/javascript")
+    body = bundle.content.decode()
+    assert "Redoc" in body
+    # The Redocly logo, the one picture the bundle names on another host, is inline instead.
+    assert "cdn.redoc.ly" not in body
+    assert "data:image/svg+xml," in body
