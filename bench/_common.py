@@ -245,7 +245,7 @@ def table(headers: list[str], rows: list[list], aligns: str | None = None) -> st
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 
-# --- a clean tree, processes on a port, a private PostgreSQL ------------------------------------
+# --- a clean tree, processes on a port ------------------------------------
 
 
 def export_tree(rev: str) -> tuple[Path, str]:
@@ -299,76 +299,3 @@ def listening_pids(port: int) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found:
-        raise SystemExit("no PostgreSQL binaries in /usr/lib/postgresql/*/bin")
-    return found[-1].parent
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, its programs run as the postgres user."""
-    if os.geteuid() != 0:
-        return command
-    import shlex
-
-    return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(command)]
-
-
-class PrivatePostgres:
-    """A PostgreSQL server of the benchmark's own: data in `folder` (kept between runs, so a loaded
-    catalog is reused), listening on 127.0.0.1:`port` only; stop() stops it."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.data, self.logfile = folder / "data", folder / "postgres.log"
-        self.started = False
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        bin_dir = _pg_bin()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.folder, "postgres")
-        did = []
-        if not (self.data / "PG_VERSION").exists():
-            subprocess.run(
-                _as_postgres([str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]),
-                check=True, capture_output=True,
-            )  # fmt: skip
-            did.append("initdb")
-        status = subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.data), "status"]), capture_output=True
-        )
-        if status.returncode == 0:
-            raise SystemExit(f"a PostgreSQL already runs on {self.data}: stop it first (pg_ctl -D {self.data} stop)")
-        options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        )
-        started = subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60",
-                          "-o", options, "start"]),
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if started.returncode:
-            raise SystemExit(
-                f"PostgreSQL did not start on {self.port}: {started.stdout}{started.stderr}; see {self.logfile}"
-            )
-        self.started = True
-        version = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True
-        ).stdout.strip()
-        return f"{version} on 127.0.0.1:{self.port}, data {self.data} ({', '.join(did + ['started'])})"
-
-    def stop(self) -> None:
-        if not self.started:
-            return
-        pg_ctl = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60"]
-        if subprocess.run(_as_postgres([*pg_ctl, "-m", "fast", "stop"]), capture_output=True).returncode:
-            subprocess.run(_as_postgres([*pg_ctl, "-m", "immediate", "stop"]), capture_output=True)
-        self.started = False

@@ -7,8 +7,9 @@
     .venv/bin/python bench/bench_pg.py --profile               # + a profile of each request over 2x
 
 What it does:
-1. Starts its own PostgreSQL 15 (/usr/lib/postgresql/*/bin) on 127.0.0.1:--pg-port (5446), data in
-   --pg-dir (kept between runs, so a loaded catalog is reused), and stops it at the end. Each
+1. Starts its own PostgreSQL 15 (/usr/lib/postgresql/*/bin, through keeper/devservers.py) on
+   127.0.0.1:--pg-port (5446), data in --pg-dir (kept between runs, so a loaded catalog is reused),
+   and stops it at the end (one already running there is used and left running). Each
    target is a database: SQLite files under /tmp, PostgreSQL databases keeper_bench_large and
    keeper_bench_sample; each is migrated and loaded with its catalog (`manage.py sync_catalog`)
    unless it holds that catalog already and no migration was applied since its last sync.
@@ -56,7 +57,6 @@ from _common import (  # noqa: E402
     PROJECT,
     SAMPLE,
     CpuMeter,
-    PrivatePostgres,
     export_tree,
     file_sha256,
     load_average,
@@ -65,8 +65,10 @@ from _common import (  # noqa: E402
     postgres_create,
     table,
     wait_for_quiet,
-    with_database,
 )
+
+sys.path.insert(0, str(PROJECT))  # keeper.devservers: standard library only, safe from any tree
+from keeper.devservers import PostgresServer  # noqa: E402
 
 TMP = Path("/tmp")
 SCRUBBED = ("KEEPER_", "RATE_LIMIT_", "REDIS_", "DATABASE_", "OPENAI_", "AUTH_", "OIDC_", "SENTRY_", "CELERY_")
@@ -422,13 +424,14 @@ def main() -> None:
     print(f"PostgreSQL vs SQLite in process, uncached, {now()}, {code}")
     print(f"{machine()}; load average before: {load_average()}", flush=True)
 
-    postgres = PrivatePostgres(args.pg_dir.resolve(), args.pg_port)
+    postgres = PostgresServer(args.pg_dir.resolve() / "data", args.pg_port)
+    started_here = False
     targets = []
     for name in names:
         label, source = TARGETS[name]
         target = Target(name, label, source)
         if name.startswith("pg-"):
-            target.url = with_database(postgres.url, f"keeper_bench_{name.removeprefix('pg-')}")
+            target.url = postgres.database_url(f"keeper_bench_{name.removeprefix('pg-')}")
         else:
             target.url = f"sqlite:///{(args.sqlite_dir / f'keeper-bench-pg-{name}.sqlite3').resolve()}"
         targets.append(target)
@@ -439,8 +442,14 @@ def main() -> None:
     pg_version = ""
     try:
         if any(t.postgres for t in targets):
-            pg_version = postgres.start()
-            print(f"PostgreSQL: {pg_version}", flush=True)
+            if postgres.running and postgres.accepting:
+                how = "already running (left running)"
+            else:
+                postgres.start()
+                started_here, how = True, "started here"
+            version = subprocess.run([str(postgres.bin / "postgres"), "--version"], capture_output=True, text=True)
+            pg_version = version.stdout.strip()
+            print(f"{pg_version} on 127.0.0.1:{postgres.port}, data {postgres.data}: {how}", flush=True)
         for target in targets:
             print(prepare(target, root), flush=True)
         workers = [Worker(t, root) for t in targets]
@@ -482,7 +491,7 @@ def main() -> None:
     finally:
         for w in workers:
             w.stop()
-        if not args.keep_running:
+        if started_here and not args.keep_running:
             postgres.stop()
 
     base = targets[0]
@@ -522,7 +531,7 @@ def main() -> None:
         rows.append(line)
     print(f"\nPostgreSQL vs SQLite, in process (Django's WSGIHandler), uncached, {now()}, {code}")
     print(
-        f"{machine()}; {pg_version.split(' on ')[0]}; SQLite {sqlite3.sqlite_version}; "
+        f"{machine()}; {pg_version}; SQLite {sqlite3.sqlite_version}; "
         f"figure: the lowest of {args.rounds} per-round medians (each up to {args.calls} calls or "
         f"{args.budget:g} s); SQL: time inside cursor.execute (execute_wrapper) and the fetches; "
         f"target: {flagged_target.label} within {args.within:g}× of {base.label}: "
