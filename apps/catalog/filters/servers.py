@@ -331,3 +331,8 @@ class RegionFilterSet(StrictFilterSet):
     class Meta:
         model = Region
         fields: list[str] = []
+
+    @property
+    def vendor_ids(self) -> tuple[str, ...]:
+        """The validated vendors' ids (none given: every vendor)."""
+        return tuple(vendor.pk for vendor in self.form.cleaned_data.get("vendor") or ())

@@ -5,11 +5,12 @@ renderer: on `/servers?limit=-1` this is several times faster than a nested
 ModelSerializer (see bench/bench_api.py).
 """
 
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from apps.catalog.models import (
     Benchmark,
@@ -22,7 +23,7 @@ from apps.catalog.models import (
     Vendor,
     Zone,
 )
-from apps.catalog.sql import VENDOR_COLUMNS, fetch, table, table_columns
+from apps.catalog.sql import VENDOR_COLUMNS, RowFormat, fetch, placeholders, postgres, table, table_columns
 from apps.catalog.version import Memo
 
 TABLE_MODELS: dict[str, type[Model]] = {
@@ -37,23 +38,36 @@ TABLE_MODELS: dict[str, type[Model]] = {
 }
 
 
-REGION_COLUMNS = table_columns(Region)
-_VENDOR_LOOKUPS = [f"vendor__{c}" for c in VENDOR_COLUMNS]
+# Timestamps as orjson prints an aware datetime, JSON decoded: the answer the ORM's rows gave.
+REGION_ROW = RowFormat(Region, tuple(table_columns(Region)), utc="+00:00")
+_REGION_VENDOR_ROW = RowFormat(Vendor, tuple(VENDOR_COLUMNS), utc="+00:00")
+_REGION_JSON = tuple(f.column for f in Region._meta.concrete_fields if f.get_internal_type() == "JSONField")
+_VENDOR_JSON = tuple(f.column for f in Vendor._meta.concrete_fields if f.get_internal_type() == "JSONField")
 
 
-def _with_vendor(rows: QuerySet, columns: list[str]) -> list[dict[str, Any]]:
-    """Rows of `columns` with the vendor nested under "vendor", from one joined query."""
-    result = []
-    width = len(columns)
-    for values in rows.values_list(*columns, *_VENDOR_LOOKUPS):
-        row = dict(zip(columns, values[:width]))
-        row["vendor"] = dict(zip(VENDOR_COLUMNS, values[width:]))
-        result.append(row)
-    return result
+@lru_cache(maxsize=16)
+def _regions_sql(vendors: int, on_postgres: bool) -> str:
+    where = f" WHERE r.vendor_id IN ({placeholders(vendors)})" if vendors else ""
+    return (
+        f"SELECT {REGION_ROW.select('r')}, {_REGION_VENDOR_ROW.select('v')} FROM {table(Region)} r "
+        f"JOIN {table(Vendor)} v ON v.vendor_id = r.vendor_id{where} ORDER BY r.vendor_id, r.region_id"
+    )
 
 
-def region_rows(queryset: QuerySet) -> list[dict[str, Any]]:
-    return _with_vendor(queryset, REGION_COLUMNS)
+def region_rows(vendor_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """`GET /regions`: the regions (of the given vendors, else all) with their vendor nested, from one
+    statement (the ORM's `.values_list()` spent 8 of /regions?vendor=aws's 9 ms compiling and converting)."""
+    vendors: dict[tuple, dict[str, Any]] = {}
+    rows = []
+    for record in fetch(_regions_sql(len(vendor_ids), postgres()), list(vendor_ids)):
+        row = REGION_ROW.read(record, parse=_REGION_JSON)
+        vendor_values = record[REGION_ROW.width :]
+        vendor = vendors.get(vendor_values)
+        if vendor is None:
+            vendor = vendors[vendor_values] = _REGION_VENDOR_ROW.read(vendor_values, parse=_VENDOR_JSON)
+        row["vendor"] = vendor
+        rows.append(row)
+    return rows
 
 
 def table_rows(name: str) -> list[dict[str, Any]]:

@@ -67,6 +67,8 @@ BEST_PRICE_COLUMN = {
 LIVE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price_ondemand_monthly")
 # Orderings that leave out the servers without a price (in the asked places).
 PRICED_ORDERINGS = frozenset({*PRICE_ORDERINGS, "score_per_price", "selected_benchmark_score_per_price"})
+# Orderings whose key the conditions keep from being null (_where).
+NEVER_NULL_ORDERINGS = frozenset({*PRICE_ORDERINGS, "selected_benchmark_score"})
 _COMPARISONS = {"gte": ">=", "lte": "<=", "exact": "=", "gt": ">", "lt": "<"}
 
 
@@ -334,10 +336,18 @@ def _order_key(shape: Shape, prices: Prices) -> str:
     return f"s.{quote(order_by)}"
 
 
-def _order(shape: Shape, key: str) -> str:
-    """Ties by the catalog's own order (the upstream file's), as the Spare Cores API answers them."""
-    direction, nulls = ("DESC", "NULLS LAST") if shape.descending else ("ASC", "NULLS FIRST")
-    return f"ORDER BY {key} {direction} {nulls}, s.id"
+def _order(shape: Shape, key: str, on_postgres: bool) -> str:
+    """Ties by the catalog's own order (the upstream file's), as the Spare Cores API answers them.
+
+    Nulls come first ascending, last descending (SQLite's order, and its indexes'). A key the
+    conditions keep from being null (a price, the benchmark's score) is left to PostgreSQL's own null
+    order, its indexes' (last ascending): so it reads a page by price off (status, min_price) or
+    (country_id, min_price) and stops, where an explicit NULLS FIRST made it sort every match.
+    """
+    direction, nulls = ("DESC", " NULLS LAST") if shape.descending else ("ASC", " NULLS FIRST")
+    if on_postgres and shape.order_by in NEVER_NULL_ORDERINGS:
+        nulls = ""
+    return f"ORDER BY {key} {direction}{nulls}, s.id"
 
 
 def _computed(shape: Shape, prices: Prices) -> dict[str, str]:
@@ -392,7 +402,7 @@ def plan_for(shape: Shape, on_postgres: bool) -> Plan:
     joins = [*live_join, *([_benchmark_join(shape)] if shape.benchmark else []), *extra_joins]
     where = _where(shape, prices)
     key = _order_key(shape, prices)
-    order = _order(shape, key)
+    order = _order(shape, key, on_postgres)
     computed = _computed(shape, prices)
     select_list = ", ".join(
         [SERVER_ROW.select("s"), VENDOR_ROW.select("v"), *(f"{sql} AS {name}" for name, sql in computed.items())]
@@ -408,26 +418,32 @@ def plan_for(shape: Shape, on_postgres: bool) -> Plan:
     # SQLite reads a page ordered by an indexed column off the index and stops: there the one statement
     # is fastest (0.35 ms; 0.47 ms in two steps). Otherwise the database sorts every match, and on
     # PostgreSQL it computes the wide select list (the rounded prices, every column) of each before
-    # the sort: so the page's ids come first, ordered on the narrow key alone, then the page's rows.
+    # the sort: so the ids come first, ordered on the narrow key alone, then the rows of those ids.
     # On the sample /servers?regions=us-east-1 15 -> 8 ms on SQLite; PostgreSQL, large catalog,
-    # /servers?vcpus_min=2&memory_min=8&limit=5 42 -> see bench/README.md.
-    index_ordered = not on_postgres and not prices.live and key in ("s.min_price", "s.score_per_price")
-    if shape.paged and not index_ordered:
-        # The page carries the places' prices out as `lp`, so the rows need not compute them again;
-        # CROSS JOIN makes SQLite start from the page (PostgreSQL plans the same without the hint).
-        carried = "".join(f", lp.{column} AS {column}" for column in LIVE_COLUMNS) if prices.live else ""
-        page = f"SELECT s.id AS id{carried} {from_sql}{where_sql} {order} LIMIT %s OFFSET %s"
-        other_joins = joins[len(live_join) :]
-        rows_from = " ".join(
-            [f"FROM ({page}) lp CROSS JOIN {table(Server)} s JOIN {table(Vendor)} v ON v.vendor_id = s.vendor_id"]
-            + [part.sql for part in other_joins]
-        )
-        plan.select = f"{with_sql}SELECT {select_list} {rows_from} WHERE s.id = lp.id {order}"
-        plan.binders = [*filtered, _paging_binder, *_bind(other_joins)]
-    else:
-        paging = " LIMIT %s OFFSET %s" if shape.paged else ""
-        plan.select = f"{with_sql}SELECT {select_list} {from_sql}{where_sql} {order}{paging}"
-        plan.binders = [*filtered, *([_paging_binder] if shape.paged else [])]
+    # /servers?vcpus_min=2&memory_min=8&limit=5 42 -> 0.6 ms of SQL (bench/README.md).
+    indexed = not prices.live and key in ("s.min_price", "s.score_per_price")
+    if shape.paged and indexed and not on_postgres:
+        plan.select = f"{with_sql}SELECT {select_list} {from_sql}{where_sql} {order} LIMIT %s OFFSET %s"
+        plan.binders = [*filtered, _paging_binder]
+        return plan
+    ids_order = order
+    if not shape.paged and indexed and not on_postgres:
+        # All the matches: SQLite would walk the whole index, reading each row to test the conditions
+        # (/servers?gpu_min=1&limit=-1: 4.6 ms for the ids); `+` hides the index, so it scans and sorts
+        # the few matching ids instead (0.5 ms).
+        ids_order = _order(shape, f"+{key}", on_postgres)
+    paging = " LIMIT %s OFFSET %s" if shape.paged else ""
+    # The ids carry the places' prices out as `lp`, so the rows need not compute them again;
+    # CROSS JOIN makes SQLite start from the ids (PostgreSQL plans the same without the hint).
+    carried = "".join(f", lp.{column} AS {column}" for column in LIVE_COLUMNS) if prices.live else ""
+    ids = f"SELECT s.id AS id{carried} {from_sql}{where_sql} {ids_order}{paging}"
+    other_joins = joins[len(live_join) :]
+    rows_from = " ".join(
+        [f"FROM ({ids}) lp CROSS JOIN {table(Server)} s JOIN {table(Vendor)} v ON v.vendor_id = s.vendor_id"]
+        + [part.sql for part in other_joins]
+    )
+    plan.select = f"{with_sql}SELECT {select_list} {rows_from} WHERE s.id = lp.id {order}"
+    plan.binders = [*filtered, *([_paging_binder] if shape.paged else []), *_bind(other_joins)]
     return plan
 
 
@@ -448,7 +464,6 @@ def run(bound: Bound) -> tuple[list[dict[str, Any]], int | None]:
     """The rows of a search (prices in its currency) and, when it asks, how many match in all."""
     search = bound.search
     plan = plan_for(Shape.of(bound), postgres())
-    rate = exchange_rate("USD", search.currency)
     with connection.cursor() as cursor:
         cursor.execute(plan.select, plan.bind(bound))
         fetched = cursor.fetchall()
@@ -456,34 +471,46 @@ def run(bound: Bound) -> tuple[list[dict[str, Any]], int | None]:
         if search.count:
             cursor.execute(plan.count, plan.bind_count(bound))
             total = cursor.fetchone()[0]
-    return [_row(record, plan.computed, rate) for record in fetched], total
+    return _rows(fetched, plan.computed[: -len(PRICE_BREAKDOWN)], exchange_rate("USD", search.currency)), total
 
 
 _VENDOR_AT = SERVER_ROW.width
-_COMPUTED_AT = SERVER_ROW.width + VENDOR_ROW.width
+_FIGURES_AT = SERVER_ROW.width + VENDOR_ROW.width
+_BREAKDOWN = tuple(name for name, _ in PRICE_BREAKDOWN)
 _CONVERTED = tuple((column, server_price_digits(column)) for column in LIVE_COLUMNS)
 
 
-def _row(record: tuple, computed: tuple[str, ...], rate: float) -> dict[str, Any]:
-    row = SERVER_ROW.read(record[:_VENDOR_AT])
-    row["vendor"] = VENDOR_ROW.read(record[_VENDOR_AT:_COMPUTED_AT])
-    figures = dict(zip(computed, record[_COMPUTED_AT:]))
-    breakdown = {name: figures.pop(name) for name, _ in PRICE_BREAKDOWN}
-    if breakdown["compute_min_price"] is None:
-        # No price at all: nothing to break down (upstream leaves every part null then).
-        breakdown = dict.fromkeys(breakdown)
-    if rate != 1.0:
-        # Converted last: the per-price scores stay per USD, as upstream computes them.
-        for name, digits in _CONVERTED:
-            if figures[name]:
-                figures[name] = round(figures[name] * rate, digits)
-        for name, digits in PRICE_BREAKDOWN:
-            if breakdown[name]:
-                breakdown[name] = round(breakdown[name] * rate, digits)
-    row.update(figures)
-    row["price"] = row["min_price"]
-    row["price_breakdown"] = breakdown
-    return row
+def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[dict[str, Any]]:
+    """Rows as the Spare Cores API answers them: the server's columns, its vendor, the figures (the
+    computed columns but the breakdown, which comes last), `price` and `price_breakdown`."""
+    breakdown_at = _FIGURES_AT + len(figures)
+    vendors: dict[tuple, dict[str, Any]] = {}  # a handful of vendors: each read once
+    rows = []
+    for record in fetched:
+        row = SERVER_ROW.read(record)
+        vendor_values = record[_VENDOR_AT:_FIGURES_AT]
+        vendor = vendors.get(vendor_values)
+        if vendor is None:
+            vendor = vendors[vendor_values] = VENDOR_ROW.read(vendor_values)
+        row["vendor"] = vendor
+        row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
+        if record[breakdown_at] is None:
+            # No price at all: nothing to break down (upstream leaves every part null then).
+            breakdown = dict.fromkeys(_BREAKDOWN)
+        else:
+            breakdown = dict(zip(_BREAKDOWN, record[breakdown_at:]))
+        if rate != 1.0:
+            # Converted last: the per-price scores stay per USD, as upstream computes them.
+            for name, digits in _CONVERTED:
+                if row[name]:
+                    row[name] = round(row[name] * rate, digits)
+            for name, digits in PRICE_BREAKDOWN:
+                if breakdown[name]:
+                    breakdown[name] = round(breakdown[name] * rate, digits)
+        row["price"] = row["min_price"]
+        row["price_breakdown"] = breakdown
+        rows.append(row)
+    return rows
 
 
 def search_servers(search: ServerSearch) -> tuple[list[dict[str, Any]], int | None]:

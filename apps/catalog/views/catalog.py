@@ -75,7 +75,8 @@ class RegionListView(ReadOnlyListAPIView):
     @extend_schema(summary="List regions", tags=["Query Resources"], responses=RegionWithVendorSerializer(many=True))
     @cached_catalog_response
     def get(self, request: Request) -> Response:
-        return Response(selectors.region_rows(self.filter_queryset(self.get_queryset())))
+        filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
+        return Response(selectors.region_rows(filterset.vendor_ids))
 
 
 class StatsView(ReadOnlyAPIView):
