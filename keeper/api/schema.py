@@ -29,8 +29,8 @@ ERROR_RESPONSES: dict[str, str] = {
     "429": "Rate limited (the caller's credits, the key's daily quota or the global limit); see Retry-After.",
     "431": "The request headers are larger than the server reads.",
     "503": (
-        "Try again later: the identity provider could not check the bearer token, or the server "
-        "has too many open connections."
+        "Try again later: the identity provider, the JWKS or the API key service could not check the bearer "
+        "token, or the server has too many open connections."
     ),
 }
 RETRY_AFTER = {
@@ -183,7 +183,10 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An OAuth 2.0 access token, checked by introspection (RFC 7662).",
+            "description": (
+                "An OAuth 2.0 access token (checked by introspection, RFC 7662, or as an RS256/ES256 JWT), "
+                "an API key of the configured key service, or a static token."
+            ),
         }
 
 
