@@ -372,6 +372,22 @@ class Server(CatalogRow):
                 condition=models.Q(status=choices.Status.ACTIVE, observed_at__isnull=False),
                 name="server_specs",
             ),
+            # The score ranking of similar servers reads the scores near the given one's from here (partial
+            # as server_specs is, for the same reason).
+            models.Index(
+                fields=[
+                    "score",
+                    "min_price",
+                    "min_price_spot",
+                    "min_price_ondemand",
+                    "min_price_ondemand_monthly",
+                    "vendor",
+                    "server_id",
+                    "status",
+                ],
+                condition=models.Q(status=choices.Status.ACTIVE, observed_at__isnull=False),
+                name="server_scores",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -173,6 +173,35 @@ def test_score_ranks_by_the_closest_stress_ng_score(sync_upstream, api):
     assert ids(similar(api, "target", "score")) == ["lower", "higher", "far"]
 
 
+# The given server's (score 1000) neighbours by score: (id, score, price); ties above and below it,
+# and servers nearer than some that the ranking must leave out (no price, retired).
+SCORE_NEIGHBOURS = [
+    ("above-z", 1100, 0.1),
+    ("below-far", 700, 0.1),
+    ("unpriced", 1001, None),
+    ("below-z", 900, 0.1),
+    ("level", 1000, 0.1),
+    ("retired", 999, 0.1),
+    ("above-a", 1100, 0.1),
+    ("below-a", 900, 0.1),
+    ("above-far", 1500, 0.1),
+]
+
+
+@pytest.mark.parametrize("num", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_score_ranks_every_eligible_server_by_its_distance_ties_in_the_catalogs_order(sync_upstream, api, num):
+    catalog = new_catalog()
+    add(catalog, "target", score=1000)
+    for server_id, score, price in SCORE_NEIGHBOURS:
+        status = "INACTIVE" if server_id == "retired" else "ACTIVE"
+        add(catalog, server_id, score=score, price=price, status=status)
+    sync_upstream(catalog)
+
+    eligible = [(server_id, score) for server_id, score, price in SCORE_NEIGHBOURS if price and server_id != "retired"]
+    nearest = sorted(eligible, key=lambda neighbour: abs(neighbour[1] - 1000))  # stable: the catalog's order
+    assert ids(similar(api, "target", "score", num)) == [server_id for server_id, _ in nearest[:num]]
+
+
 @pytest.mark.parametrize(("score", "price"), [(None, 0.1), (1000, None)])
 def test_a_server_without_a_score_or_a_price_has_no_similar_scores(sync_upstream, api, score, price):
     catalog = new_catalog()
@@ -479,7 +508,7 @@ ANONYMOUS_REQUESTS = [
     ("family/10", {}, 3),  # the server, the ranking, the rows
     # + the nearest of its vCPUs and accelerators, which bound the ranking
     ("specs/50", {"currency": "EUR", "best_price_allocation": "ONDEMAND_ONLY"}, 4),
-    ("score/50", {}, 3),
+    ("score/50", {}, 4),  # + the nearest scores, which bound the ranking
     ("score_per_price/50", {"server_region": "de1"}, 5),  # + validating the region, its price there
     ("specs/50", {"countries": "DE"}, 5),  # + validating the country, the ranked servers' prices there
     ("specs/50", {"vendor_regions": "v~de1"}, 5),  # + validating the vendor region, the prices there

@@ -61,9 +61,9 @@ PRICE_COLUMNS = ("min_price", "min_price_spot", "min_price_ondemand", "min_price
 SPECS_DISTANCE = (
     "ABS(s.accelerator_count - %s) * 10000000.0 + ABS(s.vcpus - %s) * 10000.0 + ABS(s.memory_amount - %s) / 1000.0"
 )
-# The condition of the partial index server_specs (models.Server): the statements that should read it say
-# it as it is written there (every server has observed_at; no /servers statement says it).
-SPECS_ROWS = f"s.observed_at IS NOT NULL AND s.status = '{choices.Status.ACTIVE}'"
+# The condition of the partial indexes server_specs and server_scores (models.Server): the statements that
+# should read them say it as it is written there (every server has observed_at; no /servers statement says it).
+INDEXED_ROWS = f"s.observed_at IS NOT NULL AND s.status = '{choices.Status.ACTIVE}'"
 SIMILARITY_KINDS = ("family", "specs", "score", "score_per_price", "benchmark_score", "benchmark_score_per_price")
 MAX_SIMILAR_SERVERS = 100
 
@@ -399,18 +399,12 @@ class _Ranking:
         has its vCPUs within D / 10,000, its accelerators within D / 10,000,000 and its memory within
         D * 1,000 of the given server's (each term is at most the whole). Only without live prices,
         whose join would leave out some of the servers the bound was taken from."""
-        num = self.similarity.num
-        if not num:
+        params = [accelerators, vcpus, memory, vcpus, accelerators, self.target["id"], memory, self.similarity.num]
+        bound = self._bound(_near_specs_sql(postgres()), params * 2)
+        if bound is None:
             return
-        specs = [accelerators, vcpus, memory]
-        params = [*specs, vcpus, accelerators, self.target["id"], memory, num]
-        distances = sorted(distance for (distance,) in fetch(_near_specs_sql(postgres()), params * 2))
-        if len(distances) < num:
-            return
-        # A margin for the rounding of the distances: a wider range only reads a few more rows.
-        bound = distances[num - 1] * (1 + 1e-9) + 1e-9
         lowest, highest = math.ceil(vcpus - bound / 10000.0), math.floor(vcpus + bound / 10000.0)
-        self._filter(SPECS_ROWS)
+        self._filter(INDEXED_ROWS)
         if lowest == highest:
             self._filter("s.vcpus = %s", vcpus)
         else:
@@ -421,6 +415,23 @@ class _Ranking:
         self._filter(
             "s.memory_amount BETWEEN %s AND %s", math.floor(memory - memory_spread), math.ceil(memory + memory_spread)
         )
+
+    def _near_score(self, score: float) -> None:
+        """Narrow the score ranking to the servers whose score is no farther from the given one's than the
+        `num`-th nearest score's (two seeks of the server_scores index, above and below it): a range of
+        that index instead of every active server, the same answer (exact as `_near_specs`)."""
+        bound = self._bound(_near_scores_sql(postgres()), [score, self.target["id"], score, self.similarity.num] * 2)
+        if bound is not None:
+            self._filter(INDEXED_ROWS)
+            self._filter("s.score BETWEEN %s AND %s", score - bound, score + bound)
+
+    def _bound(self, sql: str, params: list[Any]) -> float | None:
+        """The `num`-th smallest of the distances `sql` reads (eligible servers, the given one left out), a
+        little more for the rounding of the distances (a wider range only reads a few more rows); None
+        with fewer, or none to rank."""
+        num = self.similarity.num
+        distances = sorted(distance for (distance,) in fetch(sql, params)) if num else []
+        return distances[num - 1] * (1 + 1e-9) + 1e-9 if num and len(distances) >= num else None
 
     def _filter(self, condition: str, *params: Any) -> None:
         self.where.append(condition)
@@ -436,6 +447,8 @@ class _Ranking:
             self._filter("s.score IS NOT NULL AND s.min_price IS NOT NULL")
             score_sql, own_score = "s.score", target["score"] if target["min_price"] is not None else None
         if not similarity.per_price:
+            if not similarity.by_benchmark and not self.live and own_score is not None:
+                self._near_score(own_score)
             return score_sql, own_score
         ratio = f"{score_sql} / NULLIF({self.price_sql[similarity.price_column]}, 0)"
         # No price, or a zero price, has no score per price (upstream ranks the zero prices first, as
@@ -475,11 +488,24 @@ def _near_specs_sql(postgres: bool) -> str:
     vCPUs and accelerators (two seeks of the server_specs index); bound twice as
     (accelerators, vcpus, memory, vcpus, accelerators, the server's pk, memory, num)."""
     nearest = (
-        f"SELECT {SPECS_DISTANCE} AS d FROM {table(Server)} s WHERE {SPECS_ROWS} AND s.vcpus = %s "
+        f"SELECT {SPECS_DISTANCE} AS d FROM {table(Server)} s WHERE {INDEXED_ROWS} AND s.vcpus = %s "
         "AND s.accelerator_count = %s AND s.id <> %s AND s.memory_amount "
     )
     above = nearest + ">= %s ORDER BY s.memory_amount LIMIT %s"
     below = nearest + "< %s ORDER BY s.memory_amount DESC LIMIT %s"
+    return f"SELECT d FROM ({above}) above_it UNION ALL SELECT d FROM ({below}) below_it"
+
+
+@lru_cache(maxsize=2)
+def _near_scores_sql(postgres: bool) -> str:
+    """The distances of the `num` scores nearest above and below the given server's, of the active servers with
+    a price (two seeks of the server_scores index); bound twice as (score, the server's pk, score, num)."""
+    nearest = (
+        f"SELECT ABS(s.score - %s) AS d FROM {table(Server)} s WHERE {INDEXED_ROWS} "
+        "AND s.min_price IS NOT NULL AND s.id <> %s AND s.score "
+    )
+    above = nearest + ">= %s ORDER BY s.score LIMIT %s"
+    below = nearest + "< %s ORDER BY s.score DESC LIMIT %s"
     return f"SELECT d FROM ({above}) above_it UNION ALL SELECT d FROM ({below}) below_it"
 
 
