@@ -25,7 +25,8 @@ DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 def setup_django(database_url: str, root: Path = PROJECT) -> None:
     """Point Keeper at `database_url` and set Django up; call it once, before importing apps.
 
-    `root`: the project tree whose code is imported (an export of a commit, see export_tree()).
+    `root`: the project tree whose code is imported (an export of a commit, see export_tree()); run
+    from it too (os.chdir), as Celery's Django fixup puts the working folder first on sys.path.
     """
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keeper.settings")

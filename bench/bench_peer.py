@@ -678,6 +678,7 @@ def in_process(db: Path, source: Path, args) -> InProcess:
     for name in [name for name in os.environ if name.startswith(SCRUBBED)]:
         del os.environ[name]
     os.environ.update(keeper_env(db, source))
+    os.chdir(ROOT)  # celery's Django fixup puts the working folder first on sys.path
     setup_django(f"sqlite:///{db}", ROOT)
     import orjson
     from django.core.cache import caches
