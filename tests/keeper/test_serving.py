@@ -51,12 +51,10 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKe
 
 
 def _assert_healthcheck_answers_quickly(server: LiveKeeper, times: int = 5) -> None:
+    """/healthcheck is answered while the streams are held: a worker held by them would hold it for the
+    streams' 30 s (KEEPER_KEY_WATCH_SECONDS), far past the client's timeout, whatever the machine's speed."""
     for _ in range(times):
-        started = time.monotonic()
-        status = server.get("/healthcheck", timeout=5).status
-        seconds = time.monotonic() - started
-        assert status == 200
-        assert seconds < 1.0, f"/healthcheck took {seconds:.2f}s"
+        assert server.get("/healthcheck", timeout=10).status == 200
         time.sleep(0.2)
 
 
