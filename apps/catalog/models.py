@@ -331,7 +331,9 @@ class Server(CatalogRow):
             # A search by place joins each priced server by (vendor, server id) and checks the common
             # filters and prices: read here, not from the wide rows (whose last columns sit in overflow
             # pages), e.g. /servers?regions=us-east-1&vcpus_min=2 6.3 -> 3.4 ms of SQL on the sample.
-            models.Index(fields=SERVER_PAGE_COLUMNS, name="server_page"),
+            # With the id (SQLite's indexes hold it anyway) PostgreSQL reads a page's ids from this index
+            # alone, not from rows whose status sits past every other column (large catalog: 13.5 -> 2.4 ms).
+            models.Index(fields=SERVER_PAGE_COLUMNS, name="server_page", include=["id"]),
             # /server/{vendor}/{server}/similar_servers ranks every active server by these columns: read
             # from this index alone, not from the wide rows (family first, so /servers' vendor filters
             # keep their own plans).

@@ -421,10 +421,13 @@ def plan_for(shape: Shape, on_postgres: bool) -> Plan:
     # the sort: so the ids come first, ordered on the narrow key alone, then the rows of those ids.
     # On the sample /servers?regions=us-east-1 15 -> 8 ms on SQLite; PostgreSQL, large catalog,
     # /servers?vcpus_min=2&memory_min=8&limit=5 42 -> 0.6 ms of SQL (bench/README.md).
+    # A whole list on PostgreSQL: every match's row is computed anyway, and a second pass would read
+    # the wide rows twice (/servers?gpu_min=1&limit=-1, large catalog: 20 -> 34 ms).
     indexed = not prices.live and key in ("s.min_price", "s.score_per_price")
-    if shape.paged and indexed and not on_postgres:
-        plan.select = f"{with_sql}SELECT {select_list} {from_sql}{where_sql} {order} LIMIT %s OFFSET %s"
-        plan.binders = [*filtered, _paging_binder]
+    if (shape.paged and indexed and not on_postgres) or (on_postgres and not shape.paged):
+        paging = " LIMIT %s OFFSET %s" if shape.paged else ""
+        plan.select = f"{with_sql}SELECT {select_list} {from_sql}{where_sql} {order}{paging}"
+        plan.binders = [*filtered, *([_paging_binder] if shape.paged else [])]
         return plan
     ids_order = order
     if not shape.paged and indexed and not on_postgres:
