@@ -172,14 +172,14 @@ class BearerVerifiers:
             methods.append(Method("api_key", _compiled("AUTH_API_KEY_TOKEN_REGEX"), self.key_service.verify))
         if self.jwt is not None:
             methods.append(Method("jwt", _compiled("AUTH_JWT_TOKEN_REGEX"), self.jwt.verify))
-        if settings.AUTH_TOKEN_INTROSPECTION_URL:
-            # The introspection verifier stays get_verifier()'s (its caches are that object's).
-            methods.append(Method("introspection", _compiled("AUTH_TOKEN_INTROSPECTION_REGEX"), _introspect))
+        # Introspection stays get_verifier()'s, which reads AUTH_TOKEN_INTROSPECTION_URL on each call (as before
+        # these verifiers existed): on when the URL is set, even if set after this object was built.
+        methods.append(Method("introspection", _compiled("AUTH_TOKEN_INTROSPECTION_REGEX"), _introspect))
         self.methods = methods
 
     @property
     def enabled(self) -> bool:
-        return bool(self.methods or self.static)
+        return bool(self.static or self.jwt or self.key_service or get_verifier())
 
     def route(self, token: str) -> list[Method]:
         """The verifiers that see `token`, in order: regex matched first, then those without a regex."""
@@ -212,8 +212,9 @@ class BearerVerifiers:
         return rejection or TokenVerdict(valid=False, reason=GENERIC_REFUSAL)
 
 
-def _introspect(token: str) -> TokenVerdict:
-    return get_verifier().verify(token)
+def _introspect(token: str) -> TokenVerdict | None:
+    verifier = get_verifier()
+    return None if verifier is None else verifier.verify(token)
 
 
 _verifiers: BearerVerifiers | None = None
