@@ -52,26 +52,64 @@ class Introspection:
     client_authenticated: bool
 
 
-class FakeIdentityProvider:
+class _FakeServer:
+    """A ThreadingHTTPServer on 127.0.0.1 in a thread of its own, able to go down (stop) or hang."""
+
+    name = "fake-server"
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        # Any other status than 200 is answered to every request (an unhealthy server).
+        self.status = 200
+        self._answering = threading.Event()
+        self._answering.set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        self._server.handle_error = lambda request, address: None  # a client that timed out is expected
+        self.port: int = self._server.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=self.name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Close the port: connections are refused from now on."""
+        self._answering.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def hang(self) -> None:
+        """Accept requests but answer none until release() (a server timing out)."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        self._answering.set()
+
+    def wait_to_answer(self) -> None:
+        # Bounded, so a forgotten release() cannot keep a handler thread forever.
+        self._answering.wait(timeout=30)
+
+
+class FakeIdentityProvider(_FakeServer):
     """A real HTTP server answering RFC 7662 token introspection as the test tells it to."""
 
+    name = "fake-idp"
+
     def __init__(self, client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET):
+        super().__init__(_IntrospectionHandler)
+        self._server.provider = self  # type: ignore[attr-defined]
         self.client_id = client_id
         self.client_secret = client_secret
         self.responses: dict[str, dict[str, Any]] = {}
         # Bodies sent byte for byte, for answers json.dumps cannot or would not write (not JSON, too deep).
         self.raw_responses: dict[str, bytes] = {}
         self.calls: list[Introspection] = []
-        # Any other status than 200 is answered to every introspection (an unhealthy provider).
-        self.status = 200
-        self._answering = threading.Event()
-        self._answering.set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _IntrospectionHandler)
-        self._server.daemon_threads = True
-        self._server.provider = self  # type: ignore[attr-defined]
-        self._server.handle_error = lambda request, address: None  # a client that timed out is expected
-        self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -95,32 +133,6 @@ class FakeIdentityProvider:
     def introspected(self) -> list[str]:
         """The tokens introspected so far, in order."""
         return [call.token for call in self.calls]
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            # A short poll interval makes stop() quick.
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-idp",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Close the port: connections are refused from now on (the provider is down)."""
-        self._answering.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def hang(self) -> None:
-        """Accept requests but answer none of them until release() (a provider timing out)."""
-        self._answering.clear()
-
-    def release(self) -> None:
-        self._answering.set()
 
 
 class _IntrospectionHandler(BaseHTTPRequestHandler):
@@ -161,49 +173,6 @@ class _IntrospectionHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-class _FakeServer:
-    """A ThreadingHTTPServer on 127.0.0.1 in a thread of its own, able to go down or hang (see FakeIdentityProvider)."""
-
-    name = "fake-server"
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]):
-        self.status = 200
-        self._answering = threading.Event()
-        self._answering.set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._server.handle_error = lambda request, address: None  # a client that timed out is expected
-        self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=self.name, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Close the port: connections are refused from now on."""
-        self._answering.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def hang(self) -> None:
-        """Accept requests but answer none until release() (a server timing out)."""
-        self._answering.clear()
-
-    def release(self) -> None:
-        self._answering.set()
-
-    def wait_to_answer(self) -> None:
-        # Bounded, so a forgotten release() cannot keep a handler thread forever.
-        self._answering.wait(timeout=30)
 
 
 class _FakeHandler(BaseHTTPRequestHandler):
