@@ -26,7 +26,6 @@ from apps.accounts.verification import (
     credits_from,
     json_object,
 )
-from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ class RemoteKeyVerifier(VerdictCache):
         verdict = self.get(key)
         if verdict is not None:
             return verdict
-        with metrics.identity_provider_call():
-            verdict = self._ask(token)
+        verdict = self._ask(token)
         self.remember(key, verdict)
         return verdict
 
