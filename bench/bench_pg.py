@@ -391,6 +391,7 @@ def main() -> None:
     parser.add_argument("--commit", help="measure a clean export of this commit (e.g. HEAD) instead of the work tree")
     parser.add_argument("--pg-port", type=int, default=5446, help="the private PostgreSQL's port (default %(default)s)")
     parser.add_argument("--pg-dir", type=Path, default=TMP / "keeper-bench-pg", help="its data (default %(default)s)")
+    parser.add_argument("--prepare-only", action="store_true", help="load the catalogs where needed, then stop")
     parser.add_argument("--keep-running", action="store_true", help="leave the PostgreSQL server running")
     parser.add_argument("--sqlite-dir", type=Path, default=TMP, help="where the SQLite files are (default /tmp)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds over the targets (default 4)")
@@ -452,6 +453,8 @@ def main() -> None:
             print(f"{pg_version} on 127.0.0.1:{postgres.port}, data {postgres.data}: {how}", flush=True)
         for target in targets:
             print(prepare(target, root), flush=True)
+        if args.prepare_only:
+            return
         workers = [Worker(t, root) for t in targets]
         markers = ["postgres: postgres keeper_bench_"]
         print(f"\n{len(requests)} requests x {len(targets)} targets x {args.rounds} rounds:", flush=True)
