@@ -14,6 +14,49 @@ class Status(models.TextChoices):
     INACTIVE = "inactive", "inactive"
 
 
+class DatabaseStatus(models.TextChoices):
+    """A managed database's status: upstream's status enumeration since sparecores-crawler 0.9.2, which adds
+    the retirement states (for servers too; Keeper's servers keep `Status` until /servers reads them)."""
+
+    ACTIVE = "active", "active"
+    INACTIVE = "inactive", "inactive"
+    PLANNED_FOR_RETIREMENT = "planned_for_retirement", "planned for retirement"
+    RETIRED = "retired", "retired"
+
+
+# Orderable: what /databases lists by default (`only_orderable`), as the newest Spare Cores API does.
+ORDERABLE_DATABASE_STATUSES = (DatabaseStatus.ACTIVE, DatabaseStatus.PLANNED_FOR_RETIREMENT)
+
+
+class DatabaseEngine(models.TextChoices):
+    POSTGRESQL = "postgresql", "PostgreSQL"
+
+
+class DatabaseWireProtocol(models.TextChoices):
+    POSTGRESQL = "postgresql", "PostgreSQL"
+
+
+class DatabaseHaLevel(models.TextChoices):
+    """High-availability levels; a database's `ha` lists them as these values, its prices name one each."""
+
+    NONE = "none", "none"
+    SINGLE_ZONE = "single-zone", "single-zone"
+    MULTI_ZONE = "multi-zone", "multi-zone"
+    MULTI_REGION = "multi-region", "multi-region"
+
+
+class DatabaseHaStrategy(models.TextChoices):
+    NONE = "none", "none"
+    PASSIVE_STANDBY = "passive-standby", "passive-standby"
+    READABLE_CLUSTER = "readable-cluster", "readable-cluster"
+    MULTI_MASTER = "multi-master", "multi-master"
+
+
+class DatabaseStorageScope(models.TextChoices):
+    DATA = "data", "data"
+    BACKUP = "backup", "backup"
+
+
 class CpuAllocation(models.TextChoices):
     SHARED = "Shared", "Shared"
     BURSTABLE = "Burstable", "Burstable"
@@ -105,6 +148,10 @@ class TrackedTable(models.TextChoices):
     TRAFFIC_PRICE = "traffic_price", "traffic_price"
     IPV4_PRICE = "ipv4_price", "ipv4_price"
     BENCHMARK_SCORE = "benchmark_score", "benchmark_score"
+    DATABASE_STORAGE = "database_storage", "database_storage"
+    DATABASE = "database", "database"
+    DATABASE_PRICE = "database_price", "database_price"
+    DATABASE_STORAGE_PRICE = "database_storage_price", "database_storage_price"
 
 
 class SyncStatus(models.TextChoices):
@@ -135,6 +182,12 @@ CATALOG_ENUMS: tuple[type[models.TextChoices], ...] = (
     PriceUnit,
     TrafficDirection,
     ResourceType,
+    DatabaseStatus,
+    DatabaseEngine,
+    DatabaseWireProtocol,
+    DatabaseHaLevel,
+    DatabaseHaStrategy,
+    DatabaseStorageScope,
 )
 
 

@@ -13,7 +13,7 @@ diff grows with the catalog, not with its square:
 - `status`: the status differs (upstream marks retired rows INACTIVE rather than deleting them);
 - `changed`: one record per compared column whose value differs, with the old and new values. Not
   compared: `observed_at` (it changes at every crawl), `status` (its own kind) and the columns
-  Keeper derives (a server's cheapest prices follow its prices, which are recorded).
+  Keeper derives (a server's or database's cheapest prices follow its prices, which are recorded).
 
 Benchmark scores are compared as each (vendor, server, benchmark)'s best active score, not row by
 row. Price rows keep their currency. Everything happens in the sync's transaction, so a failed or
@@ -36,6 +36,10 @@ from apps.catalog.models import (
     Benchmark,
     BenchmarkScore,
     CatalogChange,
+    Database,
+    DatabasePrice,
+    DatabaseStorage,
+    DatabaseStoragePrice,
     Ipv4Price,
     PriceRow,
     Region,
@@ -135,6 +139,10 @@ TRACKED: tuple[Tracked, ...] = (
         status=False,
         grouped=True,
     ),
+    _tracked(choices.TrackedTable.DATABASE_STORAGE, DatabaseStorage),
+    _tracked(choices.TrackedTable.DATABASE, Database),
+    _tracked(choices.TrackedTable.DATABASE_PRICE, DatabasePrice),
+    _tracked(choices.TrackedTable.DATABASE_STORAGE_PRICE, DatabaseStoragePrice),
 )
 TRACKED_TABLES = tuple(str(tracked.table) for tracked in TRACKED)
 

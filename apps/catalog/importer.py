@@ -22,6 +22,10 @@ from apps.catalog.models import (
     BenchmarkScore,
     ComplianceFramework,
     Country,
+    Database,
+    DatabasePrice,
+    DatabaseStorage,
+    DatabaseStoragePrice,
     Ipv4Price,
     Region,
     Server,
@@ -43,8 +47,8 @@ SCORE_BENCHMARK = "stress_ng:bestn"
 SCORE1_BENCHMARK = "stress_ng:best1"
 BATCH = 5000
 
-# Upstream table -> model, in import order: prices and scores come before servers
-# because the servers' derived columns are computed from them.
+# Upstream table -> model, in import order: prices and scores come before servers (and database
+# prices before databases) because their derived columns are computed from them.
 TABLES: list[tuple[str, type[models.Model]]] = [
     ("country", Country),
     ("compliance_framework", ComplianceFramework),
@@ -61,7 +65,14 @@ TABLES: list[tuple[str, type[models.Model]]] = [
     ("storage_price", StoragePrice),
     ("traffic_price", TrafficPrice),
     ("ipv4_price", Ipv4Price),
+    ("database_storage", DatabaseStorage),
+    ("database_price", DatabasePrice),
+    ("database", Database),
+    ("database_storage_price", DatabaseStoragePrice),
 ]
+# Tables older catalogs lack (managed databases came with sparecores-crawler 0.8.3): a catalog without
+# them loads with none of their rows. A catalog that has one must have every column Keeper reads.
+OPTIONAL_TABLES = {"database_storage", "database_price", "database", "database_storage_price"}
 DERIVED_COLUMNS = {
     Server: [
         "min_price",
@@ -73,6 +84,8 @@ DERIVED_COLUMNS = {
         "score_per_price",
     ],
     ServerPrice: ["price_monthly", "country_id"],
+    Database: ["min_price", "min_price_ondemand", "min_price_ondemand_monthly"],
+    DatabasePrice: ["price_monthly", "country_id"],
 }
 
 TableProgress = Callable[[str, int, int], None]
@@ -106,6 +119,8 @@ def check_schema(source: sqlite3.Connection) -> str:
         )
     for table, model in TABLES:
         present = {row[1] for row in source.execute(f'PRAGMA table_info("{table}")')}
+        if not present and table in OPTIONAL_TABLES:
+            continue
         if not present:
             raise CatalogSchemaError(f"The catalog has no {table} table.")
         missing = [c for c in upstream_columns(model) if c not in present]
@@ -129,6 +144,14 @@ class ServerFigures:
         current = getattr(self, name)
         if current is None or value < current:
             setattr(self, name, value)
+
+    def database_derived(self) -> tuple:
+        """A database's DERIVED_COLUMNS: only on-demand prices count (`min_price` is their minimum)."""
+        return (
+            _round(self.min_price_ondemand, 4),
+            _round(self.min_price_ondemand, 4),
+            _round(self.min_price_ondemand_monthly, 2),
+        )
 
     def derived(self) -> tuple:
         score_per_price = None
@@ -164,6 +187,8 @@ class CatalogImporter:
         self.source = source
         self.progress = progress
         self.figures: dict[tuple[str, str], ServerFigures] = {}
+        # The same per database, from the database prices.
+        self.database_figures: dict[tuple[str, str], ServerFigures] = {}
         self.postgres = connection.vendor == "postgresql"
 
     def run(self) -> ImportResult:
@@ -171,6 +196,8 @@ class CatalogImporter:
         deferred = [] if self.postgres else self._drop_secondary_indexes()
         self._delete_all()
         for table, model in TABLES:
+            if table in OPTIONAL_TABLES and not _has_table(self.source, table):
+                continue
             started = time.perf_counter()
             result.rows[table] = self._copy_table(table, model)
             result.seconds[table] = round(time.perf_counter() - started, 3)
@@ -260,11 +287,15 @@ class CatalogImporter:
         rows: Iterable[tuple] = self.source.execute(f'SELECT {select} FROM "{table}"')
         rows = self._convert(model, columns, rows)
         if model is ServerPrice:
-            rows = self._with_monthly_prices(columns, rows)
+            rows = self._with_monthly_prices(columns, rows, resource="server_id", figures=self.figures)
+        elif model is DatabasePrice:
+            rows = self._with_monthly_prices(columns, rows, resource="database_id", figures=self.database_figures)
         elif model is BenchmarkScore:
             rows = self._collect_scores(columns, rows)
         elif model is Server:
             rows = self._with_server_figures(columns, rows)
+        elif model is Database:
+            rows = self._with_database_figures(columns, rows)
         target_columns = columns + DERIVED_COLUMNS.get(model, [])
         return self._write(table, model._meta.db_table, target_columns, rows, total)
 
@@ -287,9 +318,18 @@ class CatalogImporter:
                 values[index] = fix(values[index])
             yield tuple(values)
 
-    def _with_monthly_prices(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+    def _with_monthly_prices(
+        self,
+        columns: list[str],
+        rows: Iterable[tuple],
+        *,
+        resource: str,
+        figures: dict[tuple[str, str], ServerFigures],
+    ) -> Iterator[tuple]:
+        """The price rows with their monthly price and country, gathering each resource's (server's or
+        database's) cheapest prices in USD on the way."""
         at = {c: i for i, c in enumerate(columns)}
-        i_vendor, i_server, i_alloc, i_status = at["vendor_id"], at["server_id"], at["allocation"], at["status"]
+        i_vendor, i_server, i_alloc, i_status = at["vendor_id"], at[resource], at["allocation"], at["status"]
         i_price, i_tiers, i_currency, i_unit = at["price"], at["price_tiered"], at["currency"], at["unit"]
         i_region = at["region_id"]
         rates: dict[str, float] = {}
@@ -309,19 +349,19 @@ class CatalogImporter:
                     rate = rates[currency] = exchange_rate(currency, "USD")
                 price_usd = row[i_price] * rate
                 key = (row[i_vendor], row[i_server])
-                figures = self.figures.get(key)
-                if figures is None:
-                    figures = self.figures[key] = ServerFigures()
-                figures.offer("min_price", price_usd)
+                found = figures.get(key)
+                if found is None:
+                    found = figures[key] = ServerFigures()
+                found.offer("min_price", price_usd)
                 allocation = row[i_alloc]
                 if allocation == choices.Allocation.SPOT:
-                    figures.offer("min_price_spot", price_usd)
+                    found.offer("min_price_spot", price_usd)
                 elif allocation == choices.Allocation.ONDEMAND:
-                    figures.offer("min_price_ondemand", price_usd)
+                    found.offer("min_price_ondemand", price_usd)
                     tiers = row[i_tiers]
                     tiers = json.loads(tiers) if tiers and tiers != "[]" else []
                     monthly = monthly_price(tiers, row[i_price])
-                    figures.offer("min_price_ondemand_monthly", monthly * rate)
+                    found.offer("min_price_ondemand_monthly", monthly * rate)
             yield (*row, monthly, countries.get((row[i_vendor], row[i_region])))
 
     def _collect_scores(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
@@ -353,6 +393,13 @@ class CatalogImporter:
             figures = self.figures.get((row[i_vendor], row[i_server]))
             yield (*row, *(figures.derived() if figures else empty))
 
+    def _with_database_figures(self, columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+        i_vendor, i_database = columns.index("vendor_id"), columns.index("database_id")
+        empty = ServerFigures().database_derived()
+        for row in rows:
+            figures = self.database_figures.get((row[i_vendor], row[i_database]))
+            yield (*row, *(figures.database_derived() if figures else empty))
+
     def _write(self, table: str, db_table: str, columns: list[str], rows: Iterable[tuple], total: int) -> int:
         names = ", ".join(f'"{c}"' for c in columns)
         count = 0
@@ -382,6 +429,11 @@ class CatalogImporter:
                     count += len(batch)
         report(table, count, total)
         return count
+
+
+def _has_table(source: sqlite3.Connection, table: str) -> bool:
+    found = source.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
+    return found.fetchone() is not None
 
 
 def _upstream_value_sql(model: type[models.Model], column: str) -> str:

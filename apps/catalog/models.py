@@ -567,6 +567,218 @@ class Ipv4Price(PriceRow):
         return f"{self.vendor_id}/{self.region_id}"
 
 
+class DatabaseStorage(CatalogRow):
+    """A storage product of a vendor's managed databases (data or backup storage)."""
+
+    vendor = _vendor("database_storages")
+    database_storage_id = models.CharField(**ID, help_text="Database storage id, unique within the vendor.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    description = models.TextField(**TEXT, help_text="Description.")
+    scope = models.CharField(
+        max_length=6, choices=choices.DatabaseStorageScope.choices, help_text="What the storage holds: data or backups."
+    )
+    redundancy = models.CharField(**ID, **TEXT, help_text="Redundancy of the storage, e.g. LRS.")
+    min_size = models.IntegerField(null=True, help_text="Minimum size, in GB.")
+    max_size = models.IntegerField(null=True, help_text="Maximum size, in GB.")
+    max_iops = models.IntegerField(null=True, help_text="Maximum I/O operations per second.")
+    max_throughput = models.IntegerField(null=True, help_text="Maximum throughput, in MiB/s.")
+
+    class Meta:
+        ordering = ["vendor_id", "database_storage_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "database_storage_id"], name="uniq_database_storage")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.database_storage_id}"
+
+
+# The prices a database carries, derived at sync time from its active on-demand hourly prices (USD).
+DATABASE_PRICES = ["min_price", "min_price_ondemand", "min_price_ondemand_monthly"]
+
+
+class Database(CatalogRow):
+    """A managed database offering (SKU) of a vendor, with its cheapest prices derived at sync time."""
+
+    vendor = _vendor("databases")
+    database_id = models.CharField(**ID, help_text="Database id, unique within the vendor.")
+    name = models.CharField(**ID, help_text="Name used by the vendor.")
+    api_reference = models.CharField(**ID, help_text="How the vendor's API refers to the database.")
+    api_reference_object = models.JSONField(
+        null=True, help_text="How the vendor's API refers to the database, with the parameter names."
+    )
+    display_name = models.CharField(**ID, help_text="Human-friendly name.")
+    description = models.TextField(**TEXT, help_text="Short description.")
+    family = models.CharField(**ID, **TEXT, help_text="Hardware family or class.")
+    series = models.CharField(**ID, **TEXT, help_text="Series.")
+    server_id = models.CharField(**ID, **TEXT, help_text="Id of the underlying server of the vendor, if known.")
+    vcpus = models.IntegerField(null=True, help_text="Number of virtual CPUs.")
+    memory_amount = models.IntegerField(null=True, help_text="Memory, in MiB.")
+    engine = models.CharField(
+        max_length=10, choices=choices.DatabaseEngine.choices, **TEXT, help_text="Database engine."
+    )
+    wire_protocol = models.CharField(
+        max_length=10, choices=choices.DatabaseWireProtocol.choices, **TEXT, help_text="Client wire protocol."
+    )
+    engine_versions = models.JSONField(default=list, help_text="Supported major engine versions.")
+    auto_upgrade_versions = models.BooleanField(
+        null=True, help_text="Whether minor engine versions are upgraded automatically."
+    )
+    ha = models.JSONField(default=list, help_text="Supported high-availability levels, strongest first.")
+    ha_strategy = models.JSONField(default=list, help_text="Supported high-availability strategies, strongest first.")
+    max_read_replicas = models.IntegerField(null=True, help_text="Maximum number of read replicas.")
+    custom_config = models.BooleanField(null=True, help_text="Whether engine parameters can be customized.")
+    custom_extensions = models.BooleanField(null=True, help_text="Whether custom extensions are supported.")
+    storage_size = models.IntegerField(null=True, help_text="Bundled storage, in GB.")
+    storage_extra_min = models.IntegerField(null=True, help_text="Minimum extra storage, in GB.")
+    storage_extra_max = models.IntegerField(null=True, help_text="Maximum storage, in GB.")
+    storage_extra_autosize = models.BooleanField(null=True, help_text="Whether storage grows automatically.")
+    compatible_storage_ids = models.JSONField(null=True, help_text="Ids of the database storages it can use.")
+    disk_encryption = models.BooleanField(null=True, help_text="Whether storage is encrypted at rest.")
+    scheduled_backups = models.BooleanField(null=True, help_text="Whether scheduled backups are supported.")
+    continuous_backups = models.IntegerField(null=True, help_text="Point-in-time recovery window, in days.")
+    connection_pool = models.BooleanField(null=True, help_text="Whether a managed connection pool is offered.")
+    system_monitoring = models.BooleanField(null=True, help_text="Whether system metrics are monitored.")
+    database_monitoring = models.BooleanField(null=True, help_text="Whether database metrics are monitored.")
+    autotuning_advice = models.BooleanField(null=True, help_text="Whether tuning advice is given.")
+    autotuning_apply = models.BooleanField(null=True, help_text="Whether tuning is applied automatically.")
+    sla = models.FloatField(null=True, help_text="Service level agreement, in percent (e.g. 99.95).")
+    security_features = models.JSONField(default=list, help_text="Security features, e.g. enforced-tls.")
+    # Upstream's status since sparecores-crawler 0.9.2, with the retirement states.
+    status = models.CharField(
+        max_length=22,
+        choices=choices.DatabaseStatus.choices,
+        default=choices.DatabaseStatus.ACTIVE,
+        help_text="Last known status; planned_for_retirement databases can still be ordered.",
+    )
+
+    # Derived at sync time (not upstream columns), in USD, from the active on-demand hourly prices of every
+    # HA level and strategy (as the newest Spare Cores API's DatabaseExtra): the cheapest price of the lot.
+    min_price = models.FloatField(null=True, help_text="Cheapest active on-demand hourly price, in USD.")
+    min_price_ondemand = models.FloatField(null=True, help_text="Cheapest active on-demand hourly price, in USD.")
+    min_price_ondemand_monthly = models.FloatField(
+        null=True, help_text="Cheapest active on-demand price for 730 hours (tier caps applied), in USD."
+    )
+    server = models.ForeignObject(
+        "catalog.Server",
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "server_id"],
+        to_fields=["vendor", "server_id"],
+        related_name="databases",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "database_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "database_id"], name="uniq_database")]
+        indexes = [
+            # /databases lists the orderable databases by price (its default order): with the price in the
+            # index, its first page is read in order for each status, not sorted.
+            models.Index(fields=["status", "min_price"], name="database_status_min_price"),
+            models.Index(fields=["status", "min_price_ondemand_monthly"], name="database_status_monthly"),
+            # /database/{vendor}/{database} also takes the vendor's API reference.
+            models.Index(fields=["vendor", "api_reference"], name="database_api_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.database_id}"
+
+
+class DatabasePrice(PriceRow):
+    """The price of a managed database in a region, for an allocation, HA level and HA strategy."""
+
+    vendor = _vendor("database_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    database_id = models.CharField(**ID, help_text="Database id.")
+    allocation = models.CharField(max_length=8, choices=choices.Allocation.choices, help_text="Allocation.")
+    ha = models.CharField(
+        max_length=12,
+        choices=choices.DatabaseHaLevel.choices,
+        default=choices.DatabaseHaLevel.NONE,
+        help_text="High-availability level the price is for.",
+    )
+    ha_strategy = models.CharField(
+        max_length=16,
+        choices=choices.DatabaseHaStrategy.choices,
+        default=choices.DatabaseHaStrategy.NONE,
+        help_text="High-availability strategy the price is for.",
+    )
+    price_monthly = models.FloatField(
+        null=True,
+        help_text="Derived: active on-demand price for 730 hours with tier caps applied, in `currency`.",
+    )
+    country_id = models.CharField(
+        max_length=2,
+        null=True,
+        help_text="Derived: the region's country, so that a search by country needs no join.",
+    )
+    database = models.ForeignObject(
+        Database,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "database_id"],
+        to_fields=["vendor", "database_id"],
+        related_name="prices",
+    )
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="database_prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "database_id", "region_id", "allocation", "ha", "ha_strategy"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "region_id", "database_id", "allocation", "ha", "ha_strategy"],
+                name="uniq_database_price",
+            )
+        ]
+        indexes = [
+            # One database's prices (/database/{vendor}/{database}/prices), in their order.
+            models.Index(
+                fields=["vendor", "database_id", "region_id", "allocation", "ha", "ha_strategy"],
+                name="database_price_database",
+            ),
+            # Searches by country read the prices there without joining the regions.
+            models.Index(fields=["country_id", "status", "vendor", "database_id"], name="database_price_country"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.database_id}/{self.allocation}/{self.ha}/{self.ha_strategy}"
+
+
+class DatabaseStoragePrice(PriceRow):
+    """The price of a database storage product in a region."""
+
+    vendor = _vendor("database_storage_prices")
+    region_id = models.CharField(**ID, help_text="Region id.")
+    database_storage_id = models.CharField(**ID, help_text="Database storage id.")
+    region = models.ForeignObject(
+        Region,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "region_id"],
+        to_fields=["vendor", "region_id"],
+        related_name="database_storage_prices",
+    )
+    database_storage = models.ForeignObject(
+        DatabaseStorage,
+        on_delete=models.DO_NOTHING,
+        from_fields=["vendor", "database_storage_id"],
+        to_fields=["vendor", "database_storage_id"],
+        related_name="prices",
+    )
+
+    class Meta:
+        ordering = ["vendor_id", "region_id", "database_storage_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "region_id", "database_storage_id"], name="uniq_database_storage_price"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.region_id}/{self.database_storage_id}"
+
+
 class Benchmark(CatalogRow):
     """A benchmark workload and how its scores read."""
 
@@ -752,6 +964,10 @@ CHANGE_KEY_COLUMNS = (
     "benchmark_id",
     "allocation",
     "direction",
+    "database_id",
+    "database_storage_id",
+    "ha",
+    "ha_strategy",
 )
 
 
@@ -779,6 +995,10 @@ class CatalogChange(models.Model):
     benchmark_id = models.CharField(**ID, null=True)
     allocation = models.CharField(max_length=8, null=True)
     direction = models.CharField(max_length=8, null=True)
+    database_id = models.CharField(**ID, null=True)
+    database_storage_id = models.CharField(**ID, null=True)
+    ha = models.CharField(max_length=12, null=True)
+    ha_strategy = models.CharField(max_length=16, null=True)
     currency = models.CharField(
         max_length=3, null=True, help_text="Prices: the currency of the row (before the change, when changed)."
     )
@@ -795,6 +1015,8 @@ class CatalogChange(models.Model):
             models.Index(fields=["table", "kind", "id"], name="catalog_change_table"),
             models.Index(fields=["vendor_id", "server_id", "table", "id"], name="catalog_change_server"),
             models.Index(fields=["region_id", "id"], name="catalog_change_region"),
+            # One database's price history (as catalog_change_server is one server's).
+            models.Index(fields=["vendor_id", "database_id", "table", "id"], name="catalog_change_database"),
         ]
 
     def __str__(self) -> str:

@@ -72,6 +72,14 @@ def every_table_catalog() -> UpstreamCatalog:
     catalog.traffic_price("aws", price=0.0, direction="IN")
     _ipv4_price(catalog, "aws", "r1", 0.005)
     _ipv4_price(catalog, "gcp", "r1", 0.004)
+    for storage in ("s-gone", "s-keep"):
+        catalog.database_storage("aws", storage)
+    catalog.database_storage_price("aws", "s-keep", price=0.115)
+    catalog.database_storage_price("aws", "s-keep", price=0.13, region_id="r2")
+    for database in ("db.a", "db.b"):
+        catalog.database("aws", database)
+    catalog.database_price("aws", "db.b", price=0.178)
+    catalog.database_price("aws", "db.b", price=0.356, ha="MULTI_ZONE", ha_strategy="PASSIVE_STANDBY")
     return catalog
 
 
@@ -132,6 +140,39 @@ EVERY_TABLE_CHANGES: dict[tuple[str, str], dict[str, str]] = {
         "benchmark_id": "stress_ng:bestn",
     },
     ("benchmark_score", "added"): {"vendor_id": "aws", "server_id": "c5.large", "benchmark_id": "stress_ng:bestn"},
+    ("database_storage", "removed"): {"vendor_id": "aws", "database_storage_id": "s-gone"},
+    ("database_storage", "changed"): {"vendor_id": "aws", "database_storage_id": "s-keep"},
+    ("database_storage", "added"): {"vendor_id": "aws", "database_storage_id": "s-new"},
+    ("database", "removed"): {"vendor_id": "aws", "database_id": "db.a"},
+    ("database", "changed"): {"vendor_id": "aws", "database_id": "db.b"},
+    ("database", "added"): {"vendor_id": "aws", "database_id": "db.c"},
+    ("database_price", "removed"): {
+        "vendor_id": "aws",
+        "region_id": "r1",
+        "database_id": "db.b",
+        "allocation": "ondemand",
+        "ha": "multi-zone",
+        "ha_strategy": "passive-standby",
+    },
+    ("database_price", "changed"): {
+        "vendor_id": "aws",
+        "region_id": "r1",
+        "database_id": "db.b",
+        "allocation": "ondemand",
+        "ha": "none",
+        "ha_strategy": "none",
+    },
+    ("database_price", "added"): {
+        "vendor_id": "aws",
+        "region_id": "r1",
+        "database_id": "db.c",
+        "allocation": "ondemand",
+        "ha": "none",
+        "ha_strategy": "none",
+    },
+    ("database_storage_price", "removed"): {"vendor_id": "aws", "region_id": "r2", "database_storage_id": "s-keep"},
+    ("database_storage_price", "changed"): {"vendor_id": "aws", "region_id": "r1", "database_storage_id": "s-keep"},
+    ("database_storage_price", "added"): {"vendor_id": "aws", "region_id": "r1", "database_storage_id": "s-new"},
 }
 
 
@@ -177,6 +218,18 @@ def every_table_changed() -> UpstreamCatalog:
     db.execute("DELETE FROM ipv4_price WHERE vendor_id = 'gcp'")
     db.execute("UPDATE ipv4_price SET price = 0.006 WHERE vendor_id = 'aws'")
     _ipv4_price(catalog, "hcloud", "r1", 0.001)
+    db.execute("DELETE FROM database_storage WHERE database_storage_id = 's-gone'")
+    db.execute("UPDATE database_storage SET max_iops = 16000 WHERE database_storage_id = 's-keep'")
+    catalog.database_storage("aws", "s-new")
+    db.execute("DELETE FROM database_storage_price WHERE region_id = 'r2'")
+    db.execute("UPDATE database_storage_price SET price = 0.12 WHERE database_storage_id = 's-keep'")
+    catalog.database_storage_price("aws", "s-new", price=0.2)
+    db.execute("DELETE FROM database WHERE database_id = 'db.a'")
+    db.execute("UPDATE database SET vcpus = 4 WHERE database_id = 'db.b'")
+    catalog.database("aws", "db.c")
+    db.execute("DELETE FROM database_price WHERE ha = 'MULTI_ZONE'")
+    db.execute("UPDATE database_price SET price = 0.19 WHERE database_id = 'db.b'")
+    catalog.database_price("aws", "db.c", price=0.25)
     for table in catalog.tables():
         db.execute(f'UPDATE "{table}" SET observed_at = ?', [RECRAWLED])
     return catalog

@@ -155,6 +155,10 @@ def test_rows_added_removed_and_changed_in_every_table_are_each_recorded(sync_up
         "traffic_price": ("price", 0.09, 0.08),
         "ipv4_price": ("price", 0.005, 0.006),
         "benchmark_score": ("score", 40000, 41000),
+        "database_storage": ("max_iops", None, 16000),
+        "database": ("vcpus", 2, 4),
+        "database_price": ("price", 0.178, 0.19),
+        "database_storage_price": ("price", 0.115, 0.12),
     }
     added = {table: c.new for (table, kind), c in got.items() if kind == "added"}
     assert all(c.old is None for (_, kind), c in got.items() if kind == "added")
@@ -170,6 +174,11 @@ def test_rows_added_removed_and_changed_in_every_table_are_each_recorded(sync_up
     assert added["benchmark_score"] == {"score": 4500}
     assert added["server"]["vcpus"] == 2 and added["server"]["status"] == "active"
     assert added["vendor"]["name"] == "OVH"
+    # A database row as recorded: values (not upstream's member names), JSON as JSON, booleans as booleans.
+    assert added["database"]["status"] == "active" and added["database"]["engine"] == "postgresql"
+    assert added["database"]["ha"] == ["multi-zone", "none"] and added["database"]["disk_encryption"] is True
+    assert "min_price" not in added["database"], "derived columns are not recorded"
+    assert added["database_price"]["price"] == 0.25 and added["database_price"]["currency"] == "USD"
     removed = {table: c.old for (table, kind), c in got.items() if kind == "removed"}
     assert removed["traffic_price"]["price"] == 0.0
     assert removed["benchmark_score"] == {"score": 5000}

@@ -244,6 +244,126 @@ class UpstreamCatalog:
             observed_at=OBSERVED,
         )
 
+    def database_storage(self, vendor_id: str, database_storage_id: str, **fields: Any) -> None:
+        values = {
+            "vendor_id": vendor_id,
+            "database_storage_id": database_storage_id,
+            "name": database_storage_id,
+            "scope": "DATA",
+            "min_size": 20,
+            "max_size": 65536,
+            "status": "ACTIVE",
+            "observed_at": OBSERVED,
+        }
+        values.update(fields)
+        self.insert("database_storage", **values)
+
+    def database(self, vendor_id: str, database_id: str, **fields: Any) -> None:
+        """A managed PostgreSQL offering; `ha`, `ha_strategy`, `security_features` and `engine_versions`
+        may be given as lists."""
+        values = {
+            "vendor_id": vendor_id,
+            "database_id": database_id,
+            "name": database_id,
+            "api_reference": database_id,
+            "api_reference_object": {"instance_class": database_id},
+            "display_name": database_id,
+            "description": f"{database_id} database",
+            "vcpus": 2,
+            "memory_amount": 8192,
+            "engine": "POSTGRESQL",
+            "wire_protocol": "POSTGRESQL",
+            "engine_versions": ["16", "17"],
+            "auto_upgrade_versions": 1,
+            "ha": ["multi-zone", "none"],
+            "ha_strategy": ["passive-standby", "none"],
+            "max_read_replicas": 5,
+            "storage_size": 0,
+            "storage_extra_min": 20,
+            "storage_extra_max": 65536,
+            "storage_extra_autosize": 1,
+            "disk_encryption": 1,
+            "scheduled_backups": 1,
+            "continuous_backups": 7,
+            "sla": 99.95,
+            "security_features": ["ip-filtering", "enforced-tls"],
+            "status": "ACTIVE",
+            "observed_at": OBSERVED,
+        }
+        values.update(fields)
+        for column in (
+            "api_reference_object",
+            "engine_versions",
+            "ha",
+            "ha_strategy",
+            "security_features",
+            "compatible_storage_ids",
+        ):
+            if column in values and not isinstance(values[column], str) and values[column] is not None:
+                values[column] = _json(values[column])
+        self.insert("database", **values)
+
+    def database_price(
+        self,
+        vendor_id: str,
+        database_id: str,
+        *,
+        price: float,
+        ha: str = "NONE",
+        ha_strategy: str = "NONE",
+        allocation: str = "ONDEMAND",
+        region_id: str = "r1",
+        currency: str = "USD",
+        unit: str = "HOUR",
+        tiers: list[dict] | None = None,
+        status: str = "ACTIVE",
+    ) -> None:
+        self.insert(
+            "database_price",
+            vendor_id=vendor_id,
+            region_id=region_id,
+            database_id=database_id,
+            allocation=allocation,
+            ha=ha,
+            ha_strategy=ha_strategy,
+            unit=unit,
+            price=price,
+            price_upfront=0,
+            price_tiered=_json(tiers or []),
+            currency=currency,
+            status=status,
+            observed_at=OBSERVED,
+        )
+
+    def database_storage_price(
+        self,
+        vendor_id: str,
+        database_storage_id: str,
+        *,
+        price: float,
+        region_id: str = "r1",
+        currency: str = "USD",
+        status: str = "ACTIVE",
+    ) -> None:
+        self.insert(
+            "database_storage_price",
+            vendor_id=vendor_id,
+            region_id=region_id,
+            database_storage_id=database_storage_id,
+            unit="GB_MONTH",
+            price=price,
+            price_upfront=0,
+            price_tiered=_json([]),
+            currency=currency,
+            status=status,
+            observed_at=OBSERVED,
+        )
+
+    def drop_database_tables(self) -> None:
+        """As a catalog of a crawler before managed databases (sparecores-crawler < 0.8.3)."""
+        for table in ("database_storage_price", "database_price", "database", "database_storage"):
+            self.db.execute(f'DROP TABLE "{table}"')
+
     def columns(self, table: str) -> list[str]:
         """The upstream table's column names, in order."""
         return [row[1] for row in self.db.execute(f'PRAGMA table_info("{table}")')]
@@ -394,4 +514,46 @@ def servers_catalog(servers: dict[str, dict[str, Any]], *, vendor_id: str = "v",
     for server_id, fields in servers.items():
         catalog.server(vendor_id, server_id, **fields)
         catalog.price(vendor_id, server_id, price=price)
+    return catalog
+
+
+def databases_catalog() -> UpstreamCatalog:
+    """`sample_catalog()` with managed databases: aws db.m5.large (on m5.large) priced in two regions, one
+    currency other than USD and a monthly cap (hcloud-like tiers on gcp), HA levels and strategies; an
+    inactive price, a non-hourly price and a retired database that must not count; database storages."""
+    catalog = sample_catalog()
+    catalog.database_storage("aws", "gp3")
+    catalog.database_storage("aws", "backup", scope="BACKUP", redundancy="LRS")
+    catalog.database_storage_price("aws", "gp3", price=0.115)
+    catalog.database_storage_price("aws", "gp3", price=0.138, region_id="r2")
+    catalog.database_storage_price("aws", "backup", price=0.095)
+
+    catalog.database("aws", "db.m5.large", server_id="m5.large", compatible_storage_ids=["gp3"])
+    catalog.database_price("aws", "db.m5.large", price=0.178)
+    catalog.database_price("aws", "db.m5.large", price=0.356, ha="MULTI_ZONE", ha_strategy="PASSIVE_STANDBY")
+    catalog.database_price("aws", "db.m5.large", price=0.171, region_id="r2")
+    catalog.database_price("aws", "db.m5.large", price=0.05, region_id="r2", status="INACTIVE")
+    catalog.database_price("aws", "db.m5.large", price=0.01, region_id="r2", unit="MONTH", ha="SINGLE_ZONE")
+
+    catalog.database(
+        "gcp",
+        "db-custom-2-8192",
+        ha=["single-zone", "none"],
+        ha_strategy=["readable-cluster", "none"],
+        security_features=["private-network"],
+    )
+    catalog.database_price(
+        "gcp",
+        "db-custom-2-8192",
+        price=0.2,
+        currency="EUR",
+        tiers=[{"lower": 0, "upper": 500, "price": 0.2}, {"lower": 500, "upper": "Infinity", "price": 0}],
+    )
+    catalog.database_price(
+        "gcp", "db-custom-2-8192", price=0.4, currency="EUR", ha="SINGLE_ZONE", ha_strategy="READABLE_CLUSTER"
+    )
+
+    catalog.database("gcp", "db-retired", status="RETIRED", vcpus=None, memory_amount=None)
+    catalog.database_price("gcp", "db-retired", price=0.3, status="INACTIVE")
+    catalog.database("gcp", "db-leaving", status="PLANNED_FOR_RETIREMENT")
     return catalog

@@ -293,6 +293,103 @@ CREATE TABLE "benchmark_score" (
 	CONSTRAINT fk_benchmark_score_vendor_id_vendor FOREIGN KEY(vendor_id) REFERENCES vendor (vendor_id)
 );
 
+CREATE TABLE database_storage (
+	vendor_id VARCHAR NOT NULL, 
+	database_storage_id VARCHAR NOT NULL, 
+	name VARCHAR NOT NULL, 
+	description VARCHAR, 
+	scope VARCHAR(6) NOT NULL, 
+	redundancy VARCHAR, 
+	min_size INTEGER, 
+	max_size INTEGER, 
+	max_iops INTEGER, 
+	max_throughput INTEGER, 
+	status VARCHAR(8) NOT NULL, 
+	observed_at DATETIME NOT NULL, 
+	CONSTRAINT pk_database_storage PRIMARY KEY (vendor_id, database_storage_id), 
+	CONSTRAINT fk_database_storage_vendor_id_vendor FOREIGN KEY(vendor_id) REFERENCES vendor (vendor_id)
+);
+
+CREATE TABLE "database" (
+	vendor_id VARCHAR NOT NULL, 
+	database_id VARCHAR NOT NULL, 
+	name VARCHAR NOT NULL, 
+	api_reference VARCHAR NOT NULL, 
+	api_reference_object JSON, 
+	display_name VARCHAR NOT NULL, 
+	description VARCHAR, 
+	family VARCHAR, 
+	series VARCHAR, 
+	server_id VARCHAR, 
+	vcpus INTEGER, 
+	memory_amount INTEGER, 
+	engine VARCHAR(10), 
+	wire_protocol VARCHAR(10), 
+	engine_versions JSON NOT NULL, 
+	auto_upgrade_versions BOOLEAN, 
+	ha JSON NOT NULL, 
+	ha_strategy JSON NOT NULL, 
+	max_read_replicas INTEGER, 
+	custom_config BOOLEAN, 
+	custom_extensions BOOLEAN, 
+	storage_size INTEGER, 
+	storage_extra_min INTEGER, 
+	storage_extra_max INTEGER, 
+	storage_extra_autosize BOOLEAN, 
+	compatible_storage_ids JSON, 
+	disk_encryption BOOLEAN, 
+	scheduled_backups BOOLEAN, 
+	continuous_backups INTEGER, 
+	connection_pool BOOLEAN, 
+	system_monitoring BOOLEAN, 
+	database_monitoring BOOLEAN, 
+	autotuning_advice BOOLEAN, 
+	autotuning_apply BOOLEAN, 
+	sla FLOAT, 
+	security_features JSON NOT NULL, 
+	status VARCHAR(22) NOT NULL, 
+	observed_at DATETIME NOT NULL, 
+	CONSTRAINT pk_database PRIMARY KEY (vendor_id, database_id), 
+	CONSTRAINT fk_database_vendor_id_vendor FOREIGN KEY(vendor_id) REFERENCES vendor (vendor_id)
+);
+
+CREATE TABLE "database_price" (
+	vendor_id VARCHAR NOT NULL, 
+	region_id VARCHAR NOT NULL, 
+	database_id VARCHAR NOT NULL, 
+	allocation VARCHAR(8) NOT NULL, 
+	ha VARCHAR(12) DEFAULT 'NONE' NOT NULL, 
+	ha_strategy VARCHAR(16) DEFAULT 'NONE' NOT NULL, 
+	unit VARCHAR(8) NOT NULL, 
+	price FLOAT NOT NULL, 
+	price_upfront FLOAT NOT NULL, 
+	price_tiered JSON NOT NULL, 
+	currency VARCHAR NOT NULL, 
+	status VARCHAR(8) NOT NULL, 
+	observed_at DATETIME NOT NULL, 
+	CONSTRAINT pk_database_price PRIMARY KEY (vendor_id, region_id, database_id, allocation, ha, ha_strategy), 
+	CONSTRAINT fk_database_price_vendor_id_vendor FOREIGN KEY(vendor_id) REFERENCES vendor (vendor_id), 
+	CONSTRAINT fk_database_price_vendor_id_region FOREIGN KEY(vendor_id, region_id) REFERENCES region (vendor_id, region_id), 
+	CONSTRAINT fk_database_price_vendor_id_database FOREIGN KEY(vendor_id, database_id) REFERENCES "database" (vendor_id, database_id)
+);
+
+CREATE TABLE database_storage_price (
+	vendor_id VARCHAR NOT NULL, 
+	region_id VARCHAR NOT NULL, 
+	database_storage_id VARCHAR NOT NULL, 
+	unit VARCHAR(8) NOT NULL, 
+	price FLOAT NOT NULL, 
+	price_upfront FLOAT NOT NULL, 
+	price_tiered JSON NOT NULL, 
+	currency VARCHAR NOT NULL, 
+	status VARCHAR(8) NOT NULL, 
+	observed_at DATETIME NOT NULL, 
+	CONSTRAINT pk_database_storage_price PRIMARY KEY (vendor_id, region_id, database_storage_id), 
+	CONSTRAINT fk_database_storage_price_vendor_id_vendor FOREIGN KEY(vendor_id) REFERENCES vendor (vendor_id), 
+	CONSTRAINT fk_database_storage_price_vendor_id_region FOREIGN KEY(vendor_id, region_id) REFERENCES region (vendor_id, region_id), 
+	CONSTRAINT fk_database_storage_price_vendor_id_database_storage FOREIGN KEY(vendor_id, database_storage_id) REFERENCES database_storage (vendor_id, database_storage_id)
+);
+
 CREATE TABLE zzz_alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT zzz_alembic_version_pkc PRIMARY KEY (version_num)
