@@ -62,7 +62,7 @@ from apps.catalog.pricing import (
 from apps.catalog.selectors.history import previous_prices, prices_changed_since
 from apps.catalog.sql import PlaceShape, RowFormat, fetch, place_params, placeholders, postgres, quote, table
 from apps.catalog.sql import table_columns as _table_columns
-from apps.catalog.version import catalog_version
+from apps.catalog.version import catalog_version, derived_per_catalog
 from keeper.api.streams import MAKING_CHUNKS, json_array, stream_connection
 
 
@@ -102,65 +102,61 @@ _UTC = "+00:00"
 @dataclass(frozen=True)
 class Nested:
     """A related row (`row`, selected from `alias`) nested under `key` of its parent (the price row, or
-    the nested row named `parent`), joined on (its column, the parent's column) pairs."""
+    the nested row named `parent`), found by (its column, the parent's column) pairs. `kept` rows (the
+    small tables: vendors, regions with their country, zones, storages) are read once per catalog version
+    (`kept_rows`) and looked up; the others are joined."""
 
     key: str
     row: RowFormat
     alias: str
     on: tuple[tuple[str, str], ...]
     parent: str = ""
+    kept: bool = False
 
 
 @dataclass(frozen=True)
 class JoinedRows:
     """Rows of `row` (from alias "p") with their related rows nested, each read by its RowFormat.
 
-    LEFT JOINs: a related row missing from the catalog (a region's country, a zone) keeps the price,
-    with `None` in its place. JSON is decoded and re-encoded (upstream's text has spaces the answers
-    never had), so the answers are those the ORM's values once made.
+    LEFT JOINs (and lookups of kept rows): a related row missing from the catalog (a region's country, a
+    zone) keeps the price, with `None` in its place. JSON is decoded and re-encoded (upstream's text has
+    spaces the answers never had), so the answers are those the ORM's values once made.
     """
 
     row: RowFormat
     nested: tuple[Nested, ...]
-    aliases: dict[str, str] = field(default_factory=dict, init=False, compare=False)
-    # The JSON columns each RowFormat decodes: the price row's, then each nested row's.
+    joined: tuple[Nested, ...] = field(default=(), init=False, compare=False)
+    # The JSON columns each RowFormat decodes: the price row's, then each joined row's.
     parse: list[tuple[str, ...]] = field(default_factory=list, init=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.aliases.update({"": "p", **{part.key: part.alias for part in self.nested}})
-        self.parse.extend(_json_columns(row) for row in (self.row, *(part.row for part in self.nested)))
+        object.__setattr__(self, "joined", tuple(part for part in self.nested if not part.kept))
+        self.parse.extend(_json_columns(row) for row in (self.row, *(part.row for part in self.joined)))
 
     def select(self) -> str:
-        return ", ".join([self.row.select("p"), *(part.row.select(part.alias) for part in self.nested)])
+        return ", ".join([self.row.select("p"), *(part.row.select(part.alias) for part in self.joined)])
 
     def joins(self) -> str:
         joins = []
-        for part in self.nested:
-            parent = self.aliases[part.parent]
-            on = " AND ".join(f"{part.alias}.{quote(mine)} = {parent}.{quote(theirs)}" for mine, theirs in part.on)
+        for part in self.joined:
+            on = " AND ".join(f"{part.alias}.{quote(mine)} = p.{quote(theirs)}" for mine, theirs in part.on)
             joins.append(f"LEFT JOIN {table(part.row.model)} {part.alias} ON ({on})")
         return " ".join(joins)
 
-    @property
-    def width(self) -> int:
-        return self.row.width + sum(part.row.width for part in self.nested)
-
-    def read(self, values: Sequence[Any], start: int = 0) -> dict[str, Any]:
-        """The row of `values` (from `start`) with its related rows nested."""
+    def read(self, values: Sequence[Any], start: int, kept: dict[str, dict[tuple, dict[str, Any]]]) -> dict[str, Any]:
+        """The row of `values` (from `start`) with its related rows nested (`kept`: `kept_rows()`)."""
         row = self.row.read(values, parse=self.parse[0], start=start)
         start += self.row.width
-        parts: dict[str, dict[str, Any] | None] = {"": row}
-        for part, parse in zip(self.nested, self.parse[1:]):
-            holder = parts[part.parent]
+        joined = iter(zip(self.joined, self.parse[1:]))
+        for part in self.nested:
+            if part.kept:
+                if not part.parent:  # a kept row's own related rows are nested in it already
+                    row[part.key] = kept[part.key].get(tuple(row[theirs] for _, theirs in part.on))
+                continue
+            part, parse = next(joined)
             # Not joined: its first column (a key) is NULL.
-            if holder is None or values[start] is None:
-                nested = None
-            else:
-                nested = part.row.read(values, parse=parse, start=start)
+            row[part.key] = None if values[start] is None else part.row.read(values, parse=parse, start=start)
             start += part.row.width
-            parts[part.key] = nested
-            if holder is not None:
-                holder[part.key] = nested
         return row
 
 
@@ -174,11 +170,15 @@ def _format(model: type[Model], columns: Sequence[str] | None = None) -> RowForm
     return RowFormat(model, tuple(columns or _table_columns(model)), _UTC)
 
 
-_VENDOR = Nested("vendor", _format(Vendor), "v", (("vendor_id", "vendor_id"),))
-_REGION = Nested("region", _format(Region), "r", (("vendor_id", "vendor_id"), ("region_id", "region_id")))
-_COUNTRY = Nested("country", _format(Country), "c", (("country_id", "country_id"),), parent="region")
+_VENDOR = Nested("vendor", _format(Vendor), "v", (("vendor_id", "vendor_id"),), kept=True)
+_REGION = Nested("region", _format(Region), "r", (("vendor_id", "vendor_id"), ("region_id", "region_id")), kept=True)
+_COUNTRY = Nested("country", _format(Country), "c", (("country_id", "country_id"),), parent="region", kept=True)
 _ZONE = Nested(
-    "zone", _format(Zone), "z", (("vendor_id", "vendor_id"), ("region_id", "region_id"), ("zone_id", "zone_id"))
+    "zone",
+    _format(Zone),
+    "z",
+    (("vendor_id", "vendor_id"), ("region_id", "region_id"), ("zone_id", "zone_id")),
+    kept=True,
 )
 _SERVER = Nested(
     "server",
@@ -186,12 +186,42 @@ _SERVER = Nested(
     "s",
     (("vendor_id", "vendor_id"), ("server_id", "server_id")),
 )
-_STORAGE = Nested("storage", _format(Storage), "st", (("vendor_id", "vendor_id"), ("storage_id", "storage_id")))
+_STORAGE = Nested(
+    "storage", _format(Storage), "st", (("vendor_id", "vendor_id"), ("storage_id", "storage_id")), kept=True
+)
 SERVER_PRICE_ROWS = JoinedRows(
     _format(ServerPrice, (*SERVER_PRICE_COLUMNS, "price_monthly")), (_VENDOR, _REGION, _COUNTRY, _ZONE, _SERVER)
 )
 STORAGE_PRICE_ROWS = JoinedRows(_format(StoragePrice, STORAGE_PRICE_COLUMNS), (_REGION, _COUNTRY, _VENDOR, _STORAGE))
 TRAFFIC_PRICE_ROWS = JoinedRows(_format(TrafficPrice, TRAFFIC_PRICE_COLUMNS), (_REGION, _COUNTRY, _VENDOR))
+
+
+def _read_kept_rows() -> dict[str, dict[tuple, dict[str, Any]]]:
+    """The kept related rows by their key: vendors, regions (each with its country), zones, storages. A few
+    thousand small rows, read once per catalog version instead of joined to every page (rows are shared
+    between answers: nothing changes them)."""
+
+    def rows(part: Nested) -> list[dict[str, Any]]:
+        parse = _json_columns(part.row)
+        records = fetch(f"SELECT {part.row.select(part.alias)} FROM {table(part.row.model)} {part.alias}", [])
+        return [part.row.read(record, parse=parse) for record in records]
+
+    def by_key(part: Nested, found: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+        return {tuple(row[mine] for mine, _ in part.on): row for row in found}
+
+    countries = {row["country_id"]: row for row in rows(_COUNTRY)}
+    regions = rows(_REGION)
+    for region in regions:
+        region["country"] = countries.get(region["country_id"])
+    return {
+        "vendor": by_key(_VENDOR, rows(_VENDOR)),
+        "region": by_key(_REGION, regions),
+        "zone": by_key(_ZONE, rows(_ZONE)),
+        "storage": by_key(_STORAGE, rows(_STORAGE)),
+    }
+
+
+kept_rows = derived_per_catalog(_read_kept_rows)
 
 
 # --- the statement of a search -------------------------------------------------------------------
@@ -251,6 +281,8 @@ STORAGE_PRICES = Kind(
     "r.country_id",
 )
 TRAFFIC_PRICES = Kind(TrafficPrice, TRAFFIC_PRICE_ORDERS, TRAFFIC_PRICE_ROWS, {REGION: _REGION}, "r.country_id")
+# ServerPrice's index of one server's prices (apps/catalog/models.py).
+SERVER_PRICES_BY_SERVER = "server_price_server"
 _ALIASES = {COLUMN: "p", SERVER: "s", REGION: "r", STORAGE: "st", TEXT: "s", SCORE_PER_USD: "s"}
 _COMPARISONS = {"exact": "=", "gte": ">=", "lte": "<=", "gt": ">", "lt": "<"}
 
@@ -353,6 +385,7 @@ def _statement(shape: Shape) -> Statement:
         changed = prices_changed_since(datetime.now(UTC)).sql
         where.append(Part(f"p.id IN ({changed})", lambda s: [s.price_change_since]))
     joins = []
+    prices = f"{table(kind.model)} p"
     if kind.model is ServerPrice:
         if shape.only_active:
             server_where.append(Part(f"s.status = '{choices.Status.ACTIVE}'"))
@@ -364,6 +397,11 @@ def _statement(shape: Shape) -> Statement:
         if shape.join_servers:
             joins.append(f"JOIN {table(Server)} s ON ({on})")
             where = [*server_where, *where]
+            if not postgres():
+                # Each server's prices from the index that starts with the server: SQLite, planning without
+                # statistics, would otherwise read every price of the server's vendor from an index that
+                # also matches the price conditions (vendor, allocation, status), once per server.
+                prices = f"{prices} INDEXED BY {SERVER_PRICES_BY_SERVER}"
         else:
             # EXISTS: the database reads the prices in the order's index and checks each one's server,
             # stopping after a page (the fast way when most servers match).
@@ -379,7 +417,7 @@ def _statement(shape: Shape) -> Statement:
     key, nullable = _order_key(shape)
     direction = "DESC" if shape.descending else "ASC"
     nulls = " NULLS LAST" if nullable else ""
-    tables = f"{table(kind.model)} p {' '.join(joins)}"
+    tables = f"{prices} {' '.join(joins)}"
     condition = " AND ".join(part.sql for part in where) or "1 = 1"
     paging = " LIMIT %s OFFSET %s" if shape.paged else ""
     page = (
@@ -422,7 +460,8 @@ def _page(kind: Kind, search: PriceSearch, shape: Shape) -> tuple[list[int], lis
     # The key is selected (its values first), then ordered by (again); the filters' values come between.
     records = fetch(statement.sql, [*order, *params, *order, *paging])
     total = fetch(statement.count_sql, params)[0][0] if search.count else None
-    return [record[0] for record in records], [kind.rows.read(record, 1) for record in records], total
+    kept = kept_rows() if records else {}
+    return [record[0] for record in records], [kind.rows.read(record, 1, kept) for record in records], total
 
 
 def _joins_servers(search: PriceSearch) -> bool:
