@@ -27,6 +27,7 @@ from apps.accounts.verification import (
     _read_at_most,
     json_object,
 )
+from keeper.api.parsers import MAX_JSON_DEPTH, json_depth
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +267,11 @@ class JwtVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             return TokenVerdict(valid=False, reason="Token has no subject.")
-        if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
+        if json_depth(claims) > MAX_JSON_DEPTH:
+            # As for introspection answers: CEL and the cache walk the claims, so they stay shallow.
+            return TokenVerdict(valid=False, reason=f"Token has claims nested deeper than {MAX_JSON_DEPTH} levels.")
+        party = claims.get("azp")
+        if self.authorized_parties and (not isinstance(party, str) or party not in self.authorized_parties):
             return TokenVerdict(valid=False, reason="Token was issued to a client this API does not accept (azp).")
         expires_at = claims["exp"]
         if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):

@@ -134,7 +134,7 @@ def token_issue(key: ApiKey, *, issued_at: float, ttl_seconds: int, limits: KeyL
 def _segment(text: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # a header nested without end is no JWT
         return None
 
 
