@@ -159,6 +159,8 @@ class Method:
     name: str
     pattern: re.Pattern[str] | None
     verify: Callable[[str], TokenVerdict | None]
+    # A valid verdict this process already holds (its L1 cache), without asking anyone.
+    accepted_here: Callable[[str], TokenVerdict | None] = lambda token: None
 
 
 class BearerVerifiers:
@@ -169,12 +171,21 @@ class BearerVerifiers:
         self.key_service = RemoteKeyVerifier() if settings.AUTH_API_KEY_VERIFY_URL else None
         methods = []
         if self.key_service is not None:
-            methods.append(Method("api_key", _compiled("AUTH_API_KEY_TOKEN_REGEX"), self.key_service.verify))
+            methods.append(
+                Method(
+                    "api_key",
+                    _compiled("AUTH_API_KEY_TOKEN_REGEX"),
+                    self.key_service.verify,
+                    self.key_service.accepted_here,
+                )
+            )
         if self.jwt is not None:
             methods.append(Method("jwt", _compiled("AUTH_JWT_TOKEN_REGEX"), self.jwt.verify))
         # Introspection stays get_verifier()'s, which reads AUTH_TOKEN_INTROSPECTION_URL on each call (as before
         # these verifiers existed): on when the URL is set, even if set after this object was built.
-        methods.append(Method("introspection", _compiled("AUTH_TOKEN_INTROSPECTION_REGEX"), _introspect))
+        methods.append(
+            Method("introspection", _compiled("AUTH_TOKEN_INTROSPECTION_REGEX"), _introspect, _introspected_here)
+        )
         self.methods = methods
 
     @property
@@ -191,9 +202,16 @@ class BearerVerifiers:
         verdict = self.static.match(token)
         if verdict is not None:
             return verdict
+        routed = self.route(token)
+        # A token a later verifier accepted recently is not sent to the earlier ones again first: with them
+        # down or slow, each of its requests would wait for them.
+        for method in routed:
+            verdict = method.accepted_here(token)
+            if verdict is not None:
+                return verdict
         unavailable: VerifierUnavailable | None = None
         rejections: dict[str, TokenVerdict] = {}
-        for method in self.route(token):
+        for method in routed:
             try:
                 verdict = method.verify(token)
             except VerifierUnavailable as exc:
@@ -215,6 +233,11 @@ class BearerVerifiers:
 def _introspect(token: str) -> TokenVerdict | None:
     verifier = get_verifier()
     return None if verifier is None else verifier.verify(token)
+
+
+def _introspected_here(token: str) -> TokenVerdict | None:
+    verifier = get_verifier()
+    return None if verifier is None else verifier.accepted_here(token)
 
 
 _verifiers: BearerVerifiers | None = None

@@ -258,6 +258,14 @@ class VerdictCache:
     def cache_key(self, token: str) -> str:
         return token_cache_key(self.salt, token, self.domain)
 
+    def accepted_here(self, token: str) -> TokenVerdict | None:
+        """A valid verdict on `token` this process holds (L1 only: no Redis round trip), else None."""
+        verdict = self.l1.get(self.cache_key(token))
+        if verdict is None or not verdict.valid:
+            return None
+        metrics.token_cache_lookup("l1")
+        return verdict
+
     def get(self, key: str) -> TokenVerdict | None:
         verdict = self.l1.get(key)
         if verdict is not None:

@@ -44,6 +44,20 @@ def test_the_first_verifier_to_accept_wins(api, every_verifier):
     assert idp.introspected == []
 
 
+def test_a_token_a_later_verifier_accepted_is_not_sent_to_the_earlier_ones_again(api, every_verifier, settings):
+    idp, jwks, keys = every_verifier
+    settings.AUTH_TOKEN_CACHE_NEGATIVE_TTL_SECONDS = 0  # the key service's "no" is not remembered
+    token = idp.issue("opaque-idp-token", sub="frank")
+    assert api.get("/me", **bearer(token)).status_code == 200
+    keys.hang()  # were it asked again, the request would wait for its timeout and the call would be recorded
+
+    response = api.get("/me", **bearer(token))
+    keys.release()
+
+    assert response.json()["user_id"] == "frank"
+    assert (keys.checked, idp.introspected) == ([token], [token])
+
+
 def test_a_token_matching_a_regex_goes_to_that_verifier_first(api, every_verifier, settings):
     idp, jwks, keys = every_verifier
     settings.AUTH_TOKEN_INTROSPECTION_REGEX = r"^idp_"
