@@ -20,8 +20,10 @@ What it does:
    connection.execute_wrapper) plus inside the fetches of Django's cursor wrapper (fetchone,
    fetchmany, fetchall, wrapped in the worker process): on SQLite execute() stops at the first
    row and the rest of the query runs while the rows are fetched; psycopg's client-side cursors
-   receive every row in execute(). Converting the values (from_db_value) is not SQL. A
-   connection Keeper opens itself (the /table/server_prices stream) is not seen.
+   receive every row in execute(). It includes the connection health check (CONN_HEALTH_CHECKS:
+   on PostgreSQL a SELECT 1 round trip at each request's first query). Converting the values
+   (from_db_value) is not SQL. A connection Keeper opens itself (the /table/server_prices
+   stream) is not seen.
 3. Interleaved: each request is timed on every target in turn (one untimed call first, then up
    to --calls calls or --budget seconds), in --rounds rounds (every other one in reverse order);
    a target's figure is the lowest of its per-round medians. Before each request the script
@@ -190,7 +192,7 @@ def worker(url: str, root: Path) -> None:
     import logging
 
     from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection
+    from django.db import connection, connections
     from django.db.backends.utils import CursorWrapper
     from django.test import RequestFactory
     from django.urls import get_resolver
@@ -228,6 +230,20 @@ def worker(url: str, root: Path) -> None:
     # time Django's cursor wrapper's fetches too, so that "SQL" is the same thing on both engines.
     for name in ("fetchone", "fetchmany", "fetchall"):
         setattr(CursorWrapper, name, timed_fetch(name))
+
+    # With CONN_HEALTH_CHECKS a kept connection is checked (PostgreSQL: SELECT 1, a round trip) at
+    # the first query of each request, on the raw connection: no execute_wrapper sees it.
+    wrapper_class = type(connections["default"])
+    usable = wrapper_class.is_usable
+
+    def timed_is_usable(self) -> bool:
+        started = time.perf_counter()
+        try:
+            return usable(self)
+        finally:
+            sql_seconds[0] += time.perf_counter() - started
+
+    wrapper_class.is_usable = timed_is_usable
 
     def get(path: str) -> bytes:
         response = handler(factory.get(path).environ, start_response)
