@@ -64,6 +64,56 @@ class ServerAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, context)
 
 
+@admin.register(models.Database)
+class DatabaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "vendor_id",
+        "database_id",
+        "api_reference",
+        "engine",
+        "vcpus",
+        "memory_amount",
+        "server_id",
+        "min_price",
+        "min_price_ondemand_monthly",
+        "status",
+    ]
+    list_filter = ["vendor", "status", "engine"]
+    search_fields = ["database_id", "name", "api_reference", "display_name"]
+
+
+@admin.register(models.DatabasePrice)
+class DatabasePriceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "vendor_id",
+        "database_id",
+        "region_id",
+        "allocation",
+        "ha",
+        "ha_strategy",
+        "unit",
+        "price",
+        "currency",
+        "status",
+    ]
+    list_filter = ["vendor", "status", "ha", "ha_strategy"]
+    search_fields = ["database_id", "region_id"]
+
+
+@admin.register(models.DatabaseStorage)
+class DatabaseStorageAdmin(ReadOnlyAdmin):
+    list_display = ["vendor_id", "database_storage_id", "name", "scope", "min_size", "max_size", "status"]
+    list_filter = ["vendor", "scope", "status"]
+    search_fields = ["database_storage_id", "name"]
+
+
+@admin.register(models.DatabaseStoragePrice)
+class DatabaseStoragePriceAdmin(ReadOnlyAdmin):
+    list_display = ["vendor_id", "database_storage_id", "region_id", "unit", "price", "currency", "status"]
+    list_filter = ["vendor", "status"]
+    search_fields = ["database_storage_id", "region_id"]
+
+
 @admin.register(models.Benchmark)
 class BenchmarkAdmin(ReadOnlyAdmin):
     list_display = ["benchmark_id", "name", "framework", "unit", "higher_is_better"]

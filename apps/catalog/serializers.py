@@ -158,6 +158,9 @@ class StatsSerializer(serializers.Serializer):
     server_prices = serializers.IntegerField()
     benchmarks = serializers.IntegerField()
     benchmark_scores = serializers.IntegerField()
+    databases = serializers.IntegerField(help_text="Managed database offerings.")
+    active_databases = serializers.IntegerField(help_text="Managed database offerings with the status active.")
+    database_prices = serializers.IntegerField(help_text="Prices of managed databases.")
     last_synced_at = serializers.DateTimeField(allow_null=True)
 
 

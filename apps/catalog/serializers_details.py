@@ -214,6 +214,15 @@ class VendorCoverageSerializer(serializers.Serializer):
     inactive = serializers.IntegerField(help_text="Servers that are inactive or have no price.")
 
 
+class VendorDatabaseCoverageSerializer(serializers.Serializer):
+    vendor_id = serializers.CharField()
+    all = serializers.IntegerField(help_text="Managed databases of the vendor.")
+    active = serializers.IntegerField(help_text="Active managed databases with a price.")
+    evaluated = serializers.IntegerField(help_text="Active, priced managed databases with a benchmark score.")
+    missing = serializers.IntegerField(help_text="Active, priced managed databases without a benchmark score.")
+    inactive = serializers.IntegerField(help_text="Managed databases that are not active or have no price.")
+
+
 class ServerCoverageSerializer(serializers.Serializer):
     vendor_id = serializers.CharField()
     server_id = serializers.CharField()
@@ -235,6 +244,7 @@ class DebugSerializer(serializers.Serializer):
     benchmark_families = serializers.ListField(
         child=serializers.CharField(), help_text="Benchmark ids up to the first colon, e.g. geekbench."
     )
+    databases = VendorDatabaseCoverageSerializer(many=True, help_text="Managed databases per vendor.")
 
 
 class TableDescriptionSerializer(serializers.Serializer):

@@ -50,7 +50,7 @@ def debug(api):
 def test_debug_reports_coverage_and_nothing_else(covered, api):
     body = debug(api)
 
-    assert set(body) == {"vendors", "servers", "benchmark_families"}
+    assert set(body) == {"vendors", "servers", "benchmark_families", "databases"}
 
 
 def test_benchmark_families_are_the_ids_up_to_the_colon_with_active_scores(covered, api):
@@ -104,8 +104,8 @@ def test_debug_queries_are_pinned_whatever_the_catalog_size(sync_upstream, api, 
     sync_upstream(catalog)
     api.get("/table/server/meta")  # the catalog version is read once per process and sync
 
-    # The first request after a sync: the families, who has a score of each, the servers.
-    with django_assert_num_queries(3):
+    # The first request after a sync: the families, who has a score of each, the databases, the servers.
+    with django_assert_num_queries(4):
         assert len(debug(api)["servers"]) == servers
     # Then the coverage is known until the next sync: the servers only.
     with django_assert_num_queries(1):
@@ -201,7 +201,7 @@ def test_a_bad_stats_parameter_is_a_400_naming_it(covered, http, params, bad):
     assert list(response.json()["errors"]) == [bad]
 
 
-@pytest.mark.parametrize(("params", "cold", "warm"), [({}, 8, 1), ({"vendor": "v", "only_active": "true"}, 9, 2)])
+@pytest.mark.parametrize(("params", "cold", "warm"), [({}, 10, 1), ({"vendor": "v", "only_active": "true"}, 11, 2)])
 def test_stats_queries_are_pinned(sync_upstream, api, django_assert_num_queries, params, cold, warm):
     catalog = UpstreamCatalog()
     catalog.vendor("v")

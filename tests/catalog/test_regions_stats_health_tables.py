@@ -96,6 +96,9 @@ def test_stats_counts_the_catalog(loaded_catalog, api):
         "server_prices": upstream.count("server_price"),
         "benchmarks": upstream.count("benchmark"),
         "benchmark_scores": upstream.count("benchmark_score"),
+        "databases": upstream.count("database"),
+        "active_databases": upstream.count("database"),
+        "database_prices": upstream.count("database_price"),
         "last_synced_at": stats["last_synced_at"],
     }
     assert parse_datetime(stats["last_synced_at"]) == loaded_catalog.finished_at

@@ -532,7 +532,15 @@ def databases_catalog() -> UpstreamCatalog:
     catalog.database_price("aws", "db.m5.large", price=0.178)
     catalog.database_price("aws", "db.m5.large", price=0.356, ha="MULTI_ZONE", ha_strategy="PASSIVE_STANDBY")
     catalog.database_price("aws", "db.m5.large", price=0.171, region_id="r2")
-    catalog.database_price("aws", "db.m5.large", price=0.05, region_id="r2", status="INACTIVE")
+    catalog.database_price(
+        "aws",
+        "db.m5.large",
+        price=0.05,
+        region_id="r2",
+        status="INACTIVE",
+        ha="MULTI_ZONE",
+        ha_strategy="PASSIVE_STANDBY",
+    )
     catalog.database_price("aws", "db.m5.large", price=0.01, region_id="r2", unit="MONTH", ha="SINGLE_ZONE")
 
     catalog.database(

@@ -16,10 +16,10 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import BooleanField, Case, CharField, Count, ExpressionWrapper, Q, Value, When
+from django.db.models import BooleanField, Case, CharField, Count, Exists, ExpressionWrapper, OuterRef, Q, Value, When
 
 from apps.catalog import choices
-from apps.catalog.models import Benchmark, BenchmarkScore, Server
+from apps.catalog.models import Benchmark, BenchmarkScore, Database, Server
 from apps.catalog.sql import fetch, table
 from apps.catalog.version import derived_per_catalog
 
@@ -371,4 +371,39 @@ def benchmark_coverage() -> dict[str, Any]:
             counts["evaluated" if has_benchmarks else "missing"] += 1
         else:
             counts["inactive"] += 1
-    return {"vendors": list(vendors.values()), "servers": servers, "benchmark_families": families}
+    return {
+        "vendors": list(vendors.values()),
+        "servers": servers,
+        "benchmark_families": families,
+        "databases": _database_coverage(),
+    }
+
+
+@derived_per_catalog
+def _database_coverage() -> list[dict[str, Any]]:
+    """`/debug`'s managed databases per vendor, counted as its servers are: active (and priced), of those
+    evaluated (with an active benchmark score) or missing scores, and the rest inactive. One query per
+    catalog version (each database's scores looked up by the benchmark_score_resource index)."""
+    scores = BenchmarkScore.objects.filter(
+        vendor_id=OuterRef("vendor_id"),
+        resource_id=OuterRef("database_id"),
+        resource_type=choices.ResourceType.DATABASE,
+        status=choices.Status.ACTIVE,
+    )
+    rows = (
+        Database.objects.annotate(scored=Exists(scores))
+        .order_by("vendor_id", "database_id")
+        .values_list("vendor_id", "status", "min_price", "scored")
+    )
+    vendors: dict[str, dict[str, Any]] = {}
+    for vendor_id, status, min_price, scored in rows:
+        counts = vendors.setdefault(
+            vendor_id, {"vendor_id": vendor_id, "all": 0, "active": 0, "evaluated": 0, "missing": 0, "inactive": 0}
+        )
+        counts["all"] += 1
+        if status == choices.DatabaseStatus.ACTIVE and min_price:
+            counts["active"] += 1
+            counts["evaluated" if scored else "missing"] += 1
+        else:
+            counts["inactive"] += 1
+    return list(vendors.values())

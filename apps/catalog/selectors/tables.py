@@ -7,7 +7,18 @@ from typing import Any
 from django.db.models import Count, Model
 
 from apps.catalog import choices
-from apps.catalog.models import Benchmark, BenchmarkScore, Region, Server, ServerPrice, SyncRun, Vendor, Zone
+from apps.catalog.models import (
+    Benchmark,
+    BenchmarkScore,
+    Database,
+    DatabasePrice,
+    Region,
+    Server,
+    ServerPrice,
+    SyncRun,
+    Vendor,
+    Zone,
+)
 from apps.catalog.sql import RowFormat, fetch, table, table_columns
 from apps.catalog.version import derived_per_catalog
 
@@ -123,6 +134,8 @@ COUNTED: tuple[tuple[str, type[Model], str, bool], ...] = (
     ("server_prices", ServerPrice, "server_price", True),
     ("benchmarks", Benchmark, "benchmark", False),
     ("benchmark_scores", BenchmarkScore, "benchmark_score", True),
+    ("databases", Database, "database", True),
+    ("database_prices", DatabasePrice, "database_price", True),
 )
 
 
@@ -171,5 +184,8 @@ def catalog_stats(*, vendor: list[str] | None = None, only_active: bool = False)
         "server_prices": count("server_prices", "server_price"),
         "benchmarks": count("benchmarks", "benchmark"),
         "benchmark_scores": count("benchmark_scores", "benchmark_score"),
+        "databases": count("databases", "database"),
+        "active_databases": count("databases", None, active=True),
+        "database_prices": count("database_prices", "database_price"),
         "last_synced_at": last.finished_at if last else None,
     }
