@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.catalog import choices
 from apps.catalog.history import CatalogHistory
-from apps.catalog.importer import CatalogImporter, TableProgress, check_schema
+from apps.catalog.importer import OPTIONAL_TABLES, CatalogImporter, TableProgress, check_schema
 from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
 from apps.catalog.sources import CatalogSource, open_catalog_source
 from apps.catalog.version import forget_catalog_state
@@ -46,7 +46,13 @@ def catalog_sync(
             run.source = catalog.label
             run.data_hash = catalog.data_hash
             last = SyncRun.objects.last_loaded()
-            if not force and last is not None and last.data_hash == catalog.data_hash and not _derived_missing():
+            if (
+                not force
+                and last is not None
+                and last.data_hash == catalog.data_hash
+                and not _derived_missing()
+                and not _tables_missing(last)
+            ):
                 run.status = choices.SyncStatus.SKIPPED
                 run.schema_version = last.schema_version
             else:
@@ -82,6 +88,12 @@ def _derived_missing() -> bool:
         and ServerCountryPrice.objects.exists()
         and ServerPrice.objects.filter(country_id__isnull=False).exists()
     )
+
+
+def _tables_missing(last: SyncRun) -> bool:
+    """The last catalog was loaded by a Keeper that did not read some tables (managed databases, before
+    issue 17): its run recorded no rows for them, not even none. Load it again, or they stay empty."""
+    return any(table not in last.rows for table in OPTIONAL_TABLES)
 
 
 def _vacuum_catalog() -> None:

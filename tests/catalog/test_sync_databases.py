@@ -129,14 +129,31 @@ def test_a_catalog_without_the_database_tables_syncs_with_no_databases(sync_upst
     run = sync_upstream(older)
 
     assert run.status == "SUCCEEDED"
-    assert run.rows == {table: older.count(table) for table in older.tables()}
-    assert not set(run.rows) & set(DATABASE_TABLES)
+    # Recorded as none: a catalog without them, not one loaded by a Keeper that did not read them.
+    assert run.rows == {**{table: older.count(table) for table in older.tables()}, **dict.fromkeys(DATABASE_TABLES, 0)}
     assert {table: model.objects.count() for table, model in DATABASE_TABLES.items()} == dict.fromkeys(
         DATABASE_TABLES, 0
     )
     # The history saw them go.
     assert run.changes["database"] == {"removed": 4}
     assert run.changes["database_price"] == {"removed": 8}
+
+
+def test_unchanged_data_loaded_before_keeper_read_databases_is_loaded_again(sync_upstream):
+    upstream = databases_catalog()
+    first = sync_upstream(upstream)
+    # As a Keeper before managed databases left it: no database rows, and none recorded in its run.
+    for model in DATABASE_TABLES.values():
+        model.objects.all().delete()
+    first.rows = {table: rows for table, rows in first.rows.items() if table not in DATABASE_TABLES}
+    first.save()
+
+    reloaded = sync_upstream(upstream, force=False)
+    skipped = sync_upstream(upstream, force=False)
+
+    assert (reloaded.status, reloaded.data_hash) == ("SUCCEEDED", first.data_hash)
+    assert Database.objects.count() == upstream.count("database")
+    assert skipped.status == "SKIPPED", "once loaded, unchanged data is skipped again"
 
 
 def test_a_database_table_lacking_a_column_is_refused_naming_it(sync_upstream, catalog_state, assert_failed_run):
