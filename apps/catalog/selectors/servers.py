@@ -478,6 +478,7 @@ def run(bound: Bound) -> tuple[list[dict[str, Any]], int | None]:
 
 
 _VENDOR_AT = SERVER_ROW.width
+_VENDOR_ID_AT = _VENDOR_AT + VENDOR_ROW.columns.index("vendor_id")
 _FIGURES_AT = SERVER_ROW.width + VENDOR_ROW.width
 _BREAKDOWN = tuple(name for name, _ in PRICE_BREAKDOWN)
 _CONVERTED = tuple((column, server_price_digits(column)) for column in LIVE_COLUMNS)
@@ -487,14 +488,13 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
     """Rows as the Spare Cores API answers them: the server's columns, its vendor, the figures (the
     computed columns but the breakdown, which comes last), `price` and `price_breakdown`."""
     breakdown_at = _FIGURES_AT + len(figures)
-    vendors: dict[tuple, dict[str, Any]] = {}  # a handful of vendors: each read once
+    vendors: dict[str, dict[str, Any]] = {}  # a handful of vendors, each read once
     rows = []
     for record in fetched:
         row = SERVER_ROW.read(record)
-        vendor_values = record[_VENDOR_AT:_FIGURES_AT]
-        vendor = vendors.get(vendor_values)
+        vendor = vendors.get(record[_VENDOR_ID_AT])
         if vendor is None:
-            vendor = vendors[vendor_values] = VENDOR_ROW.read(vendor_values)
+            vendor = vendors[record[_VENDOR_ID_AT]] = VENDOR_ROW.read(record, start=_VENDOR_AT)
         row["vendor"] = vendor
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
         if record[breakdown_at] is None:
