@@ -24,6 +24,7 @@ from apps.catalog.models import (
     Country,
     Database,
     DatabasePrice,
+    DatabaseRegionPrice,
     DatabaseStorage,
     DatabaseStoragePrice,
     Ipv4Price,
@@ -208,6 +209,9 @@ class CatalogImporter:
         self._derive_region_prices()
         # Timed like a table, not counted as one: the rows are upstream's, the derived table Keeper's.
         result.seconds["server_region_price (derived)"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        self._derive_database_region_prices()
+        result.seconds["database_region_price (derived)"] = round(time.perf_counter() - started, 3)
         if deferred:
             started = time.perf_counter()
             self._create_indexes(deferred)
@@ -225,6 +229,7 @@ class CatalogImporter:
         tables = [model._meta.db_table for _table, model in TABLES] + [
             ServerRegionPrice._meta.db_table,
             ServerCountryPrice._meta.db_table,
+            DatabaseRegionPrice._meta.db_table,
         ]
         marks = ", ".join(["%s"] * len(tables))
         with connection.cursor() as cursor:
@@ -245,7 +250,7 @@ class CatalogImporter:
 
     def _delete_all(self) -> None:
         with connection.cursor() as cursor:
-            for derived in (ServerCountryPrice, ServerRegionPrice):
+            for derived in (ServerCountryPrice, ServerRegionPrice, DatabaseRegionPrice):
                 cursor.execute(f'DELETE FROM "{derived._meta.db_table}"')
             for _table, model in reversed(TABLES):
                 cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
@@ -281,6 +286,23 @@ class CatalogImporter:
                 f'INSERT INTO "{ServerCountryPrice._meta.db_table}" (vendor_id, server_id, country_id, {columns}) '
                 f'SELECT vendor_id, server_id, country_id, {minima} FROM "{ServerRegionPrice._meta.db_table}" '
                 "WHERE country_id IS NOT NULL GROUP BY vendor_id, server_id, country_id"
+            )
+
+    def _derive_database_region_prices(self) -> None:
+        """Each database's cheapest active on-demand hourly price (and month) per region, in USD and rounded
+        as answered, by INSERT ... SELECT over the prices with their derived country and month."""
+        usd, monthly = usd_sql("p.price", "p.currency"), usd_sql("p.price_monthly", "p.currency")
+        hourly = round_sql(f"MIN({usd})", 4, postgres=self.postgres)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{DatabaseRegionPrice._meta.db_table}" (vendor_id, database_id, region_id, country_id, '
+                "min_price, min_price_ondemand, min_price_ondemand_monthly) "
+                f"SELECT p.vendor_id, p.database_id, p.region_id, MAX(p.country_id), {hourly}, {hourly}, "
+                f"{round_sql(f'MIN({monthly})', 2, postgres=self.postgres)} "
+                f'FROM "{DatabasePrice._meta.db_table}" p '
+                f"WHERE p.status = '{choices.Status.ACTIVE}' AND p.unit = '{choices.PriceUnit.HOUR}' "
+                f"AND p.allocation = '{choices.Allocation.ONDEMAND}' "
+                "GROUP BY p.vendor_id, p.database_id, p.region_id"
             )
 
     def _copy_table(self, table: str, model: type[models.Model]) -> int:

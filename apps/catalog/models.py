@@ -918,6 +918,41 @@ class ServerCountryPrice(models.Model):
         return f"{self.vendor_id}/{self.server_id} in {self.country_id}"
 
 
+class DatabaseRegionPrice(models.Model):
+    """A database's cheapest active on-demand hourly (and monthly) price in one region, in USD, rounded as
+    answered: derived at sync time from DatabasePrice (every HA level and strategy, as Database's own).
+
+    /databases restricted to regions or countries ranks databases by the live prices there: these rows
+    (one per database and region) are read by index instead of grouping the prices behind them per request.
+    """
+
+    vendor_id = models.CharField(**ID)
+    database_id = models.CharField(**ID)
+    region_id = models.CharField(**ID)
+    country_id = models.CharField(max_length=2, **TEXT)
+    min_price = models.FloatField(null=True)
+    min_price_ondemand = models.FloatField(null=True)
+    min_price_ondemand_monthly = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["vendor_id", "database_id", "region_id"]
+        # Covering: a search by country or region reads its prices from the index alone.
+        indexes = [
+            models.Index(
+                fields=["country_id", "vendor_id", "database_id", *DATABASE_PRICES],
+                name="database_region_price_country",
+            ),
+            models.Index(
+                fields=["region_id", "vendor_id", "database_id", *DATABASE_PRICES],
+                name="database_region_price_region",
+            ),
+            models.Index(fields=["vendor_id", "region_id"], name="database_region_price_vendor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}/{self.database_id} in {self.region_id}"
+
+
 class SyncRun(models.Model):
     """One run of the catalog sync: its source, outcome and row counts."""
 

@@ -12,7 +12,14 @@ from django.utils import timezone
 from apps.catalog import choices
 from apps.catalog.history import CatalogHistory
 from apps.catalog.importer import OPTIONAL_TABLES, CatalogImporter, TableProgress, check_schema
-from apps.catalog.models import ServerCountryPrice, ServerPrice, ServerRegionPrice, SyncRun
+from apps.catalog.models import (
+    DatabasePrice,
+    DatabaseRegionPrice,
+    ServerCountryPrice,
+    ServerPrice,
+    ServerRegionPrice,
+    SyncRun,
+)
 from apps.catalog.sources import CatalogSource, open_catalog_source
 from apps.catalog.version import forget_catalog_state
 from keeper.observability import metrics
@@ -82,12 +89,16 @@ def catalog_sync(
 
 def _derived_missing() -> bool:
     """A catalog loaded before Keeper derived its per-region prices or the prices' countries (an
-    upgrade): load it again."""
-    return ServerPrice.objects.exists() and not (
+    upgrade), or the databases' per-region prices: load it again."""
+    servers = ServerPrice.objects.exists() and not (
         ServerRegionPrice.objects.exists()
         and ServerCountryPrice.objects.exists()
         and ServerPrice.objects.filter(country_id__isnull=False).exists()
     )
+    live = DatabasePrice.objects.filter(
+        status=choices.Status.ACTIVE, unit=choices.PriceUnit.HOUR, allocation=choices.Allocation.ONDEMAND
+    )
+    return servers or (live.exists() and not DatabaseRegionPrice.objects.exists())
 
 
 def _tables_missing(last: SyncRun) -> bool:

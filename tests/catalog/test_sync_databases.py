@@ -15,6 +15,7 @@ from apps.catalog.models import (
     BenchmarkScore,
     Database,
     DatabasePrice,
+    DatabaseRegionPrice,
     DatabaseStorage,
     DatabaseStoragePrice,
     Server,
@@ -98,6 +99,30 @@ def test_each_database_has_its_cheapest_active_on_demand_hourly_and_monthly_pric
     assert (capped.price_monthly, capped.country_id) == (100.0, "US")
     monthly_unit = DatabasePrice.objects.get(vendor_id="aws", database_id="db.m5.large", unit="month")
     assert monthly_unit.price_monthly is None
+
+
+def test_each_database_has_its_cheapest_active_on_demand_prices_per_region_in_usd(sync_upstream):
+    sync_upstream(databases_catalog())
+    eur = exchange_rate("EUR", "USD")
+
+    rows = DatabaseRegionPrice.objects.values_list(
+        "vendor_id",
+        "database_id",
+        "region_id",
+        "country_id",
+        "min_price",
+        "min_price_ondemand",
+        "min_price_ondemand_monthly",
+    )
+
+    gcp_hourly = round_half_up(0.2 * eur, 4)
+    assert sorted(rows) == [
+        # r1: 0.178 without HA (0.356 with it); r2: 0.171, the inactive and the monthly-unit prices left out.
+        ("aws", "db.m5.large", "r1", "US", 0.178, 0.178, 129.94),
+        ("aws", "db.m5.large", "r2", "US", 0.171, 0.171, 124.83),
+        ("gcp", "db-custom-2-8192", "r1", "US", gcp_hourly, gcp_hourly, round_half_up(100 * eur, 2)),
+        # db-retired has an inactive price only, db-leaving none: no row.
+    ]
 
 
 def test_database_benchmark_scores_are_loaded_but_never_score_a_server(sync_upstream):
@@ -387,6 +412,14 @@ def test_the_sample_catalogs_databases_sync_with_their_cheapest_prices(sync_upst
         if price == ondemand
     }
     assert got == expected
+    assert (
+        DatabaseRegionPrice.objects.count()
+        == upstream.db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT vendor_id, database_id, region_id FROM database_price "
+            "WHERE status = 'ACTIVE' AND allocation = 'ONDEMAND' AND unit = 'HOUR')"
+        ).fetchone()[0]
+    )
+    assert not DatabaseRegionPrice.objects.filter(country_id__isnull=True).exists(), "every region has a country"
     statuses = set(Database.objects.values_list("status", flat=True))
     assert statuses <= {"active", "inactive", "planned_for_retirement", "retired"}
     assert set(DatabasePrice.objects.values_list("ha", flat=True)) <= {"none", "single-zone", "multi-zone"}
