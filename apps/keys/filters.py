@@ -4,16 +4,15 @@ from django.utils import timezone
 
 from apps.keys.choices import KeyStatus, Scope
 from apps.keys.models import ApiKey
-from keeper.api.filters import MultipleValueFilter, StrictFilterSet
-from keeper.api.pagination import LimitPagePagination
+from keeper.api.filters import MultipleValueFilter, OrderByFilter, PagingFilterSet
 
 ORDERINGS = ["name", "created_at", "updated_at", "last_used_at", "expires_at", "scope", "status"]
 
 
-class KeyFilterSet(StrictFilterSet):
+class KeyFilterSet(PagingFilterSet):
     """Parameters of `GET /keys`."""
 
-    extra_parameters = LimitPagePagination.parameters
+    defaults = {"order_by": "-created_at"}
 
     search = django_filters.CharFilter(method="filter_search", label="Text in the name, description or key prefix.")
     status = MultipleValueFilter(
@@ -21,10 +20,8 @@ class KeyFilterSet(StrictFilterSet):
     )
     scope = MultipleValueFilter(field_name="scope", choices=Scope.choices, label="read, write or admin.")
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner's user name (admins).")
-    order_by = django_filters.ChoiceFilter(
-        choices=[(f"{sign}{name}", f"{sign}{name}") for name in ORDERINGS for sign in ("", "-")],
-        method="keep",
-        empty_label=None,
+    order_by = OrderByFilter(
+        fields=ORDERINGS,
         label="Sort by name, created_at (default -created_at), updated_at, last_used_at, expires_at, scope "
         "or status; a leading - sorts descending.",
     )
@@ -32,9 +29,6 @@ class KeyFilterSet(StrictFilterSet):
     class Meta:
         model = ApiKey
         fields: list[str] = []
-
-    def keep(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value) | Q(prefix__icontains=value))
@@ -53,8 +47,3 @@ class KeyFilterSet(StrictFilterSet):
             else:
                 conditions |= Q(status=status)
         return queryset.filter(conditions)
-
-    @property
-    def qs(self) -> QuerySet:
-        order = self.form.cleaned_data.get("order_by") or "-created_at"
-        return super().qs.order_by(order, "-id")

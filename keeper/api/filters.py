@@ -253,6 +253,22 @@ class PageFilter(django_filters.Filter):
         return qs
 
 
+class OrderByFilter(django_filters.ChoiceFilter):
+    """`order_by`: one of `fields`, a leading `-` sorting descending; ties by `tiebreak` so pages are stable.
+
+    Give the FilterSet a default for it (StrictFilterSet.defaults): then every list is ordered.
+    """
+
+    def __init__(self, *args: Any, fields: list[str], tiebreak: str = "-id", **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [(f"{sign}{name}", f"{sign}{name}") for name in fields for sign in ("", "-")])
+        kwargs.setdefault("empty_label", None)
+        self.tiebreak = tiebreak
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: Any, value: Any) -> Any:
+        return qs.order_by(value, self.tiebreak) if value else qs
+
+
 class PagingFilterSet(StrictFilterSet):
     """A list FilterSet that validates the page parameters with the filters, in the one validation of a
     query string; `paging` is the validated page, which LimitPagePagination reads."""
