@@ -373,7 +373,8 @@ def _order_key(shape: Shape) -> tuple[str, bool]:
 @lru_cache(maxsize=256)
 def _statement(shape: Shape) -> Statement:
     kind = shape.kind
-    where: list[Part] = [_condition(index, condition) for index, condition in enumerate(shape.conditions)]
+    where_parts = [_condition(index, condition) for index, condition in enumerate(shape.conditions)]
+    where: list[Part] = list(where_parts)
     server_where = [part for part, (on, *_) in zip(where, shape.conditions) if on in (SERVER, TEXT, SCORE_PER_USD)]
     where = [part for part in where if part not in server_where]
     if shape.places:
@@ -403,12 +404,21 @@ def _statement(shape: Shape) -> Statement:
                 # also matches the price conditions (vendor, allocation, status), once per server.
                 prices = f"{prices} INDEXED BY {SERVER_PRICES_BY_SERVER}"
         else:
-            # EXISTS: the database reads the prices in the order's index and checks each one's server,
-            # stopping after a page (the fast way when most servers match).
-            where = [
-                Part(f"EXISTS (SELECT 1 FROM {table(Server)} s WHERE {conditions})", _binder(server_where)),
-                *where,
-            ]
+            # The database reads the prices in the order's index and checks each one's server, stopping after
+            # a page (the fast way when most servers match): with EXISTS, or on SQLite for the servers of the
+            # vendors asked for, in the list of those that match (read once from a server index, never the
+            # wide server rows; a reference to the price, as score per price, needs EXISTS).
+            vendors = next((i for i, c in enumerate(shape.conditions) if c[:3] == (COLUMN, "in", ("vendor_id",))), None)
+            if postgres() or vendors is None or any(c[0] == SCORE_PER_USD for c in shape.conditions):
+                check = Part(f"EXISTS (SELECT 1 FROM {table(Server)} s WHERE {conditions})", _binder(server_where))
+            else:
+                among = Part(
+                    f"s.vendor_id IN ({placeholders(shape.conditions[vendors][3])})", where_parts[vendors].bind
+                )
+                matching = " AND ".join(part.sql for part in (among, *server_where))
+                listed = f"SELECT s.vendor_id, s.server_id FROM {table(Server)} s WHERE {matching}"
+                check = Part(f"(p.vendor_id, p.server_id) IN ({listed})", _binder([among, *server_where]))
+            where = [check, *where]
     for relation in (REGION, STORAGE):
         if relation in kind.relations and shape.reaches(relation):
             part = kind.relations[relation]
