@@ -342,6 +342,18 @@ def test_the_admin_lists_the_databases_and_their_prices_read_only(sync_upstream,
     assert admin_client.get(reverse(f"admin:catalog_{model}_add")).status_code == 403
 
 
+def test_the_admin_shows_a_database_and_a_database_price(sync_upstream, admin_client):
+    sync_upstream(databases_catalog())
+    row = database("aws", "db.m5.large")
+    price = DatabasePrice.objects.filter(vendor_id="aws", database_id="db.m5.large").first()
+
+    page = admin_client.get(reverse("admin:catalog_database_change", args=[row.pk]))
+    price_page = admin_client.get(reverse("admin:catalog_databaseprice_change", args=[price.pk]))
+
+    assert page.status_code == 200 and "passive-standby" in page.content.decode()
+    assert price_page.status_code == 200 and "db.m5.large" in price_page.content.decode()
+
+
 # --- the sample catalog's databases -----------------------------------------------------------------------
 
 SAMPLE_TABLES = {
