@@ -8,9 +8,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import QueryDict
 
 from apps.catalog.filters.places import PlaceFilterSet
-from apps.catalog.places import MAX_ANONYMOUS_COUNTRIES, MAX_ANONYMOUS_REGIONS, Places, place_limit_errors
 from apps.catalog.filters.prices import ServerPriceFilterSet
 from apps.catalog.models import ServerPrice, StoragePrice
+from apps.catalog.places import MAX_ANONYMOUS_COUNTRIES, MAX_ANONYMOUS_REGIONS, Places, place_limit_errors
 from tests.catalog.upstream import UpstreamCatalog
 
 
