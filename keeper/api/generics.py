@@ -1,8 +1,11 @@
 """Base views of the read-only API: every query string is validated in full."""
 
+import functools
 from typing import Any
 
-from rest_framework import exceptions, generics, serializers, views
+from django.core import validators
+from django.http import QueryDict
+from rest_framework import exceptions, fields, generics, serializers, views
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -40,8 +43,51 @@ class KeeperViewMixin:
                 raise exceptions.Throttled(wait=max(throttle.wait(), 1), detail=getattr(throttle, "detail", None))
 
 
+# What a query serializer may be read once for: DRF's own serializer methods and fields, with fixed
+# defaults and Django's own validators (bounds, lengths: nothing that reads the database).
+_SERIALIZER_METHODS = (
+    "is_valid",
+    "run_validation",
+    "to_internal_value",
+    "validate",
+    "run_validators",
+    "get_validators",
+)
+_FIXED_DEFAULTS = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _empty_query_answer(serializer_class: type[serializers.Serializer]) -> dict[str, Any] | None:
+    """What `serializer_class` reads from an empty query string, when that is the same on every request;
+    None when it is not (a required parameter, a callable default, a field or validation of its own).
+
+    Most requests of the endpoints without a FilterSet carry no parameters at all, and building and
+    running a DRF serializer for nothing cost more than their SQL (~25 us of a ~0.5 ms answer).
+    """
+    base = serializers.Serializer
+    if any(getattr(serializer_class, name) is not getattr(base, name) for name in _SERIALIZER_METHODS):
+        return None
+    if getattr(getattr(serializer_class, "Meta", None), "validators", None):
+        return None
+    serializer = serializer_class(data=QueryDict())
+    for field in serializer.fields.values():
+        if type(field).__module__ != fields.__name__ or field.required:
+            return None
+        if any(type(validator).__module__ != validators.__name__ for validator in field.validators):
+            return None
+        if field.default is not fields.empty and not isinstance(field.default, _FIXED_DEFAULTS):
+            return None
+    if not serializer.is_valid():
+        return None
+    return dict(serializer.validated_data)
+
+
 def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     """The query string read by `serializer_class`; malformed, blank or unknown parameters are a 400 naming them."""
+    if not request.query_params:
+        answer = _empty_query_answer(serializer_class)
+        if answer is not None:
+            return dict(answer)
     serializer = serializer_class(data=request.query_params)
     errors = {} if serializer.is_valid() else dict(serializer.errors)
     errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(serializer, request.query_params)})

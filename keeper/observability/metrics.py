@@ -15,6 +15,7 @@ whichever worker answers.
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -96,10 +97,20 @@ DEFERRED_WRITES_DROPPED = Counter(
 # --- What the apps call ----------------------------------------------------------
 
 
+# The labelled series of each (route, method, status), found once: labels() checks and locks on every call.
+# As bounded as the labels themselves (routes are URL patterns, methods a fixed set).
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def request_observed(*, route: str | None, method: str, status: int, seconds: float) -> None:
     label = route or UNMATCHED_ROUTE
-    REQUESTS.labels(label, method if method in HTTP_METHODS else "other", str(status)).inc()
-    REQUEST_SECONDS.labels(label).observe(seconds)
+    method = method if method in HTTP_METHODS else "other"
+    series = _request_series.get((label, method, status))
+    if series is None:
+        series = (REQUESTS.labels(label, method, str(status)), REQUEST_SECONDS.labels(label))
+        _request_series[(label, method, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def throttle_refused(reason: str) -> None:
