@@ -215,7 +215,7 @@ class BearerVerifiers:
             try:
                 verdict = method.verify(token)
             except VerifierUnavailable as exc:
-                logger.error("Bearer token verification (%s) failed: %s", method.name, exc)
+                logger.error("Token verification by %s failed: %s", method.name, exc)
                 unavailable = unavailable or exc
                 continue
             if verdict is None:

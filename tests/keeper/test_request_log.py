@@ -244,7 +244,7 @@ def test_other_lines_logged_during_a_request_carry_its_id(api, db, introspection
         logging.getLogger().removeHandler(recorder)
 
     assert response.status_code == 503
-    assert ("apps.accounts.authentication", response["X-Request-ID"]) in recorder.seen
+    assert ("apps.accounts.bearer", response["X-Request-ID"]) in recorder.seen
 
 
 def test_the_format_defaults_to_json_off_a_terminal_and_text_on_one():

@@ -139,7 +139,7 @@ def test_a_request_error_reports_no_header_cookie_or_query_secret(db, introspect
     )
 
     assert served(request) == 503
-    [event] = [e for e in flushed(sentry, 1) if "Token introspection failed" in json.dumps(e)]
+    [event] = [e for e in flushed(sentry, 1) if "Token verification by %s failed" in json.dumps(e)]
     request = event["request"]
     assert request["url"].endswith("/me")
     headers = {name.lower(): value for name, value in request["headers"].items()}
