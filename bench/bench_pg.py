@@ -69,9 +69,6 @@ from _common import (  # noqa: E402
     wait_for_quiet,
 )
 
-sys.path.insert(0, str(PROJECT))  # keeper.devservers: standard library only, safe from any tree
-from keeper.devservers import PostgresServer  # noqa: E402
-
 TMP = Path("/tmp")
 SCRUBBED = ("KEEPER_", "RATE_LIMIT_", "REDIS_", "DATABASE_", "OPENAI_", "AUTH_", "OIDC_", "SENTRY_", "CELERY_")
 
@@ -424,6 +421,11 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.root)
         return
+
+    # Only here, never in a worker: a worker imports Keeper from the measured tree, and a `keeper`
+    # package imported from the work tree first would be the one it runs.
+    sys.path.insert(0, str(PROJECT))  # keeper.devservers: standard library only
+    from keeper.devservers import PostgresServer
 
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     unknown = [n for n in names if n not in TARGETS]
