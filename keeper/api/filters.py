@@ -305,11 +305,6 @@ class StrictFilterBackend(DjangoFilterBackend):
         if isinstance(filterset, StrictFilterSet):
             errors.update({name: ["Unknown query parameter."] for name in filterset.unknown_parameters()})
             errors.update({name: [BLANK_MESSAGE] for name in filterset.blank_parameters()})
-        paginator = getattr(view, "paginator", None)
-        if isinstance(filterset, PagingFilterSet):
-            pass  # the page parameters are among its filters
-        elif paginator is not None and hasattr(paginator, "parameter_errors"):
-            errors.update(paginator.parameter_errors(request.query_params))
         if errors:
             raise ValidationError(errors)
         view.filterset = filterset

@@ -4,12 +4,9 @@ from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-
-from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
 
 MAX_LIMIT = 10_000
 MAX_PAGE = 1_000_000
@@ -36,14 +33,6 @@ class LimitField(serializers.IntegerField):
         return value
 
 
-class LimitPageParameters(serializers.Serializer):
-    """The page parameters, for views whose FilterSet does not declare them (keeper.api.filters.PagingFilterSet)."""
-
-    limit = LimitField(required=False)
-    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
-    add_total_count_header = serializers.BooleanField(required=False, default=False)
-
-
 class LimitPagePagination(BasePagination):
     """`limit` rows (default 25, -1 for all) of 1-based `page`; `X-Total-Count` on request.
 
@@ -51,37 +40,14 @@ class LimitPagePagination(BasePagination):
     """
 
     default_limit = 25
-    parameters = frozenset({"limit", "page", "add_total_count_header"})
-
-    def parameter_errors(self, query_params: Any) -> dict[str, list[str]]:
-        return self._validated(query_params)[1]
 
     def page_of(self, request: Request, view: Any = None) -> tuple[int, int, bool]:
-        """(limit, page, add_total_count_header) of a request whose parameters were validated: by the view's
-        FilterSet when it declares them (keeper.api.filters.PagingFilterSet), else here."""
+        """(limit, page, add_total_count_header), as the view's FilterSet (a PagingFilterSet) validated them."""
         paging = getattr(getattr(view, "filterset", None), "paging", None)
-        if paging is not None:
-            limit = self.default_limit if paging.limit is None else paging.limit
-            return limit, paging.page, paging.count
-        params, errors = self._validated(request.query_params)
-        if errors:
-            raise ValidationError(errors)
-        return params.get("limit", self.default_limit), params.get("page", 1), params["add_total_count_header"]
-
-    def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        # Asked twice per request (the filter backend's errors, then the page): validated once.
-        known = getattr(query_params, "_keeper_page", None)
-        if known is not None:
-            return known
-        params = LimitPageParameters(data=query_params)
-        errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
-        errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
-        validated = ({} if errors else dict(params.validated_data)), errors
-        try:
-            query_params._keeper_page = validated
-        except AttributeError:
-            pass  # a plain dict: nothing to remember it on
-        return validated
+        if paging is None:
+            raise AssertionError("LimitPagePagination reads the page off the view's PagingFilterSet")
+        limit = self.default_limit if paging.limit is None else paging.limit
+        return limit, paging.page, paging.count
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> QuerySet:
         if not queryset.ordered:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import django_filters
 from django.db.models import QuerySet
+from rest_framework import serializers
 
 from apps.catalog import choices
 from apps.catalog.criteria import PriceHistoryQuery
@@ -15,14 +16,17 @@ from apps.catalog.filters.prices import EnumChoiceFilter
 from apps.catalog.filters.servers import currency_choices
 from apps.catalog.filters.times import SyncPointFilter, TimeFilter
 from apps.catalog.models import CatalogChange, ServerPrice, SyncRun
-from keeper.api.filters import MultipleValueFilter, StrictFilterSet
+from keeper.api.filters import MultipleValueFilter, PageFilter, PagingFilterSet, StrictFilterSet
+
+HISTORY_MAX_LIMIT = 1000
 
 
-class HistoryFilterSet(StrictFilterSet):
-    """`since` and `until` (a time or a sync id), over rows with a sync (`sync_lookup`)."""
+class HistoryFilterSet(PagingFilterSet):
+    """`since` and `until` (a time or a sync id), over rows with a sync (`sync_lookup`), and the page:
+    `limit` 1 to HISTORY_MAX_LIMIT, since the history grows with every sync (no `-1`)."""
 
-    extra_parameters = frozenset({"limit", "page", "add_total_count_header"})
     sync_lookup = "sync_id"
+    limit = PageFilter(serializers.IntegerField(required=False, min_value=1, max_value=HISTORY_MAX_LIMIT), "integer")
 
     since = SyncPointFilter(
         method="filter_sync_point",

@@ -3,36 +3,23 @@
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.catalog.caching import PRICES, cached_catalog_response
-from apps.catalog.filters.history import ChangeFilterSet, PriceHistoryFilterSet, SyncFilterSet
+from apps.catalog.filters.history import HISTORY_MAX_LIMIT, ChangeFilterSet, PriceHistoryFilterSet, SyncFilterSet
 from apps.catalog.models import CatalogChange, ServerPrice, SyncRun
 from apps.catalog.selectors import history as selectors
 from apps.catalog.serializers_history import CatalogChangeSerializer, PriceHistorySerializer, SyncSerializer
 from apps.catalog.views.server_details import SERVER_PATH, unknown_server
 from keeper.api.generics import ReadOnlyListAPIView
-from keeper.api.pagination import LimitPagePagination, LimitPageParameters
-from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
+from keeper.api.pagination import LimitPagePagination
 
-HISTORY_MAX_LIMIT = 1000
 TAGS = ["Catalog history"]
 
 
-class HistoryLimitParameters(LimitPageParameters):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=HISTORY_MAX_LIMIT)
-
-
 class HistoryPagination(LimitPagePagination):
-    """`limit` 1 to 1000 (default 25): the history grows with every sync, so no `-1`."""
-
-    def _validated(self, query_params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        params = HistoryLimitParameters(data=query_params)
-        errors = {} if params.is_valid() else {name: [str(m) for m in msgs] for name, msgs in params.errors.items()}
-        errors.update({name: [BLANK_MESSAGE] for name in blank_parameters(params, query_params)})
-        return ({} if errors else dict(params.validated_data)), errors
+    """Documents `limit` as HistoryFilterSet validates it: 1 to HISTORY_MAX_LIMIT (default 25), no `-1`."""
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
