@@ -212,6 +212,7 @@ SC_DATA_HTTP_TIMEOUT = env_str("SC_DATA_HTTP_TIMEOUT")
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["keeper.api.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["keeper.api.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "keeper.api.negotiation.KeeperContentNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "keeper.api.schema.KeeperAutoSchema",
     "EXCEPTION_HANDLER": "keeper.api.exceptions.exception_handler",

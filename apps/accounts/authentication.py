@@ -12,7 +12,7 @@ from apps.accounts.jwt_tokens import JwksUnavailable
 from apps.accounts.key_service import KeyServiceUnavailable
 from apps.accounts.services import parse_membership_claim
 from apps.accounts.verification import TokenVerdict, VerifierUnavailable
-from keeper.api.callers import Caller
+from keeper.api.callers import Caller, CredentialAuthentication
 from keeper.api.exceptions import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def unavailable_answer(exc: VerifierUnavailable) -> ServiceUnavailable:
     return IdentityProviderDown()
 
 
-class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
+class TokenIntrospectionAuthentication(CredentialAuthentication, authentication.BaseAuthentication):
     """`Authorization: Bearer <token>` judged by apps.accounts.bearer (introspection at AUTH_TOKEN_INTROSPECTION_URL,
     JWTs, the API key service, static tokens); bearer tokens are ignored when none of them is configured.
 
@@ -104,7 +104,7 @@ class TokenIntrospectionAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="keeper"'
 
 
-class SessionCookieAuthentication(authentication.SessionAuthentication):
+class SessionCookieAuthentication(CredentialAuthentication, authentication.SessionAuthentication):
     """DRF's session authentication, consulted only when the request carries a session cookie.
 
     Reading the session marks it accessed, which makes Django add `Vary: Cookie` to every answer,

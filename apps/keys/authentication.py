@@ -13,7 +13,7 @@ from apps.keys.capability import AuthenticatedToken, TokenRefused, looks_like_ca
 from apps.keys.models import ApiKey
 from apps.keys.services import KeyRejected, key_authenticate
 from apps.keys.throttles import quota_counter_key
-from keeper.api.callers import Caller, client_ip
+from keeper.api.callers import Caller, CredentialAuthentication, client_ip
 from keeper.observability import metrics
 
 
@@ -59,7 +59,7 @@ def caller_for_key(key: ApiKey) -> Caller:
     )
 
 
-class ApiKeyAuthentication(authentication.BaseAuthentication):
+class ApiKeyAuthentication(CredentialAuthentication, authentication.BaseAuthentication):
     """Keeper keys (`keeper_...`) as bearer tokens, or any key in X-API-Key (imported keys included)."""
 
     def authenticate(self, request: Request) -> tuple[Caller, ApiKey] | None:
@@ -94,7 +94,7 @@ class CapabilityTokenForbidden(exceptions.PermissionDenied):
 CAPABILITY_TOKEN_VIEWS = ("apps.catalog.", "apps.accounts.")
 
 
-class CapabilityTokenAuthentication(authentication.BaseAuthentication):
+class CapabilityTokenAuthentication(CredentialAuthentication, authentication.BaseAuthentication):
     """Keeper's own capability tokens (apps.keys.capability), judged here and never sent to the identity provider.
 
     First of the authentication classes: a bearer JWT with Keeper's kid or issuer is Keeper's, valid or

@@ -88,6 +88,22 @@ class IsStaffCaller(BasePermission):
         return caller is not None and (caller.is_staff or caller.scope == "admin")
 
 
+def presents_credentials(request: HttpRequest) -> bool:
+    """Whether the request carries anything an authentication class reads: an Authorization or X-API-Key
+    header, or the session cookie. Read from the headers only: no lookup, no session load."""
+    meta = request.META
+    return bool(
+        meta.get("HTTP_AUTHORIZATION") or meta.get("HTTP_X_API_KEY") or settings.SESSION_COOKIE_NAME in request.COOKIES
+    )
+
+
+class CredentialAuthentication:
+    """Marks a DRF authentication class that finds no caller in a request without credentials
+    (`presents_credentials` false): KeeperViewMixin then skips asking it for anonymous requests."""
+
+    anonymous_without_credentials = True
+
+
 @lru_cache(maxsize=1)
 def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)

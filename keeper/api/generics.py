@@ -9,6 +9,7 @@ from rest_framework import exceptions, fields, generics, serializers, views
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from keeper.api.callers import presents_credentials
 from keeper.api.filters import StrictFilterBackend
 from keeper.api.serializers import BLANK_MESSAGE, blank_parameters
 
@@ -22,6 +23,15 @@ class KeeperViewMixin:
     throttles run right after authentication (as an anonymous request when it
     failed), before permissions; RateLimitMiddleware adds the 401 penalty.
     """
+
+    def perform_authentication(self, request: Request) -> None:
+        if not presents_credentials(request._request) and all(
+            getattr(authenticator, "anonymous_without_credentials", False) for authenticator in request.authenticators
+        ):
+            # Each would return None: conclude as DRF does when all of them have (an anonymous user, no auth).
+            request._not_authenticated()
+            return
+        super().perform_authentication(request)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.format_kwarg = self.get_format_suffix(**kwargs)
