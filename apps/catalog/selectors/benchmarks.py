@@ -133,8 +133,12 @@ def distinct_configs() -> list[tuple[str, Any, int]]:
     return [(benchmark_id, _decoded(config), first_id) for benchmark_id, config, first_id in found]
 
 
+@derived_per_catalog
 def benchmark_config_rows() -> list[dict[str, Any]]:
     """`/benchmark_configs`: each benchmark configuration with active scores, and its category.
+
+    Derived once per catalog version: on the large catalog the configurations are a walk over 1.9
+    million scores.
 
     Of the stress-ng category only the summary scores (`stress_ng:best*`) are listed. Upstream's
     display order; ties in the order keep the benchmark id, then the configurations in the order
