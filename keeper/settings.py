@@ -238,7 +238,11 @@ REST_FRAMEWORK = {
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
-CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match", "x-api-key", "x-request-id"]
+# As the newest Spare Cores API: its web front end sends Sentry's tracing headers and an application id.
+CORS_ALLOW_HEADERS = [
+    "accept", "authorization", "content-type", "if-none-match", "x-api-key", "x-request-id",
+    "sentry-trace", "baggage", "x-application-id",
+]  # fmt: skip
 CORS_EXPOSE_HEADERS = [
     "X-Total-Count", "X-RateLimit-Limit", "X-RateLimit-Cost", "X-RateLimit-Remaining", "Retry-After", "ETag",
     "X-Request-ID",

@@ -105,6 +105,19 @@ def test_a_preflight_allows_the_key_headers_for_reads(loaded_catalog, api):
     assert "GET" in response["Access-Control-Allow-Methods"]
 
 
+def test_a_preflight_allows_the_headers_the_spare_cores_front_end_sends(loaded_catalog, api):
+    response = api.options(
+        "/servers",
+        HTTP_ORIGIN="https://sparecores.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="sentry-trace, baggage, x-application-id",
+    )
+
+    assert response.status_code == 200
+    allowed = {name.strip().lower() for name in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"sentry-trace", "baggage", "x-application-id"} <= allowed
+
+
 def test_a_rate_limited_answer_carries_cors_too(loaded_catalog, api, settings):
     settings.RATE_LIMIT_ENABLED = True
     settings.RATE_LIMIT_CREDITS_PER_MINUTE = 1
