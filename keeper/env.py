@@ -87,6 +87,40 @@ BOOTSTRAP_MIN_KEY_LENGTH = 32
 _BOOTSTRAP_FIELDS = {"key", "name", "scope"}
 
 
+def secret_list_entry(
+    setting: str,
+    index: int,
+    entry: Any,
+    *,
+    secret: str,
+    name: str,
+    fields: set[str] | frozenset[str],
+    min_length: int,
+    max_name_length: int | None = None,
+) -> tuple[str, str, str]:
+    """One entry of a JSON list of secrets in the environment (KEEPER_API_KEYS, AUTH_STATIC_TOKENS): an object
+    with the string `secret` (printable ASCII, no spaces, at least `min_length` long), the string `name` (no
+    surrounding spaces) and no field beyond `fields`. Returns (the secret, the name, the entry's label);
+    ImproperlyConfigured otherwise. Messages name the entry (its index and name), never its secret."""
+    if not isinstance(entry, dict) or not isinstance(entry.get(secret), str):
+        raise ImproperlyConfigured(f"{setting}[{index}] needs a string {secret} and a {name}")
+    value = entry.get(name)
+    too_long = max_name_length is not None and isinstance(value, str) and len(value) > max_name_length
+    if not isinstance(value, str) or not value.strip() or value != value.strip() or too_long:
+        size = f"1 to {max_name_length} characters" if max_name_length else "a non-empty string"
+        raise ImproperlyConfigured(f"{setting}[{index}]: the {name} must be {size}, without surrounding spaces")
+    label = f"{setting}[{index}] ({value})"
+    unknown = sorted(set(entry) - set(fields))
+    if unknown:
+        raise ImproperlyConfigured(f"{label}: unknown field(s) {', '.join(unknown)}")
+    text = entry[secret]
+    if not all("!" <= character <= "~" for character in text):
+        raise ImproperlyConfigured(f"{label}: the {secret} must be printable ASCII, without spaces")
+    if len(text) < min_length:
+        raise ImproperlyConfigured(f"{label}: the {secret} is shorter than {min_length} characters")
+    return text, value, label
+
+
 def validate_bootstrap_keys(entries: Any) -> list[dict] | None:
     """KEEPER_API_KEYS entries: [{"key": str, "name": str, "scope": read|write|admin}]; None when unset.
 
@@ -100,22 +134,16 @@ def validate_bootstrap_keys(entries: Any) -> list[dict] | None:
     names: dict[str, int] = {}
     keys: dict[str, int] = {}
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
-            raise ImproperlyConfigured(f"KEEPER_API_KEYS[{index}] needs a string key and a name")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip() or name != name.strip() or len(name) > 100:
-            raise ImproperlyConfigured(
-                f"KEEPER_API_KEYS[{index}]: the name must be 1 to 100 characters, without surrounding spaces"
-            )
-        label = f"KEEPER_API_KEYS[{index}] ({name})"
-        unknown = sorted(set(entry) - _BOOTSTRAP_FIELDS)
-        if unknown:
-            raise ImproperlyConfigured(f"{label}: unknown field(s) {', '.join(unknown)}")
-        key = entry["key"]
-        if not all("!" <= character <= "~" for character in key):
-            raise ImproperlyConfigured(f"{label}: the key must be printable ASCII, without spaces")
-        if len(key) < BOOTSTRAP_MIN_KEY_LENGTH:
-            raise ImproperlyConfigured(f"{label}: the key is shorter than {BOOTSTRAP_MIN_KEY_LENGTH} characters")
+        key, name, label = secret_list_entry(
+            "KEEPER_API_KEYS",
+            index,
+            entry,
+            secret="key",
+            name="name",
+            fields=_BOOTSTRAP_FIELDS,
+            min_length=BOOTSTRAP_MIN_KEY_LENGTH,
+            max_name_length=100,
+        )
         if entry.get("scope", "read") not in ("read", "write", "admin"):
             raise ImproperlyConfigured(f"{label}: scope must be read, write or admin")
         if name in names:

@@ -38,6 +38,7 @@ from apps.accounts.verification import (
     VerifierUnavailable,
     get_verifier,
 )
+from keeper.env import secret_list_entry
 
 logger = logging.getLogger(__name__)
 
@@ -113,22 +114,15 @@ class StaticTokens:
     @staticmethod
     def _entry(index: int, entry: Any) -> tuple[bytes, TokenVerdict]:
         # Messages name the entry (index, subject), never its token.
-        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
-            raise ImproperlyConfigured(f"AUTH_STATIC_TOKENS[{index}] needs a string token and a subject")
-        subject = entry.get("subject")
-        if not isinstance(subject, str) or not subject.strip() or subject != subject.strip():
-            raise ImproperlyConfigured(
-                f"AUTH_STATIC_TOKENS[{index}]: the subject must be a non-empty string without surrounding spaces"
-            )
-        label = f"AUTH_STATIC_TOKENS[{index}] ({subject})"
-        unknown = sorted(set(entry) - STATIC_TOKEN_FIELDS)
-        if unknown:
-            raise ImproperlyConfigured(f"{label}: unknown field(s) {', '.join(unknown)}")
-        token = entry["token"]
-        if not all("!" <= character <= "~" for character in token):
-            raise ImproperlyConfigured(f"{label}: the token must be printable ASCII, without spaces")
-        if len(token) < STATIC_TOKEN_MIN_LENGTH:
-            raise ImproperlyConfigured(f"{label}: the token is shorter than {STATIC_TOKEN_MIN_LENGTH} characters")
+        token, subject, label = secret_list_entry(
+            "AUTH_STATIC_TOKENS",
+            index,
+            entry,
+            secret="token",
+            name="subject",
+            fields=STATIC_TOKEN_FIELDS,
+            min_length=STATIC_TOKEN_MIN_LENGTH,
+        )
         if token.startswith(API_KEY_PREFIX):
             raise ImproperlyConfigured(f"{label}: tokens starting with {API_KEY_PREFIX} are Keeper's API keys")
         credits = entry.get("api_credits_per_minute")
