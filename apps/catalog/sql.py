@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Model
 
 from apps.catalog.importer import upstream_columns
-from apps.catalog.models import Server, Vendor
+from apps.catalog.models import Database, Server, Vendor
 from apps.catalog.places import Places
 from apps.catalog.pricing import round_sql
 
@@ -159,6 +159,7 @@ def _kinds(model: type[Model], columns: tuple[str, ...]) -> tuple[tuple[int, ...
 
 SERVER_ROW = RowFormat(Server, tuple(SERVER_COLUMNS))
 VENDOR_ROW = RowFormat(Vendor, tuple(VENDOR_COLUMNS))
+DATABASE_ROW = RowFormat(Database, tuple(table_columns(Database)))
 
 
 # --- places -------------------------------------------------------------------------------------
