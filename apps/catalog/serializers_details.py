@@ -148,13 +148,14 @@ class SimilarServerSerializer(ServerSearchResultSerializer):
 
 
 class BenchmarkConfigSerializer(serializers.Serializer):
-    """A `/benchmark_configs` row: a benchmark configuration with active scores."""
+    """A `/benchmark_configs` row: a benchmark configuration with active scores (of servers or databases)."""
 
     benchmark_id = serializers.CharField(help_text="Benchmark id.")
     config = serializers.CharField(
         help_text='The configuration as JSON text, e.g. {"cores": 1}: what `benchmark_config` takes.'
     )
     category = serializers.CharField(allow_null=True, help_text="The benchmark's category.")
+    subcategory = serializers.CharField(allow_null=True, help_text="The benchmark's subcategory.")
 
 
 class BenchmarkHistogramSerializer(serializers.Serializer):

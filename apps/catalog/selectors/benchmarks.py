@@ -14,6 +14,7 @@ request after a sync pays for them.
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import BooleanField, Case, CharField, Count, Exists, ExpressionWrapper, OuterRef, Q, Value, When
@@ -23,28 +24,28 @@ from apps.catalog.models import Benchmark, BenchmarkScore, Database, Server
 from apps.catalog.sql import fetch, table
 from apps.catalog.version import derived_per_catalog
 
-# Upstream's display order of benchmarks and their configurations (sc-keeper's
-# get_sort_key_for_benchmark_configs): category, then a few headline benchmarks, single-core
-# before multi-core, the LLM models from small to large, then tokens, algorithm and size.
+# The newest upstream display order of benchmarks and their configurations (sc-keeper's
+# get_sort_key_for_benchmark_configs at 34232cd): category in this order (unlisted ones
+# alphabetically after them, none or "Other" last), subcategory, the main benchmarks first, then the
+# configuration: single-core before multi-core, the LLM models from small to large, tokens,
+# algorithm, size, pgbench's concurrency and the database engine version the score was taken on.
 CATEGORY_ORDER = (
     "stress-ng",
     "Geekbench",
     "Passmark",
     "Memory bandwidth",
-    "OpenSSL",
+    "Memory latency",
+    "Cryptography",
     "Compression algos",
     "Static web server",
-    "Redis",
+    "Database",
     "LLM inference speed",
-    "Other",
+    "GPU bandwidth",
+    "GPU latency",
+    "Workload profile",
 )
-HEADLINE_BENCHMARKS = (
-    "geekbench:score",
-    "passmark:cpu_mark",
-    "passmark:memory_mark",
-    "llm_speed:prompt_processing",
-    "llm_speed:text_generation",
-)
+LAST_CATEGORY = "Other"
+MAIN_BENCHMARKS = ("geekbench:score", "passmark:cpu_mark", "passmark:memory_mark")
 LLM_MODEL_ORDER = (
     "SmolLM-135M.Q4_K_M.gguf",
     "qwen1_5-0_5b-chat-q4_k_m.gguf",
@@ -75,9 +76,48 @@ def _integer(value: Any) -> int | None:
         return None
 
 
-def benchmark_order(benchmark_id: str, config: Any, category: str | None = None) -> tuple:
-    """The sort key of a benchmark configuration in upstream's display order (without its tie-break)."""
+def _category_rank(category: str | None) -> tuple[int, str]:
+    if not category or category == LAST_CATEGORY:
+        return (len(CATEGORY_ORDER) + 1, "")
+    if category in CATEGORY_ORDER:
+        return (CATEGORY_ORDER.index(category), "")
+    return (len(CATEGORY_ORDER), category)
+
+
+def _version_rank(version: Any) -> tuple:
+    # "9.6" before "16.4": the numeric parts compared as numbers (text would put 16 first); anything
+    # else (no version, a version that is no dotted number) after them, by its text.
+    text = "" if version is None else str(version)
+    parts = text.split(".")
+    if text and all(part.isdigit() for part in parts):
+        return (0, tuple(int(part) for part in parts), "")
+    return (1, (), text)
+
+
+def benchmark_sort_key(row: Mapping[str, Any], *, tie: Any = None) -> tuple:
+    """The sort key of a benchmark row in the newest upstream display order.
+
+    `row` is a `/benchmark_configs` row or a benchmark score: it has `benchmark_id` and `config` (a
+    dict or its JSON text), and may have `category`, `subcategory` and `environment` (a score's:
+    its `database_engine_version` is the last criterion). Rows without a category rank as "Other",
+    as upstream's score rows do. Ties keep the benchmark id, then `tie` (by default the
+    configuration's JSON text: the order of the scores' primary key).
+    """
+    config = row.get("config")
+    text = config if isinstance(config, str) else config_text(config)
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            config = None
     config = config if isinstance(config, dict) else {}
+    environment = row.get("environment")
+    if isinstance(environment, str):
+        try:
+            environment = json.loads(environment)
+        except ValueError:
+            environment = None
+    environment = environment if isinstance(environment, dict) else {}
     cores = config.get("cores", "")
     single_core = not isinstance(cores, (dict, list)) and cores in SINGLE_CORE
     size = 0
@@ -86,14 +126,21 @@ def benchmark_order(benchmark_id: str, config: Any, category: str | None = None)
             size = _integer(config[key])
     model = config.get("model")
     tokens = _integer(config["tokens"]) if "tokens" in config else None
+    concurrency = _integer(config["concurrency"]) if "concurrency" in config else None
+    benchmark_id = row["benchmark_id"]
     return (
-        _position(category or "Other", CATEGORY_ORDER),
-        _position(benchmark_id, HEADLINE_BENCHMARKS),
+        _category_rank(row.get("category")),
+        row.get("subcategory") or "",
+        _position(benchmark_id, MAIN_BENCHMARKS),
         0 if single_core else 1,
         _position(model, LLM_MODEL_ORDER) if isinstance(model, str) else len(LLM_MODEL_ORDER),
         tokens or 0,
         str(config.get("algo", "")),
         size,
+        concurrency or 0,
+        _version_rank(environment.get("database_engine_version")),
+        benchmark_id,
+        text if tie is None else tie,
     )
 
 
@@ -135,23 +182,34 @@ def distinct_configs() -> list[tuple[str, Any, int]]:
 
 @derived_per_catalog
 def benchmark_config_rows() -> list[dict[str, Any]]:
-    """`/benchmark_configs`: each benchmark configuration with active scores, and its category.
+    """`/benchmark_configs`: each benchmark configuration with active scores (of servers and of
+    databases), its category and subcategory.
 
     Derived once per catalog version: on the large catalog the configurations are a walk over 1.9
     million scores.
 
     Of the stress-ng category only the summary scores (`stress_ng:best*`) are listed. Upstream's
-    display order; ties in the order keep the benchmark id, then the configurations in the order
-    they were first scored.
+    display order (`benchmark_sort_key`); ties in the order keep the benchmark id, then the
+    configurations in the order they were first scored.
     """
-    categories = dict(Benchmark.objects.values_list("benchmark_id", "category"))
+    categories = {
+        benchmark_id: (category, subcategory)
+        for benchmark_id, category, subcategory in Benchmark.objects.values_list(
+            "benchmark_id", "category", "subcategory"
+        )
+    }
     rows = []
     for benchmark_id, config, first_id in distinct_configs():
-        category = categories.get(benchmark_id)
+        category, subcategory = categories.get(benchmark_id, (None, None))
         if category == "stress-ng" and not benchmark_id.startswith("stress_ng:best"):
             continue
-        key = (*benchmark_order(benchmark_id, config, category), benchmark_id, first_id)
-        rows.append((key, {"benchmark_id": benchmark_id, "config": config_text(config), "category": category}))
+        row = {
+            "benchmark_id": benchmark_id,
+            "config": config_text(config),
+            "category": category,
+            "subcategory": subcategory,
+        }
+        rows.append((benchmark_sort_key({**row, "config": config}, tie=first_id), row))
     rows.sort(key=lambda item: item[0])
     return [row for _, row in rows]
 

@@ -38,7 +38,7 @@ from apps.catalog.pricing import (
     exchange_rate,
     server_price_digits,
 )
-from apps.catalog.selectors.benchmarks import benchmark_order
+from apps.catalog.selectors.benchmarks import benchmark_sort_key
 from apps.catalog.selectors.catalog import named_server, server_id_of
 from apps.catalog.selectors.prices import SERVER_PRICE_COLUMNS
 from apps.catalog.sql import (
@@ -129,13 +129,15 @@ def server_benchmark_rows(*, vendor_id: str, server: str) -> list[dict[str, Any]
         return None
     params = [vendor_id, server_id, choices.ResourceType.SERVER, choices.Status.ACTIVE]
     config_at = SCORE_ROW.columns.index("config")
+    environment_at = SCORE_ROW.columns.index("environment")
     keyed = []
     for values in fetch(_scores_sql(postgres()), params):
         row = SCORE_ROW.read(values)
         text = values[config_at]
         # Upstream sorts these rows without their category, so every one ranks as "Other"; ties keep
         # the order of its primary key: the benchmark id, then the configuration's JSON text.
-        keyed.append(((*benchmark_order(row["benchmark_id"], json.loads(text)), row["benchmark_id"], text), row))
+        sortable = {"benchmark_id": row["benchmark_id"], "config": text, "environment": values[environment_at]}
+        keyed.append((benchmark_sort_key(sortable, tie=text), row))
     keyed.sort(key=lambda item: item[0])
     return [row for _, row in keyed]
 

@@ -15,8 +15,9 @@ class BenchmarkConfigsView(ReadOnlyAPIView):
         operation_id="benchmark_configs",
         summary="Benchmark configurations",
         description=(
-            "Every benchmark configuration with active scores (of stress-ng, only the `stress_ng:best*` "
-            "summaries), in the Spare Cores display order; `config` is what `benchmark_config` takes."
+            "Every benchmark configuration with active scores, of servers and of managed databases (of "
+            "stress-ng, only the `stress_ng:best*` summaries), with its category and subcategory, in the Spare "
+            "Cores display order; `config` is what `benchmark_config` takes."
         ),
         tags=["Query Resources"],
         responses=BenchmarkConfigSerializer(many=True),
