@@ -84,9 +84,7 @@ def get_json(api, path: str) -> list[dict[str, Any]]:
     return response.json()
 
 
-def test_configs_rank_listed_categories_in_order_then_unlisted_alphabetically_then_none_and_other(
-    sync_upstream, api
-):
+def test_configs_rank_listed_categories_in_order_then_unlisted_alphabetically_then_none_and_other(sync_upstream, api):
     catalog = new_catalog()
     categories: list[str | None] = [*LISTED, *UNLISTED, None, "Other"]
     # One benchmark per category, defined and scored in a shuffled order (fixed seed: reproducible).
