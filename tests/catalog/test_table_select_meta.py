@@ -113,6 +113,20 @@ def test_meta_groups_the_columns_as_upstream_does(db, api):
     assert {categories[c] for c in ("network_speed_max", "inbound_traffic", "ipv4")} == {"network"}
 
 
+def test_meta_has_the_newest_apis_categories_and_accelerator_memory_units(db, api):
+    fields = {field["id"]: field for field in get_json(api, "/table/server/meta")["fields"]}
+
+    # The newest API's six categories (NEWEST-API.md, /table/server/meta), with its additions.
+    assert {field["category"] for field in fields.values()} == {"meta", "cpu", "memory", "gpu", "storage", "network"}
+    assert {fields[c]["category"] for c in ("series", "api_reference_object")} == {"meta"}
+    assert fields["compatible_storage_ids"]["category"] == "storage"
+    accelerator_columns = [column for column in fields if column.startswith("accelerator")]
+    assert {fields[c]["category"] for c in accelerator_columns} == {"gpu"}
+    memory_columns = [column for column in accelerator_columns if column.startswith("accelerator_memory_")]
+    assert memory_columns == ["accelerator_memory_min", "accelerator_memory_total"]
+    assert {fields[c]["unit"] for c in memory_columns} == {"MiB"}
+
+
 def test_meta_names_the_columns_for_people(db, api):
     names = {field["id"]: field["name"] for field in get_json(api, "/table/server/meta")["fields"]}
 
