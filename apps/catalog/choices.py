@@ -124,6 +124,27 @@ class BestPriceAllocation(models.TextChoices):
     MONTHLY = "MONTHLY", "cheapest on-demand price for a month (730 hours, tier caps applied)"
 
 
+class BestDatabasePriceAllocation(models.TextChoices):
+    """Which of a database's cheapest prices `/databases` reports as `price` (databases are priced on demand)."""
+
+    ANY = "ANY", "cheapest hourly price"
+    ONDEMAND_ONLY = "ONDEMAND_ONLY", "cheapest on-demand price (hourly)"
+    MONTHLY = "MONTHLY", "cheapest on-demand price for a month (730 hours, tier caps applied)"
+
+
+class DatabaseSecurityFeature(models.TextChoices):
+    """What a database's `security_features` list may hold (the newest Spare Cores API's enumeration)."""
+
+    IP_FILTERING = "ip-filtering", "ip-filtering"
+    PRIVATE_NETWORK = "private-network", "private-network"
+    NETWORK_PEERING = "network-peering", "network-peering"
+    IDENTITY_BASED_AUTH = "identity-based-auth", "identity-based-auth"
+    CLIENT_CERT_AUTH = "client-cert-auth", "client-cert-auth"
+    ENFORCED_TLS = "enforced-tls", "enforced-tls"
+    CUSTOMER_MANAGED_KEYS = "customer-managed-keys", "customer-managed-keys"
+    AUDIT_LOGGING = "audit-logging", "audit-logging"
+
+
 # The server column (and live-price column) holding each allocation's cheapest price.
 BEST_PRICE_COLUMN = {
     BestPriceAllocation.ANY: "min_price",

@@ -21,7 +21,11 @@ SCORE_PER_PRICE = "score_per_price"
 BENCHMARK_SCORE = "benchmark_score"
 BENCHMARK_SCORE_PER_PRICE = "benchmark_score_per_price"
 VENDOR_FRAMEWORK = "vendor_framework"
-# How it compares (django-filter's lookup names; "in" for a list, "contains" for text).
+# A JSON list column of the row holding every one of the values (`lookup` "contains"): a database's
+# HA levels, security features, engine versions.
+JSON_LIST = "json_list"
+# How it compares (django-filter's lookup names; "in" for a list, "contains" for text, or every value
+# in a JSON list).
 LOOKUPS = ("exact", "gte", "lte", "gt", "lt", "in", "contains")
 
 # Orderings by a price: they hide the servers without one, as the Spare Cores API does.
@@ -71,6 +75,49 @@ class ServerSearch:
     page: int = 1
     count: bool = False
     reference: tuple[str, str] | None = None  # (vendor_id, server id or API reference)
+
+
+# `/databases` orders by these figures of a database as well as by its columns. The prices (and
+# selected_benchmark_score_per_price) leave out the databases without one; score, score1 and
+# score_per_price are upstream's DatabaseExtra columns, which no database has (always null).
+DATABASE_PRICE_ORDERINGS = ("min_price", "min_price_ondemand", "min_price_ondemand_monthly")
+DATABASE_DERIVED_ORDERINGS = (*DATABASE_PRICE_ORDERINGS, "score", "score1", "score_per_price")
+
+
+@dataclass(frozen=True)
+class DatabaseSearch:
+    """A validated `/databases` query: every parameter's part, as values.
+
+    Conditions may be on the database's columns (COLUMN, TEXT, JSON_LIST), on its underlying server's
+    (`price_criteria.SERVER`: only databases on a known server then match) or on the selected
+    benchmark's score. `only_active` (None: not given) and `only_orderable` pick the statuses;
+    `extra_storage_size` (GB, 0: none) adds the vendor's cheapest data storage to every price;
+    `allocation` is `best_price_allocation`; prices are in `currency` (computed in USD).
+    """
+
+    conditions: tuple[Condition, ...] = ()
+    places: Places = Places()
+    benchmark_id: str | None = None
+    benchmark_config: str | None = None
+    extra_storage_size: int = 0
+    allocation: str = choices.BestDatabasePriceAllocation.ANY
+    order_by: str = "min_price"
+    order_dir: str = "asc"
+    only_active: bool | None = None
+    only_orderable: bool = True
+    currency: str = "USD"
+    limit: int = 25
+    page: int = 1
+    count: bool = False
+
+    @property
+    def statuses(self) -> tuple[str, ...] | None:
+        """The statuses listed (None: any), as the newest Spare Cores API's status filter picks them."""
+        if self.only_active:
+            return (choices.DatabaseStatus.ACTIVE,)
+        if self.only_orderable:
+            return choices.ORDERABLE_DATABASE_STATUSES
+        return None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,14 @@ def json_text(expression: str) -> str:
     return f"CAST({expression} AS TEXT)" if postgres() else expression
 
 
+def json_list_holds(expression: str, count: int) -> str:
+    """SQL true when the JSON list `expression` holds each of `count` bound text values: jsonb containment on
+    PostgreSQL, one json_each lookup per value on SQLite."""
+    if postgres():
+        return f"{expression} @> jsonb_build_array({', '.join(['CAST(%s AS TEXT)'] * count)})"
+    return "(" + " AND ".join([f"EXISTS (SELECT 1 FROM json_each({expression}) WHERE value = %s)"] * count) + ")"
+
+
 def timestamp(expression: str, utc: str = "Z") -> str:
     """ISO 8601 in UTC ending in `utc` ("Z", or "+00:00" as orjson prints an aware datetime), microseconds
     only when there are some (as Python's isoformat)."""

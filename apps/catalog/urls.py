@@ -5,6 +5,7 @@ from django.urls import path
 from apps.catalog.views import ai as ai_views
 from apps.catalog.views import benchmarks as benchmark_views
 from apps.catalog.views import catalog as views
+from apps.catalog.views import databases as database_views
 from apps.catalog.views import history as history_views
 from apps.catalog.views import prices as price_views
 from apps.catalog.views import server_details as server_detail_views
@@ -16,6 +17,7 @@ SERVER = "server/<str:vendor>/<path:server>"
 
 urlpatterns = [
     path("servers", views.ServerSearchView.as_view(), name="servers"),
+    path("databases", database_views.DatabaseSearchView.as_view(), name="databases"),
     path(f"{SERVER}/prices", server_detail_views.ServerPricesView.as_view(), name="server-detail-prices"),
     path(f"{SERVER}/benchmarks", server_detail_views.ServerBenchmarksView.as_view(), name="server-benchmarks"),
     path(f"{SERVER}/descriptions", server_detail_views.ServerDescriptionsView.as_view(), name="server-descriptions"),

@@ -6,7 +6,9 @@ parameter contributes to the search, through its `role`:
   (a list filter: "in"), its value times `scale` where the filter has one (GB given, MiB stored);
 - `Derived(on)`: a condition on a figure the search derives (criteria.SCORE_PER_PRICE, ...);
 - `TextSearch(columns)`: a case-insensitive substring search over those columns;
-- `Option(name)`: a `ServerSearch` field (the ordering, the currency, the benchmark, a monthly extra...).
+- `Option(name)`: a `ServerSearch` field (the ordering, the currency, the benchmark, a monthly extra...);
+- `AllInList()`: the JSON list column `field_name` holds every given value (criteria.JSON_LIST);
+- `Unless(ignored)`: the default role, but a value equal to `ignored` (upstream ignores 0) contributes nothing.
 `search_terms()` gathers the validated values into the keyword arguments of the search's value object.
 """
 
@@ -17,7 +19,7 @@ import django_filters
 from django.db.models import Model, QuerySet
 from drf_spectacular.drainage import set_override
 
-from apps.catalog.criteria import COLUMN, TEXT, Condition
+from apps.catalog.criteria import COLUMN, JSON_LIST, TEXT, Condition
 from apps.catalog.filters.known import KnownRowChoiceFilter, KnownRowsMultipleChoiceFilter
 from keeper.api.filters import BooleanFilter, FloatFilter, MultipleValueFilter
 
@@ -74,6 +76,29 @@ class Option:
 
 
 COLUMN_ROLE = Column()
+
+
+@dataclass(frozen=True)
+class AllInList:
+    """A condition that the JSON list column `field_name` holds every given value (one value or a list)."""
+
+    def contribute(self, filter_: django_filters.Filter, value: Any, terms: dict[str, Any]) -> None:
+        column = filter_.model._meta.get_field(filter_.field_name).column
+        values = tuple(dict.fromkeys(value)) if isinstance(value, list | tuple) else (value,)
+        terms["conditions"].append(Condition(JSON_LIST, "contains", values, (column,)))
+
+
+@dataclass(frozen=True)
+class Unless:
+    """`role` (the filter's own column by default), unless the value is `ignored` (e.g. 0, which upstream
+    treats as "not given": a NULL column then matches)."""
+
+    ignored: Any
+    role: Any = COLUMN_ROLE
+
+    def contribute(self, filter_: django_filters.Filter, value: Any, terms: dict[str, Any]) -> None:
+        if value != self.ignored:
+            self.role.contribute(filter_, value, terms)
 
 
 class Term:
