@@ -331,6 +331,80 @@ class _KeyServiceHandler(_FakeHandler):
         self.reply(status, answer)
 
 
+@dataclass(frozen=True)
+class Received:
+    """One request a receiver got: its path, headers (lower-case names) and body."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeReceiver(_FakeServer):
+    """A webhook receiver: records every POST and answers as the test says.
+
+    `status` answers every request; `failures` first answers that many requests with 500; `redirect_to`
+    answers 307 to that URL; `answer_bytes` sends a body of that many bytes; `drip` sends its body one
+    byte every `drip` seconds; hang()/release() hold the answer.
+    """
+
+    name = "fake-receiver"
+
+    def __init__(self) -> None:
+        super().__init__(_ReceiverHandler)
+        self.received: list[Received] = []
+        self.failures = 0
+        self.redirect_to: str | None = None
+        self.answer_bytes = 2
+        self.drip: float | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+class _ReceiverHandler(_FakeHandler):
+    def do_POST(self) -> None:
+        fake = self.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        fake.received.append(
+            Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+        )
+        fake.wait_to_answer()
+        if fake.redirect_to:
+            self.send_response(307)
+            self.send_header("Location", fake.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fake.failures > 0:
+            fake.failures -= 1
+            self.reply(500, {"error": "failing on purpose"})
+            return
+        body = b"o" * fake.answer_bytes
+        self.send_response(fake.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if fake.drip is None:
+            self.wfile.write(body)
+            return
+        for byte in body:
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            time.sleep(fake.drip)
+
+
+@pytest.fixture
+def receiver() -> Iterator[FakeReceiver]:
+    server = FakeReceiver()
+    server.start()
+    yield server
+    server.release()
+    server.stop()
+
+
 def bearer(token: str) -> dict[str, str]:
     """Test-client keyword arguments sending `token` as a bearer token."""
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
