@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "mozilla_django_oidc",
     "keeper",
+    "keeper.events",
     "apps.catalog",
     "apps.accounts",
     "apps.throttling",
@@ -64,7 +65,7 @@ MIDDLEWARE = [
     "keeper.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS first, so every answer carries it (errors and 429s too); then gzip over the final headers.
-    "corsheaders.middleware.CorsMiddleware",
+    "keeper.api.middleware.CorsMiddleware",
     "keeper.api.middleware.CompressMiddleware",
     "keeper.api.middleware.CacheControlMiddleware",
     "keeper.api.middleware.RejectNullBytesMiddleware",
@@ -438,6 +439,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CatalogStatusEnum": "apps.catalog.choices.Status",
+        "DatabaseStatusEnum": "apps.catalog.choices.DatabaseStatus",
+        # A database's engine and wire protocol have the same choices (PostgreSQL): one enum for both.
+        "DatabaseEngineEnum": "apps.catalog.choices.DatabaseEngine",
         "KeyStatusEnum": "apps.keys.choices.KeyStatus",
         "KeyScopeEnum": "apps.keys.choices.Scope",
         "SyncStatusEnum": "apps.catalog.choices.SyncStatus",

@@ -91,6 +91,7 @@ class TokenIntrospectionAuthentication(CredentialAuthentication, authentication.
             credits_per_minute=verdict.credits_per_minute,
             # The same namespace as the keys this subject owns (user idp:<sub>), never a local user's pool.
             pool_key=f"user:{idp_username(verdict.user_id)}",
+            local_username=idp_username(verdict.user_id),
             extra=verdict.extra,
             is_staff=verdict.is_staff,
             organization_roles=parse_membership_claim(

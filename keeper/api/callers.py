@@ -44,6 +44,9 @@ class Caller:
     ancestor_quotas: tuple[tuple[str, int], ...] = ()
     # Organization roles granted by the identity provider's claim ({slug: role}).
     organization_roles: dict[str, str] = field(default_factory=dict)
+    # The local user name this caller acts as, when it differs from user_id (a token's subject "alice"
+    # is the local user "idp:alice", who owns the keys that subject created).
+    local_username: str | None = None
 
     is_authenticated = True
     is_anonymous = False
@@ -52,6 +55,12 @@ class Caller:
     @property
     def pk(self) -> str:
         return self.user_id
+
+    @property
+    def owner(self) -> str:
+        """Whose things (watches, webhooks, events) this caller sees: the local user name it acts as, the
+        same for a person's keys, capability tokens, admin session and (namespaced) identity-provider tokens."""
+        return self.local_username or self.user_id
 
     def __str__(self) -> str:
         return f"{self.auth_method}:{self.user_id}"
