@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
 from apps.throttling import logins, services
-from apps.throttling.throttles import GlobalTokenBucketThrottle, RateLimitState
+from apps.throttling.throttles import GlobalTokenBucketThrottle, RateLimitState, over_limit_detail
 from keeper.api.callers import caller_of
 from keeper.api.exceptions import error_body
 from keeper.observability import metrics
@@ -84,14 +84,20 @@ class RateLimitMiddleware:
         if decision.allowed:
             return None
         metrics.throttle_refused("pool")
+        over_limit = over_limit_detail(request.rate_limit)
+        if over_limit is not None:
+            return _throttled(over_limit, None, request.rate_limit)
         return _throttled("Credit limit exceeded.", decision.retry_after, request.rate_limit)
 
 
-def _throttled(message: str, retry_after: float, state: RateLimitState) -> JsonResponse:
-    """A 429 as the DRF throttles answer it."""
-    wait = max(int(retry_after + 0.999), 1)
-    response = JsonResponse(error_body(f"{message} Expected available in {wait} seconds.", "throttled"), status=429)
-    response["Retry-After"] = str(wait)
+def _throttled(message: str, retry_after: float | None, state: RateLimitState) -> JsonResponse:
+    """A 429 as the DRF throttles answer it (without Retry-After when no wait helps)."""
+    if retry_after is None:
+        response = JsonResponse(error_body(message, "throttled"), status=429)
+    else:
+        wait = max(int(retry_after + 0.999), 1)
+        response = JsonResponse(error_body(f"{message} Expected available in {wait} seconds.", "throttled"), status=429)
+        response["Retry-After"] = str(wait)
     response["X-RateLimit-Limit"] = str(state.limit)
     response["X-RateLimit-Cost"] = str(state.cost)
     response["X-RateLimit-Remaining"] = str(state.remaining)

@@ -62,10 +62,29 @@ class GlobalTokenBucketThrottle(BaseThrottle):
         return self.decision.retry_after
 
 
+def over_limit_detail(state: RateLimitState) -> str | None:
+    """The refusal of a request that costs more than its pool holds in a minute (None if it does not):
+    no wait makes it fit, so its 429 has no Retry-After (as the newest Spare Cores API)."""
+    if state.cost <= state.limit:
+        return None
+    return (
+        f"Credit limit exceeded: request cost ({state.cost} credits) is higher than the credit limit "
+        f"({state.limit} credits per minute)."
+    )
+
+
 class CreditThrottle(BaseThrottle):
     """Each request costs its route's credits from the caller's pool of credits per rolling minute."""
 
     detail = "Credit limit exceeded: this request costs more credits than remain in your pool for this minute."
+    never_fits = False
+
+    def _refused(self, request: Request) -> None:
+        metrics.throttle_refused("pool")
+        state = getattr(request._request, "rate_limit", None)
+        over_limit = over_limit_detail(state) if state is not None else None
+        if over_limit is not None:
+            self.detail, self.never_fits = over_limit, True
 
     def allow_request(self, request: Request, view) -> bool:
         caller = caller_of(getattr(request, "_user", None))
@@ -92,7 +111,7 @@ class CreditThrottle(BaseThrottle):
             self.decision = services.consume_credits(key, cost, limit)
         request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
         if not self.decision.allowed:
-            metrics.throttle_refused("pool")
+            self._refused(request)
         return self.decision.allowed
 
     def _allow_with_ancestors(self, request: Request, caller: Caller) -> bool:
@@ -119,8 +138,8 @@ class CreditThrottle(BaseThrottle):
             key, limit = charged[chain.pool]
             request._request.rate_limit = RateLimitState(limit, cost, self.decision.remaining, key)
         if not self.decision.allowed:
-            metrics.throttle_refused("pool")
+            self._refused(request)
         return self.decision.allowed
 
-    def wait(self) -> float:
-        return self.decision.retry_after
+    def wait(self) -> float | None:
+        return None if self.never_fits else self.decision.retry_after

@@ -50,7 +50,10 @@ class KeeperViewMixin:
             if not throttle.allow_request(request, self):
                 # Which limit refused, for the refusal counts of the staff overview (apps/keys/traffic.py).
                 request._request.throttled_by = type(throttle)
-                raise exceptions.Throttled(wait=max(throttle.wait(), 1), detail=getattr(throttle, "detail", None))
+                # No wait (DRF's None) when waiting cannot help: no Retry-After then.
+                wait = throttle.wait()
+                wait = max(wait, 1) if wait is not None else None
+                raise exceptions.Throttled(wait=wait, detail=getattr(throttle, "detail", None))
 
 
 # What a query serializer may be read once for: DRF's own serializer methods and fields, with fixed

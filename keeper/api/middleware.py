@@ -1,5 +1,7 @@
 from collections.abc import Callable
 
+from corsheaders.middleware import CorsMiddleware as BaseCorsMiddleware
+from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -45,6 +47,22 @@ class CacheControlMiddleware:
         if response.status_code >= 400 or not response.has_header("Cache-Control"):
             response["Cache-Control"] = self.NO_STORE
             response.headers.pop("ETag", None)
+        return response
+
+
+class CorsMiddleware(BaseCorsMiddleware):
+    """django-cors-headers' CORS, its preflight answers saying how they may be cached.
+
+    A preflight is answered here, before the rate limits (it costs no credits) and before
+    CacheControlMiddleware, so it would carry no Cache-Control at all. Its answer is the same for every
+    caller and path (any origin, the same allowed headers and methods): shared caches may keep it as
+    long as browsers do (CORS_PREFLIGHT_MAX_AGE).
+    """
+
+    def check_preflight(self, request: HttpRequest) -> HttpResponse | None:
+        response = super().check_preflight(request)
+        if response is not None:
+            response["Cache-Control"] = f"public, max-age={settings.CORS_PREFLIGHT_MAX_AGE}"
         return response
 
 
