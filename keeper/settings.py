@@ -442,6 +442,9 @@ SPECTACULAR_SETTINGS = {
         "DatabaseStatusEnum": "apps.catalog.choices.DatabaseStatus",
         # A database's engine and wire protocol have the same choices (PostgreSQL): one enum for both.
         "DatabaseEngineEnum": "apps.catalog.choices.DatabaseEngine",
+        "DatabaseStatusEnum": "apps.catalog.choices.DatabaseStatus",
+        # A database's engine and wire protocol have the same choices (PostgreSQL): one enum for both.
+        "DatabaseEngineEnum": "apps.catalog.choices.DatabaseEngine",
         "KeyStatusEnum": "apps.keys.choices.KeyStatus",
         "KeyScopeEnum": "apps.keys.choices.Scope",
         "SyncStatusEnum": "apps.catalog.choices.SyncStatus",

@@ -122,11 +122,23 @@ class DatabaseSearch:
 
 @dataclass(frozen=True)
 class PriceHistoryQuery:
-    """What `/server/{vendor}/{server}/price_history` asks for: the places, the allocation, the window and
-    the currency (apps/catalog/filters/history.py builds it, apps/catalog/selectors/history.py reads it)."""
+    """What `/server/{vendor}/{server}/price_history` (or a database's) asks for: the places, the allocation,
+    the window and the currency (apps/catalog/filters/history.py builds it, apps/catalog/selectors/history.py
+    reads it)."""
 
     regions: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     allocation: str | None = None
     since: datetime | None = None
     currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class DatabasePriceQuery:
+    """What `/database/{vendor}/{database}/prices` asks for: the places, the currency, and (with
+    `price_change_since`) only the prices changed since then, with their previous price
+    (apps/catalog/filters/database_details.py builds it, apps/catalog/selectors/database_details.py reads it)."""
+
+    places: Places = Places()
+    currency: str = "USD"
+    price_change_since: datetime | None = None

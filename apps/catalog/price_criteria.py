@@ -13,11 +13,20 @@ from django.db.models import Model
 
 from apps.catalog.criteria import COLUMN, Condition
 from apps.catalog.importer import upstream_columns
-from apps.catalog.models import Region, Server, ServerPrice, Storage, StoragePrice, TrafficPrice
+from apps.catalog.models import (
+    DatabaseStorage,
+    DatabaseStoragePrice,
+    Region,
+    Server,
+    ServerPrice,
+    Storage,
+    StoragePrice,
+    TrafficPrice,
+)
 from apps.catalog.places import Places
 
 SERVER = "server"  # a column of the price's server
-STORAGE = "storage"  # a column of the price's storage
+STORAGE = "storage"  # a column of the price's storage (block storage, or a managed database's storage)
 REGION = "region"  # a column of the price's region
 PRICE_IN_CURRENCY = "price_in_currency"  # the price converted to the search's currency
 SCORE_PER_USD = "score_per_usd"  # the server's stress-ng score per USD/hour of this price
@@ -26,7 +35,7 @@ SIZE_WITHIN = "size_within"  # a size within the storage's [min_size, max_size]
 
 @dataclass(frozen=True)
 class PriceSearch:
-    """A validated `/server_prices`, `/storage_prices` or `/traffic_prices` query.
+    """A validated `/server_prices`, `/storage_prices`, `/traffic_prices` or `/database_storage_prices` query.
 
     Prices are sorted by `order_by` (a column of the price, of a related row, or a derived figure) and
     answered in `currency`; `price_change_since` keeps the prices changed since then and adds
@@ -52,7 +61,8 @@ class PriceSearch:
 
 @dataclass(frozen=True)
 class PriceTableQuery:
-    """A validated `/table/server_prices` query: prices in their own currency unless `currency` is given."""
+    """A validated `/table/server_prices` or `/table/database_price` query: prices in their own currency unless
+    `currency` is given."""
 
     conditions: tuple[Condition, ...] = ()
     places: Places = Places()
@@ -93,3 +103,6 @@ SERVER_PRICE_ORDERS: dict[str, Order] = {
 SCORED_ORDERS = ("score", "score_per_price")
 STORAGE_PRICE_ORDERS = order_columns((StoragePrice, COLUMN), (Region, REGION), (Storage, STORAGE))
 TRAFFIC_PRICE_ORDERS = order_columns((TrafficPrice, COLUMN), (Region, REGION))
+DATABASE_STORAGE_PRICE_ORDERS = order_columns(
+    (DatabaseStoragePrice, COLUMN), (Region, REGION), (DatabaseStorage, STORAGE)
+)

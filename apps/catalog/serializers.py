@@ -14,6 +14,7 @@ from apps.catalog.models import (
     Server,
     Storage,
     Vendor,
+    VendorComplianceLink,
     Zone,
 )
 from apps.catalog.sql import table_columns
@@ -49,6 +50,16 @@ class VendorSerializer(CatalogRowSerializer):
 
 class VendorOwnedSerializer(CatalogRowSerializer):
     vendor_id = serializers.CharField(help_text="Vendor id.")
+
+
+class VendorComplianceLinkSerializer(VendorOwnedSerializer):
+    """A compliance framework a vendor implements (`/table/vendor_compliance_link`)."""
+
+    compliance_framework_id = serializers.CharField(help_text="Compliance framework id.")
+
+    class Meta:
+        model = VendorComplianceLink
+        fields = table_columns(VendorComplianceLink)
 
 
 class RegionSerializer(VendorOwnedSerializer):
@@ -182,4 +193,5 @@ TABLE_SERIALIZERS = {
     "server": ServerSerializer,
     "storage": StorageSerializer,
     "benchmark": BenchmarkSerializer,
+    "vendor_compliance_link": VendorComplianceLinkSerializer,
 }

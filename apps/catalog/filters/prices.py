@@ -1,5 +1,6 @@
-"""FilterSets of the price searches: `/server_prices`, `/storage_prices`, `/traffic_prices` and
-`/table/server_prices`, with the Spare Cores API's parameter names, units and defaults.
+"""FilterSets of the price searches: `/server_prices`, `/storage_prices`, `/traffic_prices`,
+`/database_storage_prices`, `/table/server_prices` and `/table/database_price`, with the Spare Cores API's
+parameter names, units and defaults.
 
 Each parameter is declared once, with its part in the search (apps/catalog/filters/terms.py): a condition
 on a column of the price or of its server, region or storage (`ON_COLUMN`, from `field_name`), on a figure
@@ -34,9 +35,18 @@ from apps.catalog.filters.terms import (
     search_terms,
 )
 from apps.catalog.filters.times import TimeFilter
-from apps.catalog.models import ComplianceFramework, ServerPrice, StoragePrice, TrafficPrice, Vendor
+from apps.catalog.models import (
+    ComplianceFramework,
+    DatabasePrice,
+    DatabaseStoragePrice,
+    ServerPrice,
+    StoragePrice,
+    TrafficPrice,
+    Vendor,
+)
 from apps.catalog.places import Places
 from apps.catalog.price_criteria import (
+    DATABASE_STORAGE_PRICE_ORDERS,
     PRICE_IN_CURRENCY,
     REGION,
     SCORE_PER_USD,
@@ -144,6 +154,22 @@ def _allocation() -> EnumChoiceTerm:
         choices=choices.Allocation.choices,
         field_name="allocation",
         label="Allocation: ondemand, reserved or spot (upstream values or stored names, any case).",
+    )
+
+
+def _price_change_since() -> TimeTerm:
+    return TimeTerm(
+        role=Option("price_change_since"),
+        label=(
+            "Only prices whose price changed at a sync since this time (RFC 3339 with offset, or a date); "
+            "the rows then carry `previous_price`, the price before the first such change."
+        ),
+    )
+
+
+def _storage_min() -> FloatTerm:
+    return FloatTerm(
+        role=Derived(SIZE_WITHIN), label="Storage size needed, in GB: products whose size range includes it."
     )
 
 
@@ -315,13 +341,7 @@ class ServerPriceFilterSet(PriceSearchFilterSet):
     )
     gpu_family = ValuesTerm(role=ON_COLUMN, field_name="server__accelerator_family", label="GPU family.")
     gpu_model = ValuesTerm(role=ON_COLUMN, field_name="server__accelerator_model", label="GPU model.")
-    price_change_since = TimeTerm(
-        role=Option("price_change_since"),
-        label=(
-            "Only prices whose price changed at a sync since this time (RFC 3339 with offset, or a date); "
-            "the rows then carry `previous_price`, the price before the first such change."
-        ),
-    )
+    price_change_since = _price_change_since()
     order_by = ChoiceTerm(
         role=Option("order_by"),
         choices=_choices(SERVER_PRICE_ORDERS),
@@ -344,9 +364,7 @@ class StoragePriceFilterSet(PriceSearchFilterSet):
 
     orders = STORAGE_PRICE_ORDERS
 
-    storage_min = FloatTerm(
-        role=Derived(SIZE_WITHIN), label="Storage size needed, in GB: products whose size range includes it."
-    )
+    storage_min = _storage_min()
     storage_type = ValuesTerm(
         role=ON_COLUMN,
         field_name="storage__storage_type",
@@ -397,6 +415,28 @@ class TrafficPriceFilterSet(PriceSearchFilterSet):
         fields: list[str] = []
 
 
+class DatabaseStoragePriceFilterSet(PriceSearchFilterSet):
+    """Parameters of `GET /database_storage_prices` (active prices only, as upstream)."""
+
+    orders = DATABASE_STORAGE_PRICE_ORDERS
+
+    storage_min = _storage_min()
+    price_change_since = _price_change_since()
+    order_by = ChoiceTerm(
+        role=Option("order_by"),
+        choices=_choices(DATABASE_STORAGE_PRICE_ORDERS),
+        empty_label=None,
+        label=(
+            "Sort by price (default) or any column of the price, of its region or of its database storage "
+            "(price columns first; names its region and database storage share are refused)."
+        ),
+    )
+
+    class Meta:
+        model = DatabaseStoragePrice
+        fields: list[str] = []
+
+
 class ServerPriceTableFilterSet(StrictFilterSet):
     """Parameters of `GET /table/server_prices`."""
 
@@ -420,3 +460,11 @@ class ServerPriceTableFilterSet(StrictFilterSet):
             regions=tuple(data.get("region") or ()), vendor_regions=Places.pairs(data.get("vendor_regions"))
         )
         return PriceTableQuery(places=places, **_terms(self))
+
+
+class DatabasePriceTableFilterSet(ServerPriceTableFilterSet):
+    """Parameters of `GET /table/database_price`: those of `/table/server_prices`, over the database prices."""
+
+    class Meta:
+        model = DatabasePrice
+        fields: list[str] = []

@@ -16,11 +16,14 @@ from apps.catalog.models import (
     Benchmark,
     ComplianceFramework,
     Country,
+    Database,
+    DatabaseStorage,
     Region,
     Server,
     Storage,
     SyncRun,
     Vendor,
+    VendorComplianceLink,
     Zone,
 )
 from apps.catalog.sql import VENDOR_COLUMNS, RowFormat, fetch, placeholders, postgres, quote, table, table_columns
@@ -35,6 +38,9 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "server": Server,
     "storage": Storage,
     "benchmark": Benchmark,
+    "vendor_compliance_link": VendorComplianceLink,
+    "database": Database,
+    "database_storage": DatabaseStorage,
 }
 
 
@@ -115,25 +121,38 @@ def health() -> dict[str, Any]:
 cached_health = Memo(health)
 
 
-# --- the named server -------------------------------------------------------------------------
+# --- the named server or database ----------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _named_sql(columns: tuple[str, ...]) -> str:
+@lru_cache(maxsize=16)
+def _named_sql(model: type[Model], id_column: str, columns: tuple[str, ...]) -> str:
     # Two exact index lookups (by id, by API reference): as one OR, SQLite's planner (without
-    # statistics) scans all the vendor's servers instead.
-    select = f"SELECT {', '.join(columns)} FROM {table(Server)} WHERE vendor_id = %s AND"
-    return f"{select} server_id = %s UNION ALL {select} api_reference = %s"
+    # statistics) scans all the vendor's rows instead.
+    select = f"SELECT {', '.join(columns)} FROM {table(model)} WHERE vendor_id = %s AND"
+    return f"{select} {id_column} = %s UNION ALL {select} api_reference = %s"
+
+
+def _named(model: type[Model], id_column: str, vendor_id: str, name: str, columns: tuple[str, ...]) -> dict | None:
+    """The vendor's row of `model` named `name` (its `columns`, `id_column` among them): the one with that id,
+    else the first by id of those with that API reference."""
+    found = fetch(_named_sql(model, id_column, columns), [vendor_id, name] * 2)
+    rows = [dict(zip(columns, values)) for values in found]
+    rows.sort(key=lambda row: (row[id_column] != name, row[id_column]))
+    return rows[0] if rows else None
 
 
 def named_server(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
     """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
-    rows = [dict(zip(columns, values)) for values in fetch(_named_sql(columns), [vendor_id, server] * 2)]
-    rows.sort(key=lambda row: (row["server_id"] != server, row["server_id"]))
-    return rows[0] if rows else None
+    return _named(Server, "server_id", vendor_id, server, columns)
 
 
 def server_id_of(vendor_id: str, server: str) -> str | None:
     """The id of the vendor's server named `server` by id or API reference, or None."""
     found = named_server(vendor_id, server, ("server_id",))
     return found["server_id"] if found else None
+
+
+def database_id_of(vendor_id: str, database: str) -> str | None:
+    """The id of the vendor's managed database named `database` by id or API reference (any status), or None."""
+    found = _named(Database, "database_id", vendor_id, database, ("database_id",))
+    return found["database_id"] if found else None

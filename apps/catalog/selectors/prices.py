@@ -1,4 +1,5 @@
-"""Price searches (`/server_prices`, `/storage_prices`, `/traffic_prices`) and the `/table/server_prices` dump.
+"""Price searches (`/server_prices`, `/storage_prices`, `/traffic_prices`, `/database_storage_prices`) and the
+`/table/server_prices` and `/table/database_price` dumps.
 
 A search is a validated `PriceSearch` (apps/catalog/price_criteria.py); its page is one SQL statement
 (text cached per shape, values bound): the page's ids and sort keys first, sorted on that narrow key
@@ -23,6 +24,9 @@ from apps.catalog import choices
 from apps.catalog.criteria import COLUMN, TEXT, VENDOR_FRAMEWORK, Condition
 from apps.catalog.models import (
     Country,
+    DatabasePrice,
+    DatabaseStorage,
+    DatabaseStoragePrice,
     Region,
     Server,
     ServerPrice,
@@ -34,6 +38,7 @@ from apps.catalog.models import (
     Zone,
 )
 from apps.catalog.price_criteria import (
+    DATABASE_STORAGE_PRICE_ORDERS,
     PRICE_IN_CURRENCY,
     REGION,
     SCORE_PER_USD,
@@ -59,7 +64,13 @@ from apps.catalog.pricing import (
     known_currencies,
     tiered_price,
 )
-from apps.catalog.selectors.history import previous_prices, prices_changed_since
+from apps.catalog.selectors.history import (
+    DATABASE_STORAGE_PRICE_CHANGES,
+    SERVER_PRICE_CHANGES,
+    TrackedPrices,
+    previous_prices,
+    prices_changed_since,
+)
 from apps.catalog.sql import PlaceShape, RowFormat, fetch, place_params, placeholders, postgres, quote, table
 from apps.catalog.sql import table_columns as _table_columns
 from apps.catalog.version import catalog_version, derived_per_catalog
@@ -77,6 +88,10 @@ SERVER_PRICE_COLUMNS = _keys_first(
 )
 STORAGE_PRICE_COLUMNS = _keys_first(StoragePrice, ("vendor_id", "region_id", "storage_id"))
 TRAFFIC_PRICE_COLUMNS = _keys_first(TrafficPrice, ("vendor_id", "region_id", "direction"))
+DATABASE_PRICE_COLUMNS = _keys_first(
+    DatabasePrice, ("vendor_id", "region_id", "database_id", "allocation", "ha", "ha_strategy")
+)
+DATABASE_STORAGE_PRICE_COLUMNS = _keys_first(DatabaseStoragePrice, ("vendor_id", "region_id", "database_storage_id"))
 SERVER_COLUMNS = _table_columns(Server)
 # A server's derived prices (USD), as /servers reports them.
 SERVER_HOURLY_PRICES = ("min_price", "min_price_spot", "min_price_ondemand")
@@ -189,11 +204,21 @@ _SERVER = Nested(
 _STORAGE = Nested(
     "storage", _format(Storage), "st", (("vendor_id", "vendor_id"), ("storage_id", "storage_id")), kept=True
 )
+# A managed database's storage product: the STORAGE relation of its prices (joined: a few rows a page).
+_DATABASE_STORAGE = Nested(
+    "database_storage",
+    _format(DatabaseStorage),
+    "st",
+    (("vendor_id", "vendor_id"), ("database_storage_id", "database_storage_id")),
+)
 SERVER_PRICE_ROWS = JoinedRows(
     _format(ServerPrice, (*SERVER_PRICE_COLUMNS, "price_monthly")), (_VENDOR, _REGION, _COUNTRY, _ZONE, _SERVER)
 )
 STORAGE_PRICE_ROWS = JoinedRows(_format(StoragePrice, STORAGE_PRICE_COLUMNS), (_REGION, _COUNTRY, _VENDOR, _STORAGE))
 TRAFFIC_PRICE_ROWS = JoinedRows(_format(TrafficPrice, TRAFFIC_PRICE_COLUMNS), (_REGION, _COUNTRY, _VENDOR))
+DATABASE_STORAGE_PRICE_ROWS = JoinedRows(
+    _format(DatabaseStoragePrice, DATABASE_STORAGE_PRICE_COLUMNS), (_REGION, _COUNTRY, _VENDOR, _DATABASE_STORAGE)
+)
 
 
 def _read_kept_rows() -> dict[str, dict[tuple, dict[str, Any]]]:
@@ -257,13 +282,15 @@ class Part:
 
 @dataclass(frozen=True, eq=False)
 class Kind:
-    """One price search: its table, the relations its conditions and orderings reach, its rows."""
+    """One price search: its table, the relations its conditions and orderings reach, its rows, and how the
+    catalog history records its price changes (for `price_change_since`, where the search takes it)."""
 
     model: type[Model]
     orders: dict[str, tuple[str, str]]
     rows: JoinedRows
     relations: dict[str, Nested]
     country: str  # SQL of a price's country code
+    changes: TrackedPrices | None = None
 
 
 SERVER_PRICES = Kind(
@@ -272,6 +299,7 @@ SERVER_PRICES = Kind(
     SERVER_PRICE_ROWS,
     {SERVER: _SERVER, REGION: _REGION},
     "p.country_id",
+    SERVER_PRICE_CHANGES,
 )
 STORAGE_PRICES = Kind(
     StoragePrice,
@@ -281,6 +309,14 @@ STORAGE_PRICES = Kind(
     "r.country_id",
 )
 TRAFFIC_PRICES = Kind(TrafficPrice, TRAFFIC_PRICE_ORDERS, TRAFFIC_PRICE_ROWS, {REGION: _REGION}, "r.country_id")
+DATABASE_STORAGE_PRICES = Kind(
+    DatabaseStoragePrice,
+    DATABASE_STORAGE_PRICE_ORDERS,
+    DATABASE_STORAGE_PRICE_ROWS,
+    {STORAGE: _DATABASE_STORAGE, REGION: _REGION},
+    "r.country_id",
+    DATABASE_STORAGE_PRICE_CHANGES,
+)
 # ServerPrice's index of one server's prices (apps/catalog/models.py).
 SERVER_PRICES_BY_SERVER = "server_price_server"
 _ALIASES = {COLUMN: "p", SERVER: "s", REGION: "r", STORAGE: "st", TEXT: "s", SCORE_PER_USD: "s"}
@@ -381,9 +417,9 @@ def _statement(shape: Shape) -> Statement:
         where.append(Part(shape.places.condition("p", country=kind.country), lambda s: place_params(s.places)))
     if shape.only_active:
         where.append(Part(f"p.status = '{choices.Status.ACTIVE}'"))
-    if shape.changed_since:
+    if shape.changed_since and kind.changes is not None:
         # The statement's text (the time is bound per search).
-        changed = prices_changed_since(datetime.now(UTC)).sql
+        changed = prices_changed_since(kind.changes, datetime.now(UTC)).sql
         where.append(Part(f"p.id IN ({changed})", lambda s: [s.price_change_since]))
     joins = []
     prices = f"{table(kind.model)} p"
@@ -528,7 +564,7 @@ def server_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | None
     ids, rows, total = _page(SERVER_PRICES, search, _shape(SERVER_PRICES, search, _joins_servers(search)))
     currency = search.currency
     if search.price_change_since is not None:
-        _add_previous_prices(ids, rows, search.price_change_since, currency)
+        add_previous_prices(SERVER_PRICE_CHANGES, ids, rows, search.price_change_since, currency, SERVER_PRICE_DIGITS)
     usd_rate = exchange_rate("USD", currency)
     to_usd = rates_to("USD")
     for row in rows:
@@ -551,12 +587,20 @@ def server_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | None
     return rows, total
 
 
-def _add_previous_prices(ids: list[int], rows: list[dict[str, Any]], since: datetime, currency: str) -> None:
-    """Each row's price before its first change since `since`, in `currency` (one more query)."""
-    previous = previous_prices(ids, since)
+def add_previous_prices(
+    changes: TrackedPrices,
+    ids: list[int],
+    rows: list[dict[str, Any]],
+    since: datetime,
+    currency: str,
+    digits: int,
+) -> None:
+    """Each row's (of the price ids `ids`) `previous_price`: its price before its first change since `since`
+    (as `changes` records them), in `currency` to `digits` (one more query)."""
+    previous = previous_prices(changes, ids, since)
     for price_id, row in zip(ids, rows):
         price, price_currency = previous.get(price_id, (None, None))
-        row["previous_price"] = converted(price, price_currency, currency, SERVER_PRICE_DIGITS)
+        row["previous_price"] = converted(price, price_currency, currency, digits)
 
 
 def storage_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | None]:
@@ -564,6 +608,18 @@ def storage_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | Non
     _, rows, total = _page(STORAGE_PRICES, search, _shape(STORAGE_PRICES, search))
     for row in rows:
         convert_price_row(row, search.currency, UNIT_PRICE_DIGITS)
+    return rows, total
+
+
+def database_storage_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | None]:
+    """`/database_storage_prices` rows: the price (in `currency`), its region (with country), vendor and database
+    storage; with `price_change_since`, also `previous_price`."""
+    ids, rows, total = _page(DATABASE_STORAGE_PRICES, search, _shape(DATABASE_STORAGE_PRICES, search))
+    for row in rows:
+        convert_price_row(row, search.currency, UNIT_PRICE_DIGITS)
+    if search.price_change_since is not None:
+        since, currency = search.price_change_since, search.currency
+        add_previous_prices(DATABASE_STORAGE_PRICE_CHANGES, ids, rows, since, currency, UNIT_PRICE_DIGITS)
     return rows, total
 
 
@@ -583,9 +639,11 @@ def traffic_prices(search: PriceSearch) -> tuple[list[dict[str, Any]], int | Non
 # About 280 KB of JSON (and 1.5 MB of dicts while it is made): what a dump holds for its client.
 TABLE_CHUNK_ROWS = 1000
 _TABLE_ROW = RowFormat(ServerPrice, tuple(SERVER_PRICE_COLUMNS), _UTC)
+_DATABASE_PRICE_TABLE_ROW = RowFormat(DatabasePrice, tuple(DATABASE_PRICE_COLUMNS), _UTC)
 
 
-def _table_statement(query: PriceTableQuery) -> tuple[str, list[Any]]:
+def _table_statement(query: PriceTableQuery, row: RowFormat) -> tuple[str, list[Any]]:
+    """The statement of a price table dump of `row`'s prices (and its values)."""
     search = PriceSearch(conditions=query.conditions, places=query.places, only_active=query.only_active)
     parts = [_condition(index, condition.shape) for index, condition in enumerate(query.conditions)]
     shape = PlaceShape.of(query.places)
@@ -594,7 +652,7 @@ def _table_statement(query: PriceTableQuery) -> tuple[str, list[Any]]:
     if query.only_active:
         parts.append(Part(f"p.status = '{choices.Status.ACTIVE}'"))
     condition = " AND ".join(part.sql for part in parts) or "1 = 1"
-    sql = f"SELECT {_TABLE_ROW.select('p')} FROM {table(ServerPrice)} p WHERE {condition} ORDER BY p.id"
+    sql = f"SELECT {row.select('p')} FROM {table(row.model)} p WHERE {condition} ORDER BY p.id"
     return sql, _binder(parts)(search)
 
 
@@ -624,7 +682,7 @@ def server_price_table_chunks(
     when the prices are converted), timestamps come as text.
     """
     db = db or connections["default"]
-    sql, params = _table_statement(query)
+    sql, params = _table_statement(query, _TABLE_ROW)
     currency = query.currency
     # PostgreSQL's text of a jsonb has spaces the answers never had: decoded there (as psycopg did).
     parse = ("price_tiered",) if currency or postgres() else ()
@@ -637,3 +695,17 @@ def server_price_table_chunks(
                     for row in chunk:
                         convert_price_row(row, currency, SERVER_PRICE_DIGITS)
             yield chunk
+
+
+def database_price_table_rows(query: PriceTableQuery) -> list[dict[str, Any]]:
+    """`/table/database_price`: the managed database prices alone, in their own currency unless `currency` is
+    given (4 digits, as upstream). Tens of thousands of rows at most: answered whole (and cached), not streamed."""
+    sql, params = _table_statement(query, _DATABASE_PRICE_TABLE_ROW)
+    currency = query.currency
+    # PostgreSQL's text of a jsonb has spaces the answers never had: decoded there, as for /table/server_prices.
+    parse = ("price_tiered",) if currency or postgres() else ()
+    rows = [_DATABASE_PRICE_TABLE_ROW.read(values, parse=parse) for values in fetch(sql, params)]
+    if currency:
+        for row in rows:
+            convert_price_row(row, currency, SERVER_PRICE_DIGITS)
+    return rows

@@ -127,7 +127,14 @@ def server_benchmark_rows(*, vendor_id: str, server: str) -> list[dict[str, Any]
     server_id = server_id_of(vendor_id, server)
     if server_id is None:
         return None
-    params = [vendor_id, server_id, choices.ResourceType.SERVER, choices.Status.ACTIVE]
+    server_type = choices.ResourceType.SERVER
+    return resource_benchmark_rows(vendor_id=vendor_id, resource_id=server_id, resource_type=server_type)
+
+
+def resource_benchmark_rows(*, vendor_id: str, resource_id: str, resource_type: str) -> list[dict[str, Any]]:
+    """The active benchmark scores of one resource (a server, a managed database) in upstream's display
+    order, the same for every resource type (the newest Spare Cores API sorts both lists alike)."""
+    params = [vendor_id, resource_id, resource_type, choices.Status.ACTIVE]
     config_at = SCORE_ROW.columns.index("config")
     environment_at = SCORE_ROW.columns.index("environment")
     keyed = []

@@ -17,6 +17,7 @@ from apps.catalog.serializers import (
     ServerSearchResultSerializer,
     StatsSerializer,
 )
+from apps.catalog.serializers_databases import DATABASE_TABLE_SERIALIZERS
 from apps.catalog.serializers_details import StatsParameters
 from keeper.api.exceptions import ServiceUnavailable
 from keeper.api.filters import StrictFilterBackend
@@ -131,5 +132,9 @@ def _table_view(name: str, serializer: type[serializers.Serializer]) -> type[Tab
     return extend_schema_view(get=schema)(view)
 
 
-# `/table/{name}` of each whole table (apps/catalog/urls.py), in TABLE_SERIALIZERS' order.
-TABLE_VIEWS = {name: _table_view(name, serializer) for name, serializer in TABLE_SERIALIZERS.items()}
+# `/table/{name}` of each whole table (apps/catalog/urls.py), in TABLE_SERIALIZERS' order, the managed
+# databases' last.
+TABLE_VIEWS = {
+    name: _table_view(name, serializer)
+    for name, serializer in {**TABLE_SERIALIZERS, **DATABASE_TABLE_SERIALIZERS}.items()
+}

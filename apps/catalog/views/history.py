@@ -98,7 +98,7 @@ class PriceHistoryView(ReadOnlyListAPIView):
     @cached_catalog_response(kind=PRICES)
     def get(self, request: Request, vendor: str, server: str) -> Response:
         query = self.validated_filterset(request).query
-        rows = selectors.price_history_rows(vendor_id=vendor, server=server, query=query)
+        rows = selectors.price_history_rows(selectors.SERVER_PRICE_HISTORY, vendor_id=vendor, name=server, query=query)
         if rows is None:
             raise unknown_server(vendor, server)
         return Response(rows)

@@ -1,4 +1,5 @@
-"""Price searches: `/server_prices`, `/storage_prices`, `/traffic_prices`, and the `/table/server_prices` dump."""
+"""Price searches: `/server_prices`, `/storage_prices`, `/traffic_prices`, `/database_storage_prices`, and the
+`/table/server_prices` and `/table/database_price` dumps."""
 
 from typing import Any
 
@@ -11,13 +12,16 @@ from rest_framework.response import Response
 from apps.catalog.caching import cached_catalog_response
 from apps.catalog.filters.prices import (
     SERVER_PRICES_MAX_LIMIT,
+    DatabasePriceTableFilterSet,
+    DatabaseStoragePriceFilterSet,
     ServerPriceFilterSet,
     ServerPriceTableFilterSet,
     StoragePriceFilterSet,
     TrafficPriceFilterSet,
 )
-from apps.catalog.models import ServerPrice, StoragePrice, TrafficPrice
+from apps.catalog.models import DatabasePrice, DatabaseStoragePrice, ServerPrice, StoragePrice, TrafficPrice
 from apps.catalog.selectors import prices as selectors
+from apps.catalog.serializers_databases import DatabasePriceSerializer, DatabaseStoragePriceSearchRowSerializer
 from apps.catalog.serializers_prices import (
     ServerPriceSearchRowSerializer,
     ServerPriceTableRowSerializer,
@@ -119,6 +123,26 @@ class TrafficPriceSearchView(ReadOnlyListAPIView):
         return _answer(selectors.traffic_prices(self.validated_filterset(request).search()))
 
 
+class DatabaseStoragePriceSearchView(ReadOnlyListAPIView):
+    queryset = DatabaseStoragePrice.objects.all()
+    filterset_class = DatabaseStoragePriceFilterSet
+    pagination_class = UnitPricePagination
+
+    @extend_schema(
+        operation_id="search_database_storage_prices",
+        summary="Search database storage prices",
+        description=(
+            "Active prices of managed databases' storage products with their region (and country), vendor and "
+            "database storage; `price_change_since` keeps the prices changed since then, with `previous_price`."
+        ),
+        tags=["Query Resources"],
+        responses=DatabaseStoragePriceSearchRowSerializer(many=True),
+    )
+    @cached_catalog_response
+    def get(self, request: Request) -> Response:
+        return _answer(selectors.database_storage_prices(self.validated_filterset(request).search()))
+
+
 def _dump_limits() -> tuple[int, int, float]:
     # Per process only: a dump holds a database connection while its client reads, whoever asked.
     # The longest life only estimates Retry-After: a client that stops reading is cut off by then.
@@ -149,3 +173,23 @@ class ServerPriceTableView(ReadOnlyListAPIView):
         query = self.validated_filterset(request).query()
         body = dump_streams.open("dump", selectors.server_price_table_stream(query))
         return StreamingHttpResponse(body, content_type=ORJSONRenderer.media_type)
+
+
+class DatabasePriceTableView(ReadOnlyListAPIView):
+    """The managed database price table (tens of thousands of rows at most): answered whole and cached, per
+    audience, like the catalog's other answers, but for authenticated callers only (as upstream)."""
+
+    queryset = DatabasePrice.objects.all()
+    filterset_class = DatabasePriceTableFilterSet
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="table_database_price",
+        summary="Table dump: database_price",
+        description="The managed database prices without their relations, for authenticated callers.",
+        tags=["Table dumps"],
+        responses=DatabasePriceSerializer(many=True),
+    )
+    @cached_catalog_response(private=True)
+    def get(self, request: Request) -> Response:
+        return Response(selectors.database_price_table_rows(self.validated_filterset(request).query()))
