@@ -171,6 +171,14 @@ ASSIST_TARGETS: dict[str, AssistTarget] = {
             tool_description="Search the prices of network traffic (data transfer) in the regions of cloud vendors.",
             task="You help users find the cheapest inbound or outbound network traffic of cloud vendors.",
         ),
+        AssistTarget(
+            slug="database",
+            endpoint="/databases",
+            filterset_path="apps.catalog.filters.databases.DatabaseFilterSet",
+            tool_name="search_databases",
+            tool_description="Search managed database offerings (PostgreSQL) across cloud vendors with these filters.",
+            task="You help users find the best managed database offering across cloud vendors.",
+        ),
     ]
 }
 

@@ -9,7 +9,9 @@ value object (apps/catalog/criteria.py's DatabaseSearch) the selector (apps/cata
 builds SQL from.
 """
 
+from django.db import models
 from django.db.models import QuerySet
+from drf_spectacular.drainage import set_override
 
 from apps.catalog import choices
 from apps.catalog.criteria import (
@@ -65,6 +67,14 @@ def _benchmarks(request) -> QuerySet:
 
 def _feature(column: str, what: str) -> BooleanFilter:
     return BooleanFilter(field_name=column, label=f"Only databases that {what} (true) or do not (false).")
+
+
+def _all_of(column: str, values: type[models.TextChoices], label: str) -> ValuesTerm:
+    """A repeatable parameter: the JSON list `column` must hold every value given (of `values`)."""
+    term = ValuesTerm(role=AllInList(), field_name=column, choices=values.choices, label=label)
+    # The column is JSON: no model field tells drf-spectacular that the values are strings.
+    set_override(term, "field", {"type": "string", "enum": list(values.values), "description": label})
+    return term
 
 
 def _order_choices() -> list[tuple[str, str]]:
@@ -165,20 +175,16 @@ class DatabaseFilterSet(PlaceFilterSet, PagingFilterSet):
         lookup_expr="gte",
         label="Minimum score of the selected benchmark per USD/hour of min_price.",
     )
-    ha = ValuesTerm(
-        role=AllInList(),
-        field_name="ha",
-        choices=choices.DatabaseHaLevel.choices,
-        label="High-availability levels the database must all support: none, single-zone, multi-zone, multi-region.",
+    ha = _all_of(
+        "ha",
+        choices.DatabaseHaLevel,
+        "High-availability levels the database must all support: none, single-zone, multi-zone, multi-region.",
     )
-    ha_strategy = ValuesTerm(
-        role=AllInList(),
-        field_name="ha_strategy",
-        choices=choices.DatabaseHaStrategy.choices,
-        label=(
-            "High-availability strategies the database must all support: none, passive-standby, readable-cluster, "
-            "multi-master."
-        ),
+    ha_strategy = _all_of(
+        "ha_strategy",
+        choices.DatabaseHaStrategy,
+        "High-availability strategies the database must all support: none, passive-standby, readable-cluster, "
+        "multi-master.",
     )
     max_read_replicas_min = IntegerFilter(
         field_name="max_read_replicas", lookup_expr="gte", label="Minimum number of read replicas."
@@ -200,11 +206,10 @@ class DatabaseFilterSet(PlaceFilterSet, PagingFilterSet):
     autotuning_apply = _feature("autotuning_apply", "apply tuning automatically")
     custom_config = _feature("custom_config", "let engine parameters be customized")
     custom_extensions = _feature("custom_extensions", "support custom extensions")
-    security_features = ValuesTerm(
-        role=AllInList(),
-        field_name="security_features",
-        choices=choices.DatabaseSecurityFeature.choices,
-        label="Security features the database must all have, e.g. enforced-tls.",
+    security_features = _all_of(
+        "security_features",
+        choices.DatabaseSecurityFeature,
+        "Security features the database must all have, e.g. enforced-tls.",
     )
     sla_min = FloatFilter(field_name="sla", lookup_expr="gte", label="Minimum SLA, in percent (e.g. 99.95).")
     only_active = BooleanTerm(

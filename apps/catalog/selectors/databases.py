@@ -425,6 +425,7 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
         if vendor is None:
             vendor = vendors[record[_VENDOR_ID_AT]] = VENDOR_ROW.read(record, start=_VENDOR_AT)
         row["vendor"] = vendor
+        row["price"] = None  # the documented order: price first (set below)
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
         if record[breakdown_at] is None:
             # No price at all: nothing to break down (every part null, as for servers).
