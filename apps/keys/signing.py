@@ -2,7 +2,7 @@
 
 - ES256 (ECDSA on P-256 with SHA-256): every JWT library and API gateway verifies it, and on this
   project's machines OpenSSL verifies it faster than Ed25519 (bench/bench_tokens.py).
-- A private key is stored only as AES-256-GCM ciphertext, under a key derived with HKDF-SHA256 from
+- A private key is stored only as AES-256-GCM ciphertext (keeper/sealing.py), under a key derived with HKDF-SHA256 from
   KEEPER_TOKEN_KEY_SECRET and with the kid as associated data (a ciphertext copied to another row
   does not decrypt). It is decrypted here, to sign, and never logged, shown or returned.
 - `signing_key_rotate` adds a key that is published at once and signs from ACTIVATION_DELAY_SECONDS
@@ -15,27 +15,22 @@
   process knows them when they take over.
 """
 
-import base64
 import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm
 
 from apps.keys.models import SigningKey
 from keeper.api.exceptions import ServiceUnavailable
+from keeper.sealing import Unsealable, seal, unseal
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +44,6 @@ ACTIVATION_DELAY_SECONDS = 60
 SUPERSEDED_KEY_PUBLISHED_SECONDS = MAX_TOKEN_TTL_SECONDS + 120
 KEY_SET_RELOAD_SECONDS = 30.0
 UNKNOWN_KID_RELOAD_SECONDS = 1.0
-_CIPHER_VERSION = "v1"
 
 
 class SigningKeyUnavailable(ServiceUnavailable):
@@ -61,29 +55,18 @@ class SigningKeyUnavailable(ServiceUnavailable):
     retry_after = 60
 
 
-# --- Encryption at rest ---------------------------------------------------------
+# --- Encryption at rest (keeper/sealing.py) -------------------------------------
 
-
-@lru_cache(maxsize=4)
-def _cipher(secret: str) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"keeper/token-signing-keys", info=b"aes-256-gcm").derive(
-        secret.encode()
-    )
-    return AESGCM(key)
+# The HKDF salt of the signing keys' encryption: every stored key was sealed with it.
+_SEALING_PURPOSE = b"keeper/token-signing-keys"
 
 
 def _encrypt(private_der: bytes, kid: str) -> str:
-    nonce = secrets.token_bytes(12)
-    sealed = _cipher(settings.KEEPER_TOKEN_KEY_SECRET).encrypt(nonce, private_der, kid.encode())
-    return f"{_CIPHER_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return seal(private_der, purpose=_SEALING_PURPOSE, bound_to=kid)
 
 
 def _decrypt(stored: str, kid: str) -> bytes:
-    version, _, payload = stored.partition(".")
-    if version != _CIPHER_VERSION:
-        raise ValueError(f"unknown ciphertext version {version!r}")
-    raw = base64.urlsafe_b64decode(payload)
-    return _cipher(settings.KEEPER_TOKEN_KEY_SECRET).decrypt(raw[:12], raw[12:], kid.encode())
+    return unseal(stored, purpose=_SEALING_PURPOSE, bound_to=kid)
 
 
 # --- The key set ----------------------------------------------------------------
@@ -174,7 +157,7 @@ class KeySet:
         if private is None:
             try:
                 der = _decrypt(self._rows[kid].private_key_encrypted, kid)
-            except (InvalidTag, ValueError):
+            except Unsealable:
                 logger.error("Signing key %s does not decrypt with KEEPER_TOKEN_KEY_SECRET; rotate it", kid)
                 raise SigningKeyUnavailable() from None
             private = serialization.load_der_private_key(der, password=None)
@@ -217,7 +200,7 @@ def _new_key(activates_at: datetime) -> SigningKey:
 def _decrypts(row: SigningKey) -> bool:
     try:
         _decrypt(row.private_key_encrypted, row.kid)
-    except (InvalidTag, ValueError):
+    except Unsealable:
         return False
     return True
 
