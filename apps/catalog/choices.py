@@ -15,8 +15,8 @@ class Status(models.TextChoices):
 
 
 class DatabaseStatus(models.TextChoices):
-    """A managed database's status: upstream's status enumeration since sparecores-crawler 0.9.2, which adds
-    the retirement states (for servers too; Keeper's servers keep `Status` until /servers reads them)."""
+    """A managed database's or a server's status: upstream's status enumeration since sparecores-crawler 0.9.2,
+    which adds the retirement states (prices and the other tables keep `Status`)."""
 
     ACTIVE = "active", "active"
     INACTIVE = "inactive", "inactive"
@@ -26,6 +26,8 @@ class DatabaseStatus(models.TextChoices):
 
 # Orderable: what /databases lists by default (`only_orderable`), as the newest Spare Cores API does.
 ORDERABLE_DATABASE_STATUSES = (DatabaseStatus.ACTIVE, DatabaseStatus.PLANNED_FOR_RETIREMENT)
+# The same for servers: what /servers lists by default (`only_orderable`).
+ORDERABLE_SERVER_STATUSES = ORDERABLE_DATABASE_STATUSES
 
 
 class DatabaseEngine(models.TextChoices):

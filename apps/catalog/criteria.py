@@ -24,6 +24,16 @@ VENDOR_FRAMEWORK = "vendor_framework"
 # A JSON list column of the row holding every one of the values (`lookup` "contains"): a database's
 # HA levels, security features, engine versions.
 JSON_LIST = "json_list"
+# Two columns of the row compared with each other (no values): vcpus > cpu_cores (hyperthreading).
+COMPARED = "compared"
+# One column of the row per another (`columns`: numerator, denominator): memory per vCPU.
+RATIO = "ratio"
+# The number of items of a JSON list column of the row: the built-in storages.
+LIST_LENGTH = "list_length"
+# The selected benchmark's best score per vCPU.
+BENCHMARK_SCORE_PER_VCPU = "benchmark_score_per_vcpu"
+# The best price the search reports (its allocation, places and monthly extras), the values in its currency.
+BEST_PRICE = "best_price"
 # How it compares (django-filter's lookup names; "in" for a list, "contains" for text, or every value
 # in a JSON list).
 LOOKUPS = ("exact", "gte", "lte", "gt", "lt", "in", "contains")
@@ -55,7 +65,8 @@ class ServerSearch:
     """A validated `/servers` query (or one server by reference): every parameter's part, as values.
 
     `monthly_*` and `extra_storage_*` add the cheapest traffic and storage to every price;
-    `allocation` is `best_price_allocation`; prices are in `currency` (computed in USD).
+    `allocation` is `best_price_allocation`; prices are in `currency` (computed in USD);
+    `only_active` (None: not given) and `only_orderable` pick the statuses (`statuses`).
     """
 
     conditions: tuple[Condition, ...] = ()
@@ -69,12 +80,22 @@ class ServerSearch:
     allocation: str = choices.BestPriceAllocation.ANY
     order_by: str = "min_price"
     order_dir: str = "asc"
-    only_active: bool = True
+    only_active: bool | None = None
+    only_orderable: bool = True
     currency: str = "USD"
     limit: int = 25
     page: int = 1
     count: bool = False
     reference: tuple[str, str] | None = None  # (vendor_id, server id or API reference)
+
+    @property
+    def statuses(self) -> tuple[str, ...] | None:
+        """The servers' statuses listed (None: any), as the newest Spare Cores API's status filter picks them."""
+        if self.only_active:
+            return (choices.DatabaseStatus.ACTIVE,)
+        if self.only_orderable:
+            return choices.ORDERABLE_SERVER_STATUSES
+        return None
 
 
 # `/databases` orders by these figures of a database as well as by its columns. The prices (and

@@ -251,6 +251,13 @@ class Server(CatalogRow):
     description = models.TextField(help_text="Short description.")
     family = models.CharField(**ID, **TEXT, help_text="Server family, e.g. m5.")
     series = models.CharField(**ID, **TEXT, help_text="Server series.")
+    # Upstream's status since sparecores-crawler 0.9.2, with the retirement states (as a database's).
+    status = models.CharField(
+        max_length=22,
+        choices=choices.DatabaseStatus.choices,
+        default=choices.DatabaseStatus.ACTIVE,
+        help_text="Last known status; planned_for_retirement servers can still be ordered.",
+    )
     vcpus = models.IntegerField(help_text="Number of virtual CPUs.")
     hypervisor = models.CharField(**ID, **TEXT, help_text="Hypervisor, e.g. KVM.")
     cpu_allocation = models.CharField(max_length=9, choices=choices.CpuAllocation.choices, help_text="CPU allocation.")
@@ -327,6 +334,19 @@ class Server(CatalogRow):
             # /servers lists active servers by price or score: these serve the first page without a sort.
             models.Index(fields=["status", "min_price"], name="server_status_min_price"),
             models.Index(fields=["status", "score_per_price"], name="server_status_score_price"),
+            # /servers lists the orderable servers by default (active or planned for retirement): an IN over
+            # two statuses reads (status, min_price) per status and sorts every match; these read the page
+            # in order (SQLite names them: apps/catalog/selectors/servers.py, ORDERABLE).
+            models.Index(
+                fields=["min_price", "id"],
+                condition=models.Q(status__in=choices.ORDERABLE_SERVER_STATUSES),
+                name="server_orderable_min_price",
+            ),
+            models.Index(
+                fields=["score_per_price", "id"],
+                condition=models.Q(status__in=choices.ORDERABLE_SERVER_STATUSES),
+                name="server_orderable_score_price",
+            ),
             models.Index(fields=["vendor", "api_reference"], name="server_api_reference"),
             # A search by place joins each priced server by (vendor, server id) and checks the common
             # filters and prices: read here, not from the wide rows (whose last columns sit in overflow

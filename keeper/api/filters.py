@@ -125,6 +125,9 @@ class EnumMultipleChoiceField(forms.MultipleChoiceField):
 
     def to_python(self, value: object) -> list[str]:
         values = super().to_python(value)
+        if not values:
+            # Not given: the choices (read from the catalog for some) are not needed.
+            return values
         aliases: dict[str, str] = {}
         for stored, label in self.choices:
             stored = str(stored)

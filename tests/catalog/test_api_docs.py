@@ -17,6 +17,9 @@ SERVERS_PARAMETERS = {
     "network_storage_speed_baseline_min", "network_storage_speed_max_min", "only_active", "order_by", "order_dir",
     "page", "partial_name_or_id", "regions", "storage_size", "storage_type", "vcpus_max", "vcpus_min", "vendor",
     "vendor_regions",
+    # The newest Spare Cores API's (issue 17).
+    "benchmark_score_max", "benchmark_score_per_vcpu_min", "cpu_flags", "cpu_hyperthreading", "gpu_max",
+    "memory_max", "memory_per_vcpu_max", "memory_per_vcpu_min", "only_orderable", "price_max", "storage_count_min",
 }  # fmt: skip
 TABLES = ["country", "compliance_framework", "vendor", "region", "zone", "server", "storage", "benchmark"]
 CATALOG_PATHS = {

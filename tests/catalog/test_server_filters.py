@@ -177,17 +177,24 @@ def test_only_active_by_default_hides_inactive_servers_and_servers_without_an_ac
     assert ids(get_servers(only_active="true")) == {"buyable"}
 
 
-def test_only_active_false_shows_inactive_and_unpriced_servers(sync_upstream, get_servers):
+def test_only_active_false_alone_still_lists_the_orderable_servers_with_a_price(sync_upstream, get_servers):
+    sync_upstream(_catalog_with_unbuyable_servers())
+
+    # only_orderable (default true) still applies, as in the newest Spare Cores API.
+    assert ids(get_servers(only_active="false", order_by="server_id")) == {"buyable"}
+
+
+def test_only_active_and_only_orderable_false_show_inactive_and_unpriced_servers(sync_upstream, get_servers):
     sync_upstream(_catalog_with_unbuyable_servers())
 
     # Ordering by a price leaves out servers without one, so order by a plain column to see them all.
-    assert ids(get_servers(only_active="false", order_by="server_id")) == {
+    assert ids(get_servers(only_active="false", only_orderable="false", order_by="server_id")) == {
         "buyable",
         "retired",
         "price-retired",
         "no-price",
     }
-    assert ids(get_servers(only_active="false")) == {"buyable", "retired"}
+    assert ids(get_servers(only_orderable="false")) == {"buyable", "retired"}
 
 
 def test_vendor_matches_any_of_the_repeated_keys(sync_upstream, get_servers):

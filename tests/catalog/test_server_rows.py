@@ -188,7 +188,7 @@ def test_a_server_without_active_prices_has_no_prices(sync_upstream, get_servers
     catalog.price("v", "unpriced", price=0.1, status="INACTIVE")
     sync_upstream(catalog)
 
-    [row] = get_servers(only_active="false", order_by="server_id")
+    [row] = get_servers(only_orderable="false", order_by="server_id")
 
     assert {column: row[column] for column in DERIVED} == {
         "score": 1000.0,

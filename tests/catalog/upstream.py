@@ -473,6 +473,7 @@ def sample_catalog() -> UpstreamCatalog:
         cpu_manufacturer="Ampere",
         cpu_family="Altra",
         cpu_allocation="SHARED",
+        cpu_flags=_json(["fp", "asimd", "aes"]),
         storage_size=40,
         storage_type="SSD",
     )

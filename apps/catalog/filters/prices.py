@@ -26,8 +26,10 @@ from apps.catalog.filters.terms import (
     ChoiceTerm,
     Derived,
     FloatTerm,
+    IntegerTerm,
     Option,
     RowsTerm,
+    ScaledFloatTerm,
     Term,
     TextSearch,
     TextTerm,
@@ -57,7 +59,7 @@ from apps.catalog.price_criteria import (
     PriceSearch,
     PriceTableQuery,
 )
-from keeper.api.filters import IntegerFilter, PageFilter, PagingFilterSet, ScaledFloatFilter, StrictFilterSet
+from keeper.api.filters import PageFilter, PagingFilterSet, StrictFilterSet
 
 
 def _vendors(request: Any) -> QuerySet:
@@ -122,14 +124,6 @@ class WhenTrue:
 
 
 ON_COLUMN = OnColumn()
-
-
-class IntegerTerm(Term, IntegerFilter):
-    pass
-
-
-class ScaledFloatTerm(Term, ScaledFloatFilter):
-    pass
 
 
 class EnumChoiceTerm(Term, EnumChoiceFilter):

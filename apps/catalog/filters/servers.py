@@ -4,6 +4,8 @@ ServerFilterSet declares every `/servers` parameter once, with its part in the s
 after validation, `search()` is the one value object the selector (selectors/servers.py) builds SQL from.
 """
 
+from functools import lru_cache
+
 from django.db.models import QuerySet
 
 from apps.catalog import choices
@@ -11,6 +13,8 @@ from apps.catalog.criteria import (
     BENCHMARK_ORDERINGS,
     BENCHMARK_SCORE,
     BENCHMARK_SCORE_PER_PRICE,
+    BENCHMARK_SCORE_PER_VCPU,
+    BEST_PRICE,
     DERIVED_ORDERINGS,
     SCORE_PER_PRICE,
     VENDOR_FRAMEWORK,
@@ -19,20 +23,28 @@ from apps.catalog.criteria import (
 from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
 from apps.catalog.filters.places import PlaceFilterSet
 from apps.catalog.filters.terms import (
+    AllInList,
     BooleanTerm,
     ChoiceTerm,
+    Compared,
     Derived,
     FloatTerm,
+    IntegerTerm,
+    ListLength,
     Option,
+    Ratio,
     RowsTerm,
     RowTerm,
+    ScaledFloatTerm,
     TextSearch,
     TextTerm,
+    Unless,
     ValuesTerm,
     search_terms,
 )
 from apps.catalog.models import Benchmark, ComplianceFramework, Region, Server, Vendor
 from apps.catalog.pricing import known_currencies
+from apps.catalog.version import catalog_version
 from keeper.api.filters import (
     MAX_VALUE_LENGTH,
     BooleanFilter,
@@ -48,7 +60,16 @@ from keeper.api.pagination import LimitPagePagination
 MIB_PER_GB = 1024
 KIB_PER_MIB = 1024
 
-NEEDS_BENCHMARK = ("benchmark_score_min", "benchmark_score_per_price_min")
+# The benchmark filters, and the newest Spare Cores API's error when one comes without benchmark_id.
+NEEDS_BENCHMARK = (
+    "benchmark_score_min",
+    "benchmark_score_max",
+    "benchmark_score_per_price_min",
+    "benchmark_score_per_vcpu_min",
+)
+NEEDS_BENCHMARK_MESSAGE = (
+    "benchmark_id is required when filtering by benchmark_score, benchmark_score_per_price or benchmark_score_per_vcpu"
+)
 
 
 def _server_columns() -> list[str]:
@@ -72,10 +93,29 @@ def _benchmarks(request) -> QuerySet:
     return Benchmark.objects.all()
 
 
+@lru_cache(maxsize=4)
+def _cpu_flags_of(version: str) -> tuple[str, ...]:
+    return _active_cpu_flags()
+
+
+def _active_cpu_flags() -> tuple[str, ...]:
+    flags: set[str] = set()
+    for server_flags in Server.objects.filter(status=choices.DatabaseStatus.ACTIVE).values_list("cpu_flags", flat=True):
+        flags.update(flag for flag in server_flags or () if isinstance(flag, str))
+    return tuple(sorted(flags))
+
+
+def cpu_flag_choices() -> list[tuple[str, str]]:
+    """The CPU flags of the active servers (the newest Spare Cores API's CpuFlags), read once per catalog version."""
+    version = catalog_version()
+    flags = _active_cpu_flags() if version is None else _cpu_flags_of(version)
+    return [(flag, flag) for flag in flags]
+
+
 class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     """Parameters of `GET /servers`; `search()` hands them to apps/catalog/selectors/servers.py as one ServerSearch."""
 
-    defaults = {"vcpus_min": "1", "only_active": "true"}
+    defaults = {"vcpus_min": "1", "only_orderable": "true"}
     # The places restrict the prices a server is ranked by, not the servers: the selector reads them.
     place_lookup_prefix = None
     limit_anonymous_places = True
@@ -112,6 +152,16 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
         label="Allocation of the CPU(s) to the server: shared, burstable or dedicated.",
     )
     cpu_speed_min = FloatFilter(field_name="cpu_speed", lookup_expr="gte", label="Minimum CPU clock speed, in GHz.")
+    cpu_hyperthreading = BooleanTerm(
+        role=Compared(("vcpus", "cpu_cores"), if_true="gt", if_false="exact"),
+        label="Only servers with (true: more vCPUs than CPU cores) or without (false: as many) hyperthreading.",
+    )
+    cpu_flags = ValuesTerm(
+        role=AllInList(),
+        field_name="cpu_flags",
+        choices=cpu_flag_choices,
+        label="CPU flags (those of the active servers, e.g. avx2): only servers with every one of them.",
+    )
     cpu_l1d_cache_min = IntegerFilter(
         field_name="cpu_l1d_cache", lookup_expr="gte", label="Minimum L1 data cache per core, in KiB."
     )
@@ -147,6 +197,28 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     memory_min = ScaledFloatFilter(
         field_name="memory_amount", lookup_expr="gte", scale=MIB_PER_GB, label="Minimum memory, in GB."
     )
+    memory_max = ScaledFloatTerm(
+        role=Unless(0),
+        field_name="memory_amount",
+        lookup_expr="lte",
+        scale=MIB_PER_GB,
+        min_value=0,
+        label="Maximum memory, in GB (0: no maximum).",
+    )
+    memory_per_vcpu_min = ScaledFloatTerm(
+        role=Ratio(("memory_amount", "vcpus")),
+        lookup_expr="gte",
+        scale=MIB_PER_GB,
+        min_value=0,
+        label="Minimum memory per vCPU, in GB.",
+    )
+    memory_per_vcpu_max = ScaledFloatTerm(
+        role=Ratio(("memory_amount", "vcpus")),
+        lookup_expr="lte",
+        scale=MIB_PER_GB,
+        min_value=0,
+        label="Maximum memory per vCPU, in GB.",
+    )
     network_speed_baseline_min = FloatFilter(
         field_name="network_speed_baseline", lookup_expr="gte", label="Minimum baseline network speed, in Gbps."
     )
@@ -155,7 +227,14 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     )
     only_active = BooleanTerm(
         role=Option("only_active"),
-        label="Only active servers with at least one active price (default true).",
+        label="Only active servers with a price (not given by default; true wins over only_orderable).",
+    )
+    only_orderable = BooleanTerm(
+        role=Option("only_orderable"),
+        label=(
+            "Only orderable servers (active or planned for retirement) with a price (default true); "
+            "false with only_active not true: servers of any status."
+        ),
     )
     vendor = KnownRowsMultipleChoiceFilter(
         field_name="vendor", queryset=_vendors, to_field_name="vendor_id", label="Vendor id, e.g. aws."
@@ -167,6 +246,13 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
         label="Compliance framework implemented by the vendor, e.g. hipaa.",
     )
     storage_size = FloatFilter(field_name="storage_size", lookup_expr="gte", label="Minimum built-in storage, in GB.")
+    storage_count_min = IntegerTerm(
+        role=ListLength(),
+        field_name="storages",
+        lookup_expr="gte",
+        min_value=0,
+        label="Minimum number of built-in storage devices.",
+    )
     storage_type = MultipleValueFilter(
         field_name="storage_type",
         choices=choices.StorageType.choices,
@@ -174,6 +260,12 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     )
     gpu_min = FloatFilter(
         field_name="accelerator_count", lookup_expr="gte", label="Minimum number of GPUs (may be fractional)."
+    )
+    gpu_max = FloatFilter(
+        field_name="accelerator_count",
+        lookup_expr="lte",
+        min_value=0,
+        label="Maximum number of GPUs (0: servers without GPUs).",
     )
     gpu_memory_min = ScaledFloatFilter(
         field_name="accelerator_memory_min",
@@ -217,8 +309,7 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
         to_field_name="benchmark_id",
         label=(
             "Benchmark whose best score (per server) is returned as selected_benchmark_score, e.g. "
-            "stress_ng:bestn; needed by benchmark_score_min, benchmark_score_per_price_min and the "
-            "selected_benchmark_score orderings."
+            "stress_ng:bestn; needed by the benchmark_score_* filters and the selected_benchmark_score orderings."
         ),
     )
     benchmark_config = TextTerm(
@@ -229,10 +320,18 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     benchmark_score_min = FloatTerm(
         role=Derived(BENCHMARK_SCORE), lookup_expr="gte", label="Minimum score of the selected benchmark."
     )
+    benchmark_score_max = FloatTerm(
+        role=Derived(BENCHMARK_SCORE), lookup_expr="lte", label="Maximum score of the selected benchmark."
+    )
     benchmark_score_per_price_min = FloatTerm(
         role=Derived(BENCHMARK_SCORE_PER_PRICE),
         lookup_expr="gte",
         label="Minimum score of the selected benchmark per USD/hour of min_price.",
+    )
+    benchmark_score_per_vcpu_min = FloatTerm(
+        role=Derived(BENCHMARK_SCORE_PER_VCPU),
+        lookup_expr="gte",
+        label="Minimum score of the selected benchmark per vCPU.",
     )
     monthly_inbound_traffic = FloatTerm(
         role=Option("monthly_inbound_traffic"),
@@ -262,6 +361,15 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
         choices=currency_choices,
         empty_label=None,
         label="Currency of the returned prices (default USD); converted at bundled ECB rates.",
+    )
+    price_max = FloatTerm(
+        role=Derived(BEST_PRICE),
+        lookup_expr="lte",
+        min_value=0,
+        label=(
+            "Maximum price, in `currency`: the best price of best_price_allocation with the monthly traffic "
+            "and extra storage (per month with MONTHLY, else per hour)."
+        ),
     )
     best_price_allocation = ChoiceTerm(
         role=Option("allocation"),
@@ -308,10 +416,9 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     def is_valid(self) -> bool:
         valid = super().is_valid()
         if valid and not self.form.cleaned_data.get("benchmark_id"):
-            message = "benchmark_id is required with this parameter."
             for name in NEEDS_BENCHMARK:
                 if self.form.cleaned_data.get(name) is not None:
-                    self.form.add_error(name, message)
+                    self.form.add_error(name, NEEDS_BENCHMARK_MESSAGE)
             order_by = self.form.cleaned_data.get("order_by")
             if order_by in BENCHMARK_ORDERINGS:
                 self.form.add_error("order_by", f"benchmark_id is required to order by {order_by}.")

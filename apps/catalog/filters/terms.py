@@ -8,7 +8,10 @@ parameter contributes to the search, through its `role`:
 - `TextSearch(columns)`: a case-insensitive substring search over those columns;
 - `Option(name)`: a `ServerSearch` field (the ordering, the currency, the benchmark, a monthly extra...);
 - `AllInList()`: the JSON list column `field_name` holds every given value (criteria.JSON_LIST);
-- `Unless(ignored)`: the default role, but a value equal to `ignored` (upstream ignores 0) contributes nothing.
+- `Unless(ignored)`: the default role, but a value equal to `ignored` (upstream ignores 0) contributes nothing;
+- `Compared(columns, if_true, if_false)`: a yes/no comparing two columns of the row (criteria.COMPARED);
+- `Ratio(columns)`: a condition on one column per another (criteria.RATIO), e.g. memory per vCPU;
+- `ListLength()`: a condition on the number of items of the JSON list column `field_name`.
 `search_terms()` gathers the validated values into the keyword arguments of the search's value object.
 """
 
@@ -19,9 +22,9 @@ import django_filters
 from django.db.models import Model, QuerySet
 from drf_spectacular.drainage import set_override
 
-from apps.catalog.criteria import COLUMN, JSON_LIST, TEXT, Condition
+from apps.catalog.criteria import COLUMN, COMPARED, JSON_LIST, LIST_LENGTH, RATIO, TEXT, Condition
 from apps.catalog.filters.known import KnownRowChoiceFilter, KnownRowsMultipleChoiceFilter
-from keeper.api.filters import BooleanFilter, FloatFilter, MultipleValueFilter
+from keeper.api.filters import BooleanFilter, FloatFilter, IntegerFilter, MultipleValueFilter, ScaledFloatFilter
 
 
 def _plain(value: Any) -> Any:
@@ -101,6 +104,46 @@ class Unless:
             self.role.contribute(filter_, value, terms)
 
 
+def _columns(filter_: django_filters.Filter, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(filter_.model._meta.get_field(name).column for name in names)
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A yes/no comparing two columns of the row: true by the lookup `if_true`, false by `if_false` (e.g.
+    cpu_hyperthreading: vcpus > cpu_cores, or vcpus = cpu_cores; a NULL column matches neither)."""
+
+    columns: tuple[str, str]
+    if_true: str
+    if_false: str
+
+    def contribute(self, filter_: django_filters.Filter, value: Any, terms: dict[str, Any]) -> None:
+        lookup = self.if_true if value else self.if_false
+        terms["conditions"].append(Condition(COMPARED, lookup, (), _columns(filter_, self.columns)))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A condition on one column of the row per another (`columns`: numerator, denominator; a zero
+    denominator matches nothing), the value times the filter's `scale` (GB per vCPU given, MiB stored)."""
+
+    columns: tuple[str, str]
+
+    def contribute(self, filter_: django_filters.Filter, value: Any, terms: dict[str, Any]) -> None:
+        scale = getattr(filter_, "scale", None)
+        values = (value * scale if scale else value,)
+        terms["conditions"].append(Condition(RATIO, filter_.lookup_expr, values, _columns(filter_, self.columns)))
+
+
+@dataclass(frozen=True)
+class ListLength:
+    """A condition on the number of items of the JSON list column `field_name` (e.g. the built-in storages)."""
+
+    def contribute(self, filter_: django_filters.Filter, value: Any, terms: dict[str, Any]) -> None:
+        columns = _columns(filter_, (filter_.field_name,))
+        terms["conditions"].append(Condition(LIST_LENGTH, filter_.lookup_expr, (value,), columns))
+
+
 class Term:
     """A filter with a `role` in a search; the selector reads it, so it filters no queryset."""
 
@@ -133,6 +176,14 @@ class BooleanTerm(Term, BooleanFilter):
 
 
 class FloatTerm(Term, FloatFilter):
+    pass
+
+
+class IntegerTerm(Term, IntegerFilter):
+    pass
+
+
+class ScaledFloatTerm(Term, ScaledFloatFilter):
     pass
 
 
