@@ -561,3 +561,22 @@ def test_every_route_and_parameter_is_documented(db, api):
     }  # fmt: skip
     responses = schema["paths"]["/database/{vendor}/{database}"]["get"]["responses"]
     assert {"200", "404"} <= set(responses)
+
+
+# --- route costs ---------------------------------------------------------------------------------------
+
+
+def test_the_database_routes_cost_their_seeded_credits(loaded, api, settings, fresh_state, no_redis, django_user_model):
+    settings.RATE_LIMIT_ENABLED = True
+    settings.RATE_LIMIT_BACKEND = "memory"
+    settings.RATE_LIMIT_CREDITS_PER_MINUTE = 60
+    settings.RATE_LIMIT_DEFAULT_CREDIT_COST = 1
+
+    history = api.get("/database/aws/db.m5.large/price_history")
+    prices = api.get("/database/aws/db.m5.large/prices")
+
+    assert history.status_code == prices.status_code == 200
+    # Its route pattern is the one migration throttling.0006 seeds at 3; the others cost the default.
+    assert (history["X-RateLimit-Cost"], prices["X-RateLimit-Cost"]) == ("3", "1")
+    api.force_authenticate(django_user_model.objects.create_user("reader"))
+    assert api.get("/table/database_price")["X-RateLimit-Cost"] == "10"
