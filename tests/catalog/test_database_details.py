@@ -269,7 +269,7 @@ def test_a_database_id_with_a_slash_has_its_resources(sync_upstream, api):
 @pytest.mark.parametrize(
     ("path", "params", "queries"),
     [
-        ("/database/aws/db.m5.large", {}, 2),  # the database's id, its row
+        ("/database/aws/db.m5.large", {}, 1),  # the database by id or API reference, whole
         ("/database/aws/db.m5.large/prices", {}, 2),  # the database's id, its prices
         ("/database/aws/db.m5.large/prices", {"countries": "US", "currency": "EUR"}, 2),
         ("/database/aws/db.m5.large/benchmarks", {}, 2),  # the database's id, its scores

@@ -125,25 +125,24 @@ cached_health = Memo(health)
 
 
 @lru_cache(maxsize=16)
-def _named_sql(model: type[Model], id_column: str, columns: tuple[str, ...]) -> str:
+def _named_sql(model: type[Model], id_column: str, select: str) -> str:
     # Two exact index lookups (by id, by API reference): as one OR, SQLite's planner (without
     # statistics) scans all the vendor's rows instead.
-    select = f"SELECT {', '.join(columns)} FROM {table(model)} WHERE vendor_id = %s AND"
-    return f"{select} {id_column} = %s UNION ALL {select} api_reference = %s"
+    lookup = f"SELECT t.{id_column}, {select} FROM {table(model)} t WHERE t.vendor_id = %s AND"
+    return f"{lookup} t.{id_column} = %s UNION ALL {lookup} t.api_reference = %s"
 
 
-def _named(model: type[Model], id_column: str, vendor_id: str, name: str, columns: tuple[str, ...]) -> dict | None:
-    """The vendor's row of `model` named `name` (its `columns`, `id_column` among them): the one with that id,
-    else the first by id of those with that API reference."""
-    found = fetch(_named_sql(model, id_column, columns), [vendor_id, name] * 2)
-    rows = [dict(zip(columns, values)) for values in found]
-    rows.sort(key=lambda row: (row[id_column] != name, row[id_column]))
-    return rows[0] if rows else None
+def named_values(model: type[Model], id_column: str, vendor_id: str, name: str, select: str) -> tuple | None:
+    """The vendor's row of `model` named `name`: its id, then the values of `select` (SQL over the row as `t`).
+    The row with that id, else the first by id of those with that API reference; None when none is."""
+    found = fetch(_named_sql(model, id_column, select), [vendor_id, name] * 2)
+    return min(found, key=lambda values: (values[0] != name, values[0]), default=None)
 
 
 def named_server(vendor_id: str, server: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
     """The vendor's server named `server` (its `columns`): the one with that id, else the first by id."""
-    return _named(Server, "server_id", vendor_id, server, columns)
+    values = named_values(Server, "server_id", vendor_id, server, ", ".join(f"t.{column}" for column in columns))
+    return dict(zip(columns, values[1:])) if values is not None else None
 
 
 def server_id_of(vendor_id: str, server: str) -> str | None:
@@ -154,5 +153,5 @@ def server_id_of(vendor_id: str, server: str) -> str | None:
 
 def database_id_of(vendor_id: str, database: str) -> str | None:
     """The id of the vendor's managed database named `database` by id or API reference (any status), or None."""
-    found = _named(Database, "database_id", vendor_id, database, ("database_id",))
-    return found["database_id"] if found else None
+    values = named_values(Database, "database_id", vendor_id, database, "t.database_id")
+    return values[0] if values is not None else None

@@ -15,7 +15,7 @@ from apps.catalog import choices
 from apps.catalog.criteria import DatabasePriceQuery
 from apps.catalog.models import Database, DatabasePrice
 from apps.catalog.pricing import SERVER_PRICE_DIGITS, convert_price_row
-from apps.catalog.selectors.catalog import database_id_of
+from apps.catalog.selectors.catalog import database_id_of, named_values
 from apps.catalog.selectors.history import DATABASE_PRICE_CHANGES, prices_changed_since
 from apps.catalog.selectors.prices import DATABASE_PRICE_COLUMNS, add_previous_prices
 from apps.catalog.selectors.server_details import resource_benchmark_rows
@@ -24,18 +24,10 @@ from apps.catalog.sql import DATABASE_ROW, PlaceShape, RowFormat, fetch, place_p
 PRICE_ROW = RowFormat(DatabasePrice, tuple(DATABASE_PRICE_COLUMNS))
 
 
-@lru_cache(maxsize=2)
-def _database_sql(postgres: bool) -> str:
-    return f"SELECT {DATABASE_ROW.select('d')} FROM {table(Database)} d WHERE d.vendor_id = %s AND d.database_id = %s"
-
-
 def database_row(*, vendor_id: str, database: str) -> dict[str, Any] | None:
     """The database named `database` (any status) with every upstream column; None for an unknown one."""
-    database_id = database_id_of(vendor_id, database)
-    if database_id is None:
-        return None
-    found = fetch(_database_sql(postgres()), [vendor_id, database_id])
-    return DATABASE_ROW.read(found[0]) if found else None
+    values = named_values(Database, "database_id", vendor_id, database, DATABASE_ROW.select("t"))
+    return DATABASE_ROW.read(values, start=1) if values is not None else None
 
 
 @lru_cache(maxsize=64)
