@@ -205,6 +205,15 @@ CELERY_BEAT_SCHEDULE["prune-catalog-history"] = {
     "task": "apps.catalog.tasks.prune_catalog_history",
     "schedule": 24 * 60 * 60.0,
 }
+# Watches (saved catalog queries re-run after each sync, apps/catalog/watches): at most this many per caller.
+KEEPER_WATCHES_PER_CALLER = env_int("KEEPER_WATCHES_PER_CALLER", 50, minimum=0)
+# How often the schedule looks for a sync whose watches are not evaluated yet (the embedded setup's only
+# trigger; with Celery a sync also enqueues the evaluation when it commits, this is the safety net).
+KEEPER_WATCHES_EVALUATE_SECONDS = env_int("KEEPER_WATCHES_EVALUATE_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["evaluate-watches"] = {
+    "task": "apps.catalog.watches.tasks.evaluate_watches",
+    "schedule": float(KEEPER_WATCHES_EVALUATE_SECONDS),
+}
 # Read by the sparecores-data package itself too; Keeper needs to know them to call it right.
 SC_DATA_NO_UPDATE = bool(env_str("SC_DATA_NO_UPDATE"))
 SC_DATA_HTTP_TIMEOUT = env_str("SC_DATA_HTTP_TIMEOUT")

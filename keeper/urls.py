@@ -6,6 +6,7 @@ from keeper.observability.views import MetricsView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.catalog.urls")),
+    path("", include("apps.catalog.watches.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.throttling.urls")),
     path("", include("apps.keys.urls")),

@@ -270,3 +270,7 @@ def price_chart(
         "first": first,
         "last": now,
     }
+
+
+# The watches' admin (apps/catalog/watches/admin.py), registered on import.
+from apps.catalog.watches import admin as watches_admin  # noqa: E402, F401

@@ -1081,3 +1081,7 @@ class CatalogChange(models.Model):
     def key(self) -> dict[str, str]:
         """The row's natural key, e.g. {"vendor_id": "aws", "server_id": "m5.large"}."""
         return {column: getattr(self, column) for column in CHANGE_KEY_COLUMNS if getattr(self, column) is not None}
+
+
+# Watches (saved queries re-run after each sync) live in their own package; imported here so Django finds them.
+from apps.catalog.watches.models import Watch, WatchSweep  # noqa: E402, F401

@@ -3,6 +3,7 @@ from django.conf import settings
 
 from apps.catalog.history import history_prune
 from apps.catalog.services import catalog_sync
+from apps.catalog.watches.tasks import evaluate_watches  # noqa: F401 - registered with the workers as the others
 
 
 @shared_task(name="apps.catalog.tasks.sync_catalog", soft_time_limit=25 * 60, time_limit=30 * 60, acks_late=True)

@@ -14,6 +14,7 @@ class KeysConfig(AppConfig):
         post_migrate.connect(bootstrap.merge_after_migrate, sender=self, dispatch_uid="keys-bootstrap")
         self._defer_writes()
         self._show_on_the_overview()
+        self._rebuild_key_callers()
 
     @staticmethod
     def _defer_writes() -> None:
@@ -26,6 +27,14 @@ class KeysConfig(AppConfig):
         writes.register("keys.bookkeeping", key_bookkeeping.flush)
         writes.register("keys.usage", usage_buffer.flush, flush_due=usage_buffer.flush_if_due)
         writes.register("keys.traffic", traffic_buffer.flush, flush_due=traffic_buffer.flush_if_due)
+
+    @staticmethod
+    def _rebuild_key_callers() -> None:
+        """Work done later for a key's caller (watches) runs as the key stands then (apps/keys/callers.py)."""
+        from apps.keys.callers import LOADER
+        from keeper.api.callers import register_caller_loader
+
+        register_caller_loader(LOADER)
 
     @staticmethod
     def _show_on_the_overview() -> None:

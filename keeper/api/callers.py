@@ -6,6 +6,7 @@ rule for believing X-Forwarded-For, so the limits, the logs and /metrics see the
 """
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -143,3 +144,88 @@ def client_ip(request: HttpRequest) -> str:
         if not _is_trusted(hop):
             return hop
     return hops[0] if hops else address
+
+
+# --- Callers rebuilt after their request is gone --------------------------------------
+# Work done later on a caller's behalf (a watch re-run after each sync) must run as that caller would
+# now: with its key's current limits, refused once the key is revoked. `caller_reference` stores who it
+# was (never a secret); `load_caller` rebuilds the Caller from that. Apps register how for their
+# credentials (apps/keys: API keys and capability tokens) in AppConfig.ready; any other caller (a
+# session, an identity-provider token) is kept as a snapshot of its Caller fields.
+
+
+class CallerUnavailable(Exception):
+    """The caller a reference names cannot act now; the message says why (revoked key, deactivated user...)."""
+
+
+@dataclass(frozen=True)
+class CallerLoader:
+    """How one kind of credential is referred to and rebuilt.
+
+    `refer(caller)`: the JSON reference for a caller of this kind, or None when the caller is not one.
+    `load(reference, path)`: the Caller as it stands now, allowed to call `path`, or CallerUnavailable.
+    """
+
+    kind: str
+    refer: Callable[[Caller], dict[str, Any] | None]
+    load: Callable[[dict[str, Any], str], Caller]
+
+
+_caller_loaders: dict[str, CallerLoader] = {}
+
+# The fields of a snapshot: what a Caller without a registered kind is rebuilt from (no secrets in a Caller).
+_SNAPSHOT_FIELDS = (
+    "user_id",
+    "auth_method",
+    "credits_per_minute",
+    "is_staff",
+    "scope",
+    "organization",
+    "pool_key",
+    "pool_requested",
+    "organization_roles",
+    "local_username",
+)
+
+
+def register_caller_loader(loader: CallerLoader) -> None:
+    """Register how callers of `loader.kind` are referred to and rebuilt (idempotent per kind)."""
+    _caller_loaders[loader.kind] = loader
+
+
+def caller_reference(caller: Caller) -> dict[str, Any]:
+    """What to store to rebuild `caller` later: a registered kind's reference, else a snapshot."""
+    for loader in _caller_loaders.values():
+        reference = loader.refer(caller)
+        if reference is not None:
+            return {"kind": loader.kind, **reference}
+    return {"kind": "snapshot", **{name: getattr(caller, name) for name in _SNAPSHOT_FIELDS}}
+
+
+def load_caller(reference: dict[str, Any], path: str) -> Caller:
+    """The Caller `reference` names, as it may act now on `path`; CallerUnavailable says why it cannot."""
+    kind = reference.get("kind")
+    if kind == "snapshot":
+        return _load_snapshot(reference)
+    loader = _caller_loaders.get(kind)  # type: ignore[arg-type]
+    if loader is None:
+        raise CallerUnavailable(f"Callers of kind {kind!r} cannot be rebuilt here.")
+    return loader.load(reference, path)
+
+
+def _load_snapshot(reference: dict[str, Any]) -> Caller:
+    """A session user must still exist, be active and be staff to act as staff; any other snapshot (an
+    identity-provider token: Keeper cannot ask the provider later) is refused once its local user is
+    deactivated."""
+    from django.contrib.auth import get_user_model
+
+    caller = Caller(**{name: reference[name] for name in _SNAPSHOT_FIELDS if name in reference})
+    users = get_user_model()
+    user = users.objects.filter(**{users.USERNAME_FIELD: caller.owner}).first()
+    if user is None and caller.auth_method == "session":
+        raise CallerUnavailable(f"The user {caller.owner} no longer exists.")
+    if user is not None and not user.is_active:
+        raise CallerUnavailable(f"The user {caller.owner} is deactivated.")
+    if caller.auth_method == "session":
+        caller.is_staff = bool(user.is_staff)
+    return caller
