@@ -401,6 +401,27 @@ CELERY_BEAT_SCHEDULE["prune-signing-keys"] = {
     "schedule": 60 * 60.0,
 }
 
+# --- Events and webhooks (keeper/events) ----------------------------------------
+# Days events are kept (GET /events, a watch's events); older ones are deleted daily with their deliveries.
+KEEPER_EVENTS_DAYS = env_int("KEEPER_EVENTS_DAYS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["prune-events"] = {"task": "keeper.events.tasks.prune_events", "schedule": 24 * 60 * 60.0}
+KEEPER_WEBHOOKS_PER_CALLER = env_int("KEEPER_WEBHOOKS_PER_CALLER", 10, minimum=0)
+# Webhook receivers may be at these networks (CIDR, comma-separated) even if private or loopback; by default
+# only public addresses are (keeper/outbound.py). http:// receivers only with KEEPER_WEBHOOK_ALLOW_HTTP.
+KEEPER_WEBHOOK_ALLOWED_NETWORKS = env_list("KEEPER_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in KEEPER_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"KEEPER_WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network") from None
+KEEPER_WEBHOOK_ALLOW_HTTP = env_bool("KEEPER_WEBHOOK_ALLOW_HTTP", False)
+# Seconds one delivery attempt may take in all (connect, answer, reading at most 64 KiB of it).
+KEEPER_WEBHOOK_TIMEOUT_SECONDS = env_int("KEEPER_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# An endpoint is disabled after this many deliveries in a row failed every attempt of the retry schedule.
+KEEPER_WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES = env_int("KEEPER_WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES", 5, minimum=1)
+# Due deliveries and retries are sent this often (each delivery is also sent on commit when Celery has a broker).
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {"task": "keeper.events.tasks.deliver_webhooks", "schedule": 5.0}
+
 # --- How much: credit limits and the global token bucket -----------------------
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", False)
 RATE_LIMIT_BACKEND = env_str("RATE_LIMIT_BACKEND", "memory")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.throttling.urls")),
     path("", include("apps.keys.urls")),
+    path("", include("keeper.events.urls")),
     path("", include("keeper.api.urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
 ]
