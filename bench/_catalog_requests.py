@@ -93,7 +93,6 @@ CATALOG_REQUESTS = [
     # issue 17: managed databases (the peer's 0.3.6 has none); each at >= 0.7x SEARCH's req/s, uncached
     _r("/databases?limit=25", "keeper-only", peer=False),
     _r("/databases?vendor=aws&ha=multi-zone&limit=10", "keeper-only", peer=False),
-    # issue 17: managed databases (the peer's 0.3.6 has none); each at >= 0.7x SEARCH's req/s, uncached
     _r("/database/aws/db.m6i.large/prices", "keeper-only", peer=False),
     _r("/database_storage_prices", "keeper-only", peer=False),
 ]
