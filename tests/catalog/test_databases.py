@@ -956,3 +956,25 @@ def test_the_ai_assist_needs_text(catalog, api, provider):  # noqa: F811
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["text"]
     assert provider.calls == []
+
+
+# --- Queries per request ---------------------------------------------------------------------------------
+
+QUERIES = [
+    ({}, 1),
+    ({"limit": -1, "currency": "EUR"}, 1),
+    ({"add_total_count_header": "true"}, 2),  # + the count
+    ({"vendor": ["aws", "gcp"], "ha": "multi-zone", "architecture": "arm64"}, 1),
+    ({"countries": "DE", "benchmark_id": BENCHMARK, "order_by": "selected_benchmark_score"}, 1),
+    ({"extra_storage_size": 50, "regions": "r1"}, 1),  # the storage costs: once per catalog and query
+]
+
+
+@pytest.mark.parametrize(("params", "queries"), QUERIES, ids=[json.dumps(params) for params, _ in QUERIES])
+def test_queries_per_request_are_pinned(catalog, api, django_assert_num_queries, params, queries):
+    api.get("/databases", params)  # the first request of a catalog reads what it validates against, the vendors
+
+    with django_assert_num_queries(queries):
+        response = api.get("/databases", params)
+    assert response.status_code == 200
+    assert response.json()
