@@ -20,7 +20,7 @@ from apps.catalog.serializers import VendorSerializer
 from apps.catalog.serializers_databases import DatabaseSearchResultSerializer
 from apps.catalog.sql import table_columns
 from tests.catalog.test_ai_assist import provider  # noqa: F401 (the fake AI provider fixture)
-from tests.catalog.upstream import OBSERVED, UpstreamCatalog
+from tests.catalog.upstream import UpstreamCatalog
 
 HOURS = 730
 
@@ -280,25 +280,11 @@ def databases_catalog() -> UpstreamCatalog:
     catalog.benchmark(BENCHMARK)
     catalog.benchmark("pgbench:rw")
     for vendor_id, database_id, score, config in SCORES:
-        _score(catalog, vendor_id, database_id, BENCHMARK, score, config, "DATABASE")
-    _score(catalog, "aws", "db.big", "pgbench:rw", 500.0, {}, "DATABASE")
+        catalog.score(vendor_id, database_id, BENCHMARK, score, config, resource_type="DATABASE")
+    catalog.score("aws", "db.big", "pgbench:rw", 500.0, resource_type="DATABASE")
     # A server's score under a database's id: not the database's.
-    _score(catalog, "aws", "db.big", BENCHMARK, 9999.0, {}, "SERVER")
+    catalog.score("aws", "db.big", BENCHMARK, 9999.0)
     return catalog
-
-
-def _score(catalog, vendor_id, resource_id, benchmark_id, score, config, resource_type) -> None:
-    catalog.insert(
-        "benchmark_score",
-        vendor_id=vendor_id,
-        benchmark_id=benchmark_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        config=json.dumps(config),
-        score=score,
-        status="ACTIVE",
-        observed_at=OBSERVED,
-    )
 
 
 @pytest.fixture

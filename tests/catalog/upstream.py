@@ -169,12 +169,22 @@ class UpstreamCatalog:
             observed_at=OBSERVED,
         )
 
-    def score(self, vendor_id: str, server_id: str, benchmark_id: str, score: float, config: dict | None = None):
+    def score(
+        self,
+        vendor_id: str,
+        server_id: str,
+        benchmark_id: str,
+        score: float,
+        config: dict | None = None,
+        *,
+        resource_type: str = "SERVER",
+    ):
+        """A benchmark score of a server (or, with resource_type="DATABASE", of the managed database `server_id`)."""
         self.insert(
             "benchmark_score",
             vendor_id=vendor_id,
             benchmark_id=benchmark_id,
-            resource_type="SERVER",
+            resource_type=resource_type,
             resource_id=server_id,
             config=_json(config or {}),
             score=score,
