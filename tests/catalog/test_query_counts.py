@@ -14,7 +14,7 @@ def catalog_of_size(vendors: int, servers_per_vendor: int) -> UpstreamCatalog:
         catalog.vendor(vendor, regions=2)
         for s in range(servers_per_vendor):
             server = f"server{s}"
-            catalog.server(vendor, server, vcpus=1 + s % 8)
+            catalog.server(vendor, server, vcpus=1 + s % 8, cpu_flags='["avx2", "sse4_2"]')
             catalog.price(vendor, server, price=0.01 * (s + 1))
             catalog.price(vendor, server, price=0.005 * (s + 1), allocation="SPOT", region_id="r2")
             catalog.score(vendor, server, "stress_ng:bestn", 100.0 * (s + 1))
@@ -34,6 +34,9 @@ REQUESTS = [
     ("/servers", {"countries": "US", "limit": -1}, 1),  # places too (filters/places.py)
     ("/servers", {"vendor_regions": "vendor0~r1", "regions": "r1"}, 1),
     ("/servers", {"benchmark_id": "stress_ng:bestn", "order_by": "selected_benchmark_score"}, 1),
+    # The newest API's filters: the CPU flags validated from memory (read once per catalog version).
+    ("/servers", {"cpu_flags": ["avx2", "sse4_2"], "price_max": 1, "memory_per_vcpu_min": 0.5, "gpu_max": 0}, 1),
+    ("/servers", {"benchmark_id": "stress_ng:bestn", "benchmark_score_per_vcpu_min": 1, "only_active": "true"}, 1),
     ("/regions", {}, 1),
     ("/regions", {"vendor": ["vendor0", "vendor1"]}, 1),
     ("/server/vendor0/server1", {}, 1),
