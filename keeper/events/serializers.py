@@ -59,7 +59,7 @@ class IssuedWebhookSerializer(WebhookSerializer):
 class WebhookCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     url = serializers.CharField(max_length=2000, help_text="https:// URL of the receiver (public addresses only).")
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=40),
+        child=serializers.ChoiceField(choices=EventType.choices),
         min_length=1,
         max_length=len(EventType.values),
         help_text="The event types to deliver.",
@@ -70,7 +70,10 @@ class WebhookCreateSerializer(StrictSerializerMixin, serializers.Serializer):
 class WebhookUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     url = serializers.CharField(max_length=2000, required=False)
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=40), min_length=1, max_length=len(EventType.values), required=False
+        child=serializers.ChoiceField(choices=EventType.choices),
+        min_length=1,
+        max_length=len(EventType.values),
+        required=False,
     )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False, help_text="false disables it; true enables it again.")

@@ -77,7 +77,9 @@ class WebhookViewSet(KeeperViewMixin, viewsets.GenericViewSet):
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
-            return WebhookEndpoint.objects.none()
+            # The deliveries route lists (and its FilterSet filters) deliveries, not endpoints.
+            model = WebhookDelivery if self.action == "deliveries" else WebhookEndpoint
+            return model.objects.none()
         endpoints = WebhookEndpoint.objects.order_by("-created_at", "-id")
         return endpoints if sees_all(self.caller) else endpoints.filter(owner=self.caller.owner)
 
