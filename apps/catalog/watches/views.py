@@ -7,8 +7,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status, viewsets
-from rest_framework.decorators import action
+from rest_framework import exceptions, generics, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -133,25 +132,36 @@ class WatchViewSet(KeeperViewMixin, viewsets.GenericViewSet):
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        summary="A watch's events (newest first)",
-        parameters=[WatchEventFilterSet],
-        responses=WatchEventSerializer(many=True),
-    )
-    @action(detail=True, methods=["get"], filterset_class=WatchEventFilterSet)
-    def events(self, request: Request, pk: str) -> Response:
-        watch = self.get_queryset().filter(pk=pk).first()
-        if watch is None:
-            raise exceptions.NotFound(f"No watch {pk} among yours.")
-        events = self.paginate_queryset(self.filter_queryset(watch_events(watch)))
-        return self.get_paginated_response(WatchEventSerializer(events, many=True).data)
-
     @staticmethod
     def _with_token(watch: Watch, token: str) -> dict:
         body = WatchSerializer(watch).data
         body["feed_token"] = token
         body["feed_url"] = f"/watches/{watch.pk}/events.atom?token={token}"
         return body
+
+
+@extend_schema(tags=["Watches"])
+class WatchEventListView(KeeperViewMixin, generics.GenericAPIView):
+    """GET /watches/{id}/events: the watch's events, newest first, paged."""
+
+    permission_classes = [IsAuthenticatedCaller]
+    serializer_class = WatchEventSerializer
+    filter_backends = [StrictFilterBackend]
+    filterset_class = WatchEventFilterSet
+    pagination_class = LimitPagePagination
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return Event.objects.none()
+        watch = services.watches_of(caller_of(self.request.user)).filter(pk=self.kwargs["pk"]).first()
+        if watch is None:
+            raise exceptions.NotFound(f"No watch {self.kwargs['pk']} among yours.")
+        return watch_events(watch)
+
+    @extend_schema(summary="A watch's events (newest first)", responses=WatchEventSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        events = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(WatchEventSerializer(events, many=True).data)
 
 
 def watch_events(watch: Watch) -> QuerySet[Event]:
