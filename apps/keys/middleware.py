@@ -22,7 +22,13 @@ class KeyUsageMiddleware:
             # A refused request (429) spent no credits.
             credits = 0 if response.status_code == 429 else (state.cost if state is not None else route_cost(request))
             try:
-                usage_buffer.record(key.pk, status=response.status_code, route=request_route(request), credits=credits)
+                usage_buffer.record(
+                    key.pk,
+                    status=response.status_code,
+                    route=request_route(request),
+                    credits=credits,
+                    quota_refused=getattr(request, "quota_refused", False),
+                )
             except DatabaseError:
                 # Analytics must never fail the request that was already answered.
                 pass

@@ -193,6 +193,9 @@ class KeyUsageDay(models.Model):
     rate_limited = models.PositiveIntegerField(default=0, help_text="429 responses.")
     credits = models.PositiveIntegerField(default=0)
     endpoints = models.JSONField(default=dict, help_text="Requests per route.")
+    # Set once each (a conditional update), so a key's quota events are recorded at most once a day.
+    quota_warned_at = models.DateTimeField(null=True, blank=True, help_text="When key.quota_warning was recorded.")
+    quota_exhausted_at = models.DateTimeField(null=True, blank=True, help_text="When key.quota_exhausted was recorded.")
 
     class Meta:
         ordering = ["-day"]

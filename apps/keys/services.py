@@ -4,6 +4,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +23,12 @@ from apps.keys import capability, denylist, endpoints, policy
 from apps.keys import secrets as key_secrets
 from apps.keys.bookkeeping import key_bookkeeping
 from apps.keys.choices import AuditAction, HashKind, KeySource, KeyStatus, Scope
-from apps.keys.models import MAX_KEY_DEPTH, ApiKey, AuditEvent
+from apps.keys.models import MAX_KEY_DEPTH, ApiKey, AuditEvent, KeyUsageDay
 from apps.keys.policy import Actor, KeyConflict
 from keeper import writes
+from keeper.events.models import Event
+from keeper.events.services import record_event
+from keeper.events.types import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ EDITABLE_FIELDS = (
     "organization",
 )
 MAX_GRACE_SECONDS = 30 * 24 * 3600
+# key.quota_warning: this share of a key's daily quota used (issue 18).
+QUOTA_WARNING_PERCENT = 80
 MIN_IMPORTED_LENGTH = 16
 UNKNOWN_KEY = "Invalid API key."
 NAME_TAKEN = "Another key of this owner has that name."
@@ -136,6 +142,21 @@ def _audit_event(
         changes=changes or {},
         detail=detail,
     )
+
+
+def _key_event(key: ApiKey, type: EventType, **figures: Any) -> Event:
+    """Tell the key's owner (Caller.owner: the local user name a key acts as) about a change of `key`, in the
+    caller's transaction. What names the key and the figures given; never a secret or a hash."""
+    data = {
+        "key_id": key.key_id,
+        "prefix": key.prefix,
+        "masked": key.masked,
+        "name": key.name,
+        "owner": key.owner_name,
+        "organization": key.organization_name,
+        **{name: _json_value(value) for name, value in figures.items()},
+    }
+    return record_event(key.owner_name, type, data, subject=f"key:{key.key_id}")
 
 
 def _json_value(value: Any) -> Any:
@@ -299,8 +320,23 @@ def key_rotate(key: ApiKey, *, actor: Actor, grace_seconds: int = 0) -> IssuedKe
             update_fields=["secret_hash", "last_chars", "previous_secret_hash", "previous_valid_until", "updated_at"]
         )
         _audit(key, AuditAction.ROTATE, actor, detail=f"grace period {grace_seconds}s")
+        _key_event(
+            key,
+            EventType.KEY_ROTATED,
+            grace_period_seconds=grace_seconds,
+            previous_valid_until=key.previous_valid_until,
+            actor=actor.name,
+        )
     _forget_verified(key, "rotated")
     return IssuedKey(key, value)
+
+
+# The status changes callers are told about (key.reactivated is not an event type).
+STATUS_EVENTS = {
+    KeyStatus.SUSPENDED: EventType.KEY_SUSPENDED,
+    KeyStatus.REVOKED: EventType.KEY_REVOKED,
+    KeyStatus.EXPIRED: EventType.KEY_EXPIRED,
+}
 
 
 def _set_status(key: ApiKey, status: str, action: str, actor: Actor, rank: policy.Rank, reason: str = "") -> ApiKey:
@@ -313,6 +349,9 @@ def _set_status(key: ApiKey, status: str, action: str, actor: Actor, rank: polic
         decided = policy.record_decisions(key, rank, [policy.STATUS])
         key.save(update_fields=["status", "previous_secret_hash", "previous_valid_until", *decided, "updated_at"])
         _audit(key, action, actor, changes={"status": [before, status]}, detail=reason)
+        if status in STATUS_EVENTS:
+            figures = {"expires_at": key.expires_at} if status == KeyStatus.EXPIRED else {"reason": reason}
+            _key_event(key, STATUS_EVENTS[status], previous_status=before, actor=actor.name, **figures)
     _forget_verified(key, status)
     return key
 
@@ -354,8 +393,13 @@ def key_delete(key: ApiKey, *, actor: Actor) -> None:
 def keys_mark_expired(now=None) -> int:
     """Move keys past their expiry to EXPIRED (they are refused before that already)."""
     expired = 0
-    for key in ApiKey.objects.past_expiry(now).select_related("owner"):
-        _set_status(key, KeyStatus.EXPIRED, AuditAction.EXPIRE, Actor("system"), policy.Rank.OPERATOR)
+    for pk in ApiKey.objects.past_expiry(now).values_list("pk", flat=True):
+        with transaction.atomic():
+            # Locked and asked again: two runs at once (the schedule and a Celery beat) expire a key once.
+            key = ApiKey.objects.past_expiry(now).select_for_update().filter(pk=pk).first()
+            if key is None:
+                continue
+            _set_status(key, KeyStatus.EXPIRED, AuditAction.EXPIRE, Actor("system"), policy.Rank.OPERATOR)
         expired += 1
     return expired
 
@@ -368,13 +412,75 @@ def keys_warn_expiring(now=None) -> list[ApiKey]:
         .filter(expiry_warned_at__isnull=True)
         .select_related("owner")
     )
+    warned = []
     for key in keys:
-        logger.warning("API key %s of %s expires at %s", key.masked, key.owner.get_username(), key.expires_at)
         with transaction.atomic():
+            # Conditional: of two runs at once, one warns (and records the event).
+            if not ApiKey.objects.filter(pk=key.pk, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+                continue
             key.expiry_warned_at = now
-            key.save(update_fields=["expiry_warned_at"])
             _audit(key, AuditAction.EXPIRY_WARNING, Actor("system"), detail=f"expires at {key.expires_at}")
-    return keys
+            _key_event(
+                key,
+                EventType.KEY_EXPIRING,
+                expires_at=key.expires_at,
+                warning_days=settings.KEEPER_KEY_EXPIRY_WARNING_DAYS,
+            )
+        logger.warning("API key %s of %s expires at %s", key.masked, key.owner.get_username(), key.expires_at)
+        warned.append(key)
+    return warned
+
+
+def keys_record_quota_events(refused: Mapping[int, bool], *, now: datetime | None = None) -> list[Event]:
+    """key.quota_warning (QUOTA_WARNING_PERCENT of the daily quota used) and key.quota_exhausted (nothing
+    left, or the key's own quota refused a request: `refused[pk]`), each at most once per key and UTC day,
+    for the keys of `refused` (by primary key) and the keys above them whose quotas their requests spend.
+
+    Called by the usage flush (apps/keys/usage.py), behind the requests: it reads the quota counters
+    every process shares (Redis or the database), so what it sees is exact whichever process asks.
+    """
+    from apps.keys.throttles import quota_counter_key
+    from apps.throttling.services import limiters
+
+    now = now or timezone.now()
+    keys = ApiKey.objects.filter(pk__in=list(refused)).filter(Q(daily_quota__isnull=False) | Q(parent__isnull=False))
+    checked: dict[int, tuple[ApiKey, bool]] = {}
+    for key in keys.select_related("owner", "organization"):
+        if key.daily_quota:
+            checked[key.pk] = (key, refused[key.pk] or checked.get(key.pk, (key, False))[1])
+        for above in key.limited_ancestors():
+            if above.daily_quota and above.pk not in checked:
+                checked[above.pk] = (above, False)
+    events = []
+    for key, was_refused in checked.values():
+        quota = key.daily_quota
+        remaining = limiters().counter_remaining(quota_counter_key(key, now), quota)
+        figures = {
+            "daily_quota": quota,
+            "used": quota - remaining,
+            "remaining": remaining,
+            "day": now.date().isoformat(),
+        }
+        exhausted = was_refused or remaining == 0
+        if exhausted or (quota - remaining) * 100 >= quota * QUOTA_WARNING_PERCENT:
+            events += _quota_event(key, EventType.KEY_QUOTA_WARNING, "quota_warned_at", now, figures)
+        if exhausted:
+            events += _quota_event(key, EventType.KEY_QUOTA_EXHAUSTED, "quota_exhausted_at", now, figures)
+    return events
+
+
+def _quota_event(key: ApiKey, type: EventType, marker: str, now: datetime, figures: dict) -> list[Event]:
+    """The event, unless the day's marker says it was recorded: the marker is set by a conditional update
+    in the event's transaction, so of concurrent flushes (workers, processes) exactly one records it."""
+    day = now.date()
+    with transaction.atomic():
+        KeyUsageDay.objects.get_or_create(key=key, day=day)
+        if not KeyUsageDay.objects.filter(key=key, day=day, **{f"{marker}__isnull": True}).update(**{marker: now}):
+            return []
+        data = (
+            {**figures, "threshold_percent": QUOTA_WARNING_PERCENT} if type == EventType.KEY_QUOTA_WARNING else figures
+        )
+        return [_key_event(key, type, **data)]
 
 
 # --- Verification ---------------------------------------------------------------

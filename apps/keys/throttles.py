@@ -46,6 +46,8 @@ class DailyQuotaThrottle(BaseThrottle):
         self.detail = f"{whose} of {quota} credits used up; it resets at {resets_at:%Y-%m-%dT%H:%M:%SZ}."
         if not decision.allowed:
             metrics.throttle_refused("quota")
+            # The key's own quota refused: its usage flush records key.quota_exhausted (apps/keys/usage.py).
+            request._request.quota_refused = not above
         return decision.allowed
 
     def wait(self) -> float:

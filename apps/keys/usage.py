@@ -49,6 +49,8 @@ MAX_BATCHES_PER_FLUSH = 20
 # After a Redis failure, a process counts in memory for this long before trying Redis again.
 RETRY_REDIS_AFTER_SECONDS = 5.0
 LOG_EVERY_SECONDS = 60.0
+# The counts of a _Tally kept in a Redis hash field each.
+COUNTS = ("requests", "errors", "rate_limited", "credits", "quota_refused")
 
 # KEYS[1] the pending set; ARGV[1] the hash prefix, ARGV[2] the batch size. Atomic, so a count is
 # either in the batch returned (and gone from Redis) or still in Redis for a later flush.
@@ -75,6 +77,8 @@ class _Tally:
     rate_limited: int = 0
     credits: int = 0
     endpoints: Counter = field(default_factory=Counter)
+    # 429s of the key's own daily quota: not stored, read by the flush for key.quota_exhausted.
+    quota_refused: int = 0
 
     def add(self, other: "_Tally") -> None:
         self.requests += other.requests
@@ -82,6 +86,7 @@ class _Tally:
         self.rate_limited += other.rate_limited
         self.credits += other.credits
         self.endpoints.update(other.endpoints)
+        self.quota_refused += other.quota_refused
 
 
 Tallies = dict[tuple[int, date], _Tally]
@@ -100,7 +105,7 @@ class RedisUsageStore:
         for (key_pk, day), tally in tallies.items():
             name = f"{day.isoformat()}:{key_pk}"
             hash_key = REDIS_PREFIX + name
-            for column in ("requests", "errors", "rate_limited", "credits"):
+            for column in COUNTS:
                 if amount := getattr(tally, column):
                     pipe.hincrby(hash_key, column, amount)
             for route, amount in tally.endpoints.items():
@@ -120,7 +125,7 @@ class RedisUsageStore:
                 column, amount = column.decode(), int(value)
                 if column.startswith(ROUTE_FIELD):
                     tally.endpoints[column.removeprefix(ROUTE_FIELD)] += amount
-                elif column in ("requests", "errors", "rate_limited", "credits"):
+                elif column in COUNTS:
                     setattr(tally, column, amount)
             tallies[(int(key_pk), date.fromisoformat(day))] = tally
         return tallies
@@ -137,8 +142,8 @@ class UsageBuffer:
         self._redis_down_until = 0.0
         self._warned_at = float("-inf")
 
-    def record(self, key_pk: int, *, status: int, route: str, credits: int) -> None:
-        tally = _Tally(1, int(status >= 400), int(status == 429), credits, Counter({route: 1}))
+    def record(self, key_pk: int, *, status: int, route: str, credits: int, quota_refused: bool = False) -> None:
+        tally = _Tally(1, int(status >= 400), int(status == 429), credits, Counter({route: 1}), int(quota_refused))
         tallies = {(key_pk, timezone.now().date()): tally}
         store = self._redis()
         if store is not None:
@@ -197,6 +202,8 @@ class UsageBuffer:
         if not tallies:
             return True
         pending = dict(tallies)
+        today = timezone.now().date()
+        written: dict[int, bool] = {}
         try:
             existing = set(ApiKey.objects.filter(pk__in={pk for pk, _ in pending}).values_list("pk", flat=True))
             for (key_pk, day), tally in list(pending.items()):
@@ -205,11 +212,15 @@ class UsageBuffer:
                         _add_to_day(key_pk, day, tally)
                     except IntegrityError:
                         pass  # the key was deleted meanwhile: its counts go with it
+                    else:
+                        if day == today:
+                            written[key_pk] = written.get(key_pk, False) or tally.quota_refused > 0
                 del pending[(key_pk, day)]
         except DatabaseError as exc:
             logger.warning("Key usage not written (%s): kept for the next flush.", exc.__class__.__name__)
             put_back(pending)
             return False
+        _record_quota_events(written)
         return True
 
     def _redis(self) -> RedisUsageStore | None:
@@ -230,6 +241,20 @@ class UsageBuffer:
                 "Key usage: Redis unavailable (%s); counting in this process's memory until it is back.",
                 exc.__class__.__name__,
             )
+
+
+def _record_quota_events(used: dict[int, bool]) -> None:
+    """The quota events of the keys used today (key.quota_warning, key.quota_exhausted): here, behind the
+    requests, rather than in them. The counts are written already: a failure here loses no count."""
+    from apps.keys.services import keys_record_quota_events
+
+    if not used:
+        return
+    try:
+        keys_record_quota_events(used)
+    except DatabaseError as exc:
+        # The next flush of these keys asks again (the day's markers make it record each event once).
+        logger.warning("Key quota events not recorded (%s): asked again at the next flush.", exc.__class__.__name__)
 
 
 def _add_to_day(key_pk: int, day: date, tally: _Tally) -> None:
