@@ -22,6 +22,8 @@ from apps.catalog.models import (
 )
 from apps.catalog.sources import CatalogSource, open_catalog_source
 from apps.catalog.version import forget_catalog_state
+from keeper.events.services import record_event
+from keeper.events.types import EventType
 from keeper.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -65,14 +67,18 @@ def catalog_sync(
             else:
                 _load(run, catalog, on_stage, on_table)
                 run.status = choices.SyncStatus.SUCCEEDED
-        run.finished_at = timezone.now()
+        # A loaded catalog finished when it committed (the time its sync.completed event and /changes tell).
+        run.finished_at = run.finished_at or timezone.now()
         run.save()
     except BaseException as exc:
         # Broad on purpose: record the failure (even a Ctrl-C), then re-raise.
         run.status = choices.SyncStatus.FAILED
         run.error = f"{exc.__class__.__name__}: {exc}"[:4000]
         run.finished_at = timezone.now()
-        run.save()
+        # After the load's transaction rolled back: the failure and its event commit together.
+        with transaction.atomic():
+            run.save()
+            _sync_failed_event(run)
         _end_run(run)
         logger.error("Catalog sync #%s failed: %s", run.pk, run.error)
         metrics.catalog_sync_finished(status=run.status, seconds=run.duration)
@@ -85,6 +91,18 @@ def catalog_sync(
     if run.status == choices.SyncStatus.SUCCEEDED and connection.vendor == "postgresql":
         _vacuum_catalog()
     return run
+
+
+def _sync_failed_event(run: SyncRun) -> None:
+    """sync.failed for staff (owner ""): the run and the error as recorded on it."""
+    data = {
+        "sync_id": run.pk,
+        "source": run.source,
+        "error": run.error,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+    record_event("", EventType.SYNC_FAILED, data, subject=f"sync:{run.pk}")
 
 
 def _derived_missing() -> bool:
@@ -139,8 +157,24 @@ def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
                 run.seconds.update(history.seconds)
             run.status = choices.SyncStatus.SUCCEEDED
             run.finished_at = timezone.now()
-            # Saved inside the transaction: the catalog and the record of it commit together.
+            # Saved inside the transaction: the catalog, the record of it and its event commit together.
             run.save()
+            record_event(
+                "",
+                EventType.SYNC_COMPLETED,
+                {
+                    "sync_id": run.pk,
+                    "source": run.source,
+                    "data_hash": run.data_hash,
+                    "schema_version": run.schema_version,
+                    "started_at": run.started_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat(),
+                    "duration_seconds": round(run.duration, 3),
+                    "rows": run.rows,
+                    "changes": run.changes,
+                },
+                subject=f"sync:{run.pk}",
+            )
     finally:
         source.close()
 
@@ -151,6 +185,7 @@ def _load(run: SyncRun, catalog: CatalogSource, on_stage, on_table) -> None:
 # connection ends: the next sync marks a RUNNING run nobody holds the lock of as interrupted at
 # once. SQLite has no such thing: there a run still RUNNING after STALE_RUN_AFTER is taken for dead.
 RUN_LOCK_CLASS = 0x6B657275
+INTERRUPTED = "Interrupted: the process ended before the run finished."
 
 
 def _run_lock_key(pk: int) -> int:
@@ -190,6 +225,11 @@ def _abandon_stale_runs() -> None:
             )
             held = {key for (key,) in cursor.fetchall()}
         stale |= Q(pk__in=[pk for pk in running.values_list("pk", flat=True) if _run_lock_key(pk) not in held])
-    running.filter(stale).update(
-        status=choices.SyncStatus.FAILED, error="Interrupted: the process ended before the run finished."
-    )
+    for pk in running.filter(stale).values_list("pk", flat=True):
+        with transaction.atomic():
+            # Conditional: of two syncs starting at once, one marks the run (and records its sync.failed).
+            marked = SyncRun.objects.filter(pk=pk, status=choices.SyncStatus.RUNNING).update(
+                status=choices.SyncStatus.FAILED, error=INTERRUPTED
+            )
+            if marked:
+                _sync_failed_event(SyncRun.objects.get(pk=pk))
