@@ -65,10 +65,14 @@ class Answer:
     body: bytes | None
     headers: dict[str, str]
     for_callers_only: bool
+    content_type: str = ORJSONRenderer.media_type
 
 
-def cached_catalog_response(get: Callable | None = None, *, kind: str = CATALOG, private: bool = False) -> Callable:
-    """Decorate a catalog view's `get`; `private=True` for answers that always need an authenticated caller."""
+def cached_catalog_response(
+    get: Callable | None = None, *, kind: str = CATALOG, private: bool = False, media_type: str | None = None
+) -> Callable:
+    """Decorate a catalog view's `get`; `private=True` for answers that always need an authenticated caller;
+    `media_type` for a `get` that answers a rendered HttpResponse of that type (a feed), not DRF data."""
 
     def decorate(get: Callable) -> Callable:
         @wraps(get)
@@ -86,15 +90,16 @@ def cached_catalog_response(get: Callable | None = None, *, kind: str = CATALOG,
             response = None
             if answer is None:
                 response = get(view, request, *args, **kwargs)
-                if response.status_code != 200 or not isinstance(response, Response):
+                answered = Response if media_type is None else HttpResponse
+                if response.status_code != 200 or not isinstance(response, answered):
                     return response
-                answer = _answer(view, response, private=private, rendered=cache is not None)
+                answer = _answer(view, response, private=private, rendered=cache is not None, media_type=media_type)
                 if cache is not None and len(answer.body) <= settings.KEEPER_CATALOG_RESPONSE_CACHE_MAX_BYTES:
                     cache.set(key, answer, settings.KEEPER_CATALOG_RESPONSE_CACHE_SECONDS)
             if revalidating:
                 response = HttpResponseNotModified()
             elif response is None or answer.body is not None:
-                response = HttpResponse(answer.body, content_type=ORJSONRenderer.media_type)
+                response = HttpResponse(answer.body, content_type=answer.content_type)
                 for name, value in answer.headers.items():
                     response[name] = value
             response["ETag"] = etag
@@ -108,11 +113,17 @@ def cached_catalog_response(get: Callable | None = None, *, kind: str = CATALOG,
     return decorate(get) if get is not None else decorate
 
 
-def _answer(view: Any, response: Response, *, private: bool, rendered: bool) -> Answer:
-    """What is kept of a view's 200: rendered only when it is stored (uncached, DRF renders it as usual)."""
-    body = ORJSONRenderer().render(response.data) if rendered else None
+def _answer(
+    view: Any, response: HttpResponse, *, private: bool, rendered: bool, media_type: str | None = None
+) -> Answer:
+    """What is kept of a view's 200: rendered only when it is stored (uncached, DRF renders it as usual);
+    a response of `media_type` is rendered already."""
     headers = {name: response[name] for name in CACHED_HEADERS if name in response}
-    return Answer(body=body, headers=headers, for_callers_only=private or _for_callers_only(view))
+    callers_only = private or _for_callers_only(view)
+    if media_type is not None:
+        return Answer(body=response.content, headers=headers, for_callers_only=callers_only, content_type=media_type)
+    body = ORJSONRenderer().render(response.data) if rendered else None
+    return Answer(body=body, headers=headers, for_callers_only=callers_only)
 
 
 def _for_callers_only(view: Any) -> bool:

@@ -7,6 +7,7 @@ from apps.catalog.views import benchmarks as benchmark_views
 from apps.catalog.views import catalog as views
 from apps.catalog.views import database_details as database_detail_views
 from apps.catalog.views import databases as database_views
+from apps.catalog.views import feeds as feed_views
 from apps.catalog.views import history as history_views
 from apps.catalog.views import prices as price_views
 from apps.catalog.views import server_details as server_detail_views
@@ -30,6 +31,7 @@ urlpatterns = [
         name="server-similar-servers",
     ),
     path("changes", history_views.ChangeListView.as_view(), name="changes"),
+    path("changes.atom", feed_views.ChangeFeedView.as_view(), name="changes-feed"),
     path("syncs", history_views.SyncListView.as_view(), name="syncs"),
     path(f"{SERVER}/price_history", history_views.PriceHistoryView.as_view(), name="server-price-history"),
     path(SERVER, views.ServerDetailView.as_view(), name="server"),
