@@ -23,6 +23,9 @@ def test_the_schedule_holds_the_catalog_sync_and_the_key_expiry_warnings(setting
         "apps.keys.tasks.warn_expiring_keys",
         "apps.catalog.tasks.prune_catalog_history",
         "apps.keys.tasks.prune_signing_keys",
+        "apps.catalog.watches.tasks.evaluate_watches",
+        "keeper.events.tasks.deliver_webhooks",
+        "keeper.events.tasks.prune_events",
     }
     assert entries["apps.keys.tasks.warn_expiring_keys"].every == 24 * 3600
     # Nothing runs at start-up: the start-up command has just synced.
@@ -39,7 +42,15 @@ def test_due_tasks_run_in_process_and_are_rescheduled(db, settings, tmp_path, dj
     assert run_due(entries, not_yet) == []
     ran = run_due(entries, now=max(entry.due for entry in entries))
 
-    assert sorted(ran) == ["prune-catalog-history", "prune-signing-keys", "sync-catalog", "warn-expiring-keys"]
+    assert sorted(ran) == [
+        "deliver-webhooks",
+        "evaluate-watches",
+        "prune-catalog-history",
+        "prune-events",
+        "prune-signing-keys",
+        "sync-catalog",
+        "warn-expiring-keys",
+    ]
     assert SyncRun.objects.get().status == "SUCCEEDED"
     assert ApiKey.objects.get(pk=soon.api_key.pk).expiry_warned_at is not None
     assert all(entry.due > entry.every for entry in entries)
@@ -51,7 +62,15 @@ def test_a_failing_task_is_logged_and_does_not_stop_the_others(db, settings, tmp
 
     ran = run_due(entries, now=max(entry.due for entry in entries))
 
-    assert sorted(ran) == ["prune-catalog-history", "prune-signing-keys", "sync-catalog", "warn-expiring-keys"]
+    assert sorted(ran) == [
+        "deliver-webhooks",
+        "evaluate-watches",
+        "prune-catalog-history",
+        "prune-events",
+        "prune-signing-keys",
+        "sync-catalog",
+        "warn-expiring-keys",
+    ]
     # Logged through the console handler (importing the tasks lets Celery take over pytest's log capture).
     assert "Scheduled task sync-catalog failed: CatalogSourceError" in capsys.readouterr().err
 
