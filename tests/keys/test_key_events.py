@@ -197,11 +197,14 @@ def test_a_key_warned_then_expired_has_both_events_in_that_order(make_key, setti
 # --- Daily quota: recorded by the usage flush --------------------------------------------------------
 
 
-@pytest.fixture
-def limits(settings):
-    """Rate limiting on (memory backend: quotas counted in the database), a bucket too big to matter."""
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def limits(request, settings, no_redis):
+    """Rate limiting on, a bucket too big to matter; quotas counted in the database (memory backend), or
+    quotas and the usage counters in Redis (redis backend)."""
+    if request.param == "redis":
+        settings.REDIS_URL = request.getfixturevalue("redis_url")
     settings.RATE_LIMIT_ENABLED = True
-    settings.RATE_LIMIT_BACKEND = "memory"
+    settings.RATE_LIMIT_BACKEND = request.param
     settings.RATE_LIMIT_CREDITS_PER_MINUTE = 1000
     settings.RATE_LIMIT_DEFAULT_CREDIT_COST = 1
     settings.KEEPER_KEY_USAGE_FLUSH_SECONDS = 3600  # flushed by the test, not by the requests
