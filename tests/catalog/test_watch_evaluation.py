@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from rest_framework.test import APIClient
 
 from apps.catalog.watches.models import Watch, WatchStatus, WatchSweep
 from apps.catalog.watches.services import evaluate_watches
@@ -211,3 +213,40 @@ def test_a_sync_run_by_hand_is_evaluated_by_the_schedule(watcher, tmp_path):
     assert len(watch_events(watch)) == 1
     assert run_due([entry], entry.due) == ["evaluate-watches"]
     assert len(watch_events(watch)) == 1
+
+
+def test_a_signed_in_users_watch_pauses_once_the_user_is_deactivated(sync_upstream, make_user):
+    """A caller without a key (an admin session here) is kept as a snapshot; its user must stay active."""
+    sync_upstream(sample_catalog())
+    carol = make_user("carol")
+    api = APIClient()
+    api.force_authenticate(carol)
+    created = api.post("/watches", {"name": "gcp", "query": "/servers?vendor=gcp"}, format="json")
+    assert created.status_code == 201, created.content
+    watch = Watch.objects.get(pk=created.json()["id"])
+    assert watch.caller["kind"] == "snapshot" and watch.caller["auth_method"] == "session"
+    carol.is_active = False
+    carol.save()
+    sync_upstream(changed_catalog())
+
+    assert evaluate_watches().paused == 1
+
+    watch.refresh_from_db()
+    assert (watch.status, watch.paused_reason) == (WatchStatus.PAUSED, "The user carol is deactivated.")
+
+
+def test_staff_resume_a_paused_watch_in_the_admin(watcher, sync_upstream, alice, make_user):
+    watch = watcher()
+    key_revoke(watcher.key.api_key, actor=owner_actor(alice))
+    sync_upstream(changed_catalog())
+    evaluate_watches()
+    admin = Client()
+    admin.force_login(make_user("root", is_staff=True, is_superuser=True))
+
+    listed = admin.get("/admin/catalog/watch/", {"owner": "alice"})
+    resumed = admin.post("/admin/catalog/watch/", {"action": "resume", "_selected_action": [watch.pk]})
+
+    assert listed.status_code == 200 and "has been revoked" in listed.content.decode()
+    assert resumed.status_code == 302
+    watch.refresh_from_db()
+    assert (watch.status, watch.paused_reason) == (WatchStatus.ACTIVE, "")
