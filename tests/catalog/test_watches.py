@@ -216,3 +216,22 @@ def test_the_feed_opens_with_the_watchs_token_only_and_rotates(alice_api, sync_u
     assert rotated["feed_token"] != token
     assert anonymous.get(f"/watches/{watch}/events.atom", {"token": token}).status_code == 404
     assert anonymous.get(f"/watches/{watch}/events.atom", {"token": rotated["feed_token"]}).status_code == 200
+
+
+def test_a_watch_made_with_a_capability_token_runs_as_its_key(sync_upstream, alice, make_key):
+    sync_upstream(sample_catalog())
+    key = make_key(alice)
+    api = APIClient()
+    validation = api.post("/keys/validate", {"key": key.value}, format="json", HTTP_AUTHORIZATION=f"Bearer {key.value}")
+    assert validation.status_code == 200, validation.content
+    token = validation.json()["capability_token"]
+
+    response = api.post(
+        "/watches", {"name": "aws", "query": QUERY}, format="json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+    assert response.status_code == 201, response.content
+    watch = Watch.objects.get(pk=response.json()["id"])
+    assert watch.owner == "alice"
+    assert watch.caller == {"kind": "api_key", "key_id": key.api_key.key_id, "auth_method": "capability_token"}
+    assert token not in str(watch.caller)
