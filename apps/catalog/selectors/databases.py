@@ -316,14 +316,19 @@ def _computed(shape: Shape, prices: Prices) -> dict[str, str]:
     """The figures a row gets after its database and vendor columns (USD; converted in `run`), the breakdown
     last."""
     compute, storage = prices.compute, prices.storage_monthly or "0"
-    hourly_storage = f"({storage} / {HOURS_PER_MONTH!r})" if prices.storage_monthly else "0"
-    derived = {
-        column: rounded(
-            f"{compute[column]} + {storage if column.endswith('monthly') else hourly_storage}",
-            server_price_digits(column),
-        )
-        for column in LIVE_COLUMNS
-    }
+    if prices.storage_monthly is None:
+        # Nothing added: the prices are stored rounded (Database's and DatabaseRegionPrice's, at sync time).
+        # SQLite's ROUND formats and parses each value: three per row were a third of a page's SQL.
+        derived = dict(compute)
+    else:
+        hourly_storage = f"({storage} / {HOURS_PER_MONTH!r})"
+        derived = {
+            column: rounded(
+                f"{compute[column]} + {storage if column.endswith('monthly') else hourly_storage}",
+                server_price_digits(column),
+            )
+            for column in LIVE_COLUMNS
+        }
     if shape.allocation != choices.BestDatabasePriceAllocation.ANY:
         derived["min_price"] = derived[BEST_PRICE_COLUMN[shape.allocation]]
     breakdown = {
