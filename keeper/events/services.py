@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,9 +53,16 @@ def _queue(event: Event, endpoints: Iterable[WebhookEndpoint]) -> list[WebhookDe
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now) for endpoint in endpoints]
     )
-    if deliveries:
+    if deliveries and not _send_soon_pending():
         transaction.on_commit(_send_soon)
     return deliveries
+
+
+def _send_soon_pending() -> bool:
+    """Whether this transaction already asks for a delivery run on commit: one run sends every delivery it
+    queued, so a watch evaluation recording a thousand events sends one task, not a thousand."""
+    connection = transaction.get_connection()
+    return connection.in_atomic_block and any(entry[1] is _send_soon for entry in connection.run_on_commit)
 
 
 def _send_soon() -> None:
@@ -163,7 +171,9 @@ def webhook_update(endpoint: WebhookEndpoint, *, staff: bool, **changes: Any) ->
     enabled = changes.pop("enabled", None)
     for name, value in changes.items():
         setattr(endpoint, name, value)
-    endpoint.save()
+    if changes:
+        # Only what changed: a delivery being recorded meanwhile updates the failure count.
+        endpoint.save(update_fields=[*changes, "updated_at"])
     if enabled is True and not endpoint.enabled:
         webhook_enable(endpoint)
     elif enabled is False and endpoint.enabled:
@@ -210,11 +220,17 @@ def webhook_disable(endpoint: WebhookEndpoint, *, reason: str, notify: bool = Fa
             record_event(
                 endpoint.owner,
                 EventType.WEBHOOK_DISABLED,
-                {"webhook_id": endpoint.public_id, "url": endpoint.url, "reason": reason},
+                {"webhook_id": endpoint.public_id, "url": _without_query(endpoint.url), "reason": reason},
                 subject=f"webhook:{endpoint.public_id}",
             )
     logger.warning("Webhook endpoint %s disabled: %s", endpoint.public_id, reason)
     return endpoint
+
+
+def _without_query(url: str) -> str:
+    """The URL without its query and fragment, which may carry a receiver's token: events hold no secrets."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def webhook_enable(endpoint: WebhookEndpoint) -> WebhookEndpoint:

@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -111,3 +113,19 @@ def test_events_older_than_the_kept_days_are_pruned_with_their_deliveries(events
         recent.public_id,
     ]
     assert not WebhookDelivery.objects.filter(event_id=events[0].pk).exists()
+
+
+def test_listing_events_costs_the_same_queries_for_one_or_many():
+    alice = _client("alice")
+    record_event("alice", EventType.KEY_EXPIRING, {})
+
+    def counted() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert alice.get("/events").status_code == 200
+        return len(queries)
+
+    counted()  # the key's first use writes its bookkeeping
+    one = counted()
+    for _ in range(4):
+        record_event("alice", EventType.KEY_EXPIRING, {})
+    assert counted() == one and len(alice.get("/events").json()) == 5

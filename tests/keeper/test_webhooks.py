@@ -11,7 +11,8 @@ import orjson
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 from svix.webhooks import Webhook as SvixWebhook
@@ -19,7 +20,7 @@ from svix.webhooks import WebhookVerificationError
 
 from apps.keys import services as key_services
 from keeper.admin import staff_overview
-from keeper.events import delivery
+from keeper.events import delivery, services
 from keeper.events.models import AttemptOutcome, DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from keeper.events.services import record_event
 from keeper.events.tasks import deliver_webhooks
@@ -479,3 +480,43 @@ def test_the_admin_shows_deliveries_per_day_and_sends_again(alice, receiver, adm
     change = admin_client.get(f"/admin/events/webhookendpoint/{endpoint.pk}/change/")
     assert change.status_code == 200 and b"in the admin" in change.content
     assert endpoint.secret_encrypted.encode() not in change.content
+
+
+def test_listing_deliveries_costs_the_same_queries_for_one_or_many(alice, receiver):
+    created = create(alice, receiver.url(), ["key.expiring"])
+    receiver.failures = 1  # two attempts for the first delivery
+
+    def counted() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert alice.get(f"/webhooks/{created['id']}/deliveries").status_code == 200
+            assert alice.get("/webhooks").status_code == 200
+        return len(queries)
+
+    record_event("alice", EventType.KEY_EXPIRING, {"key_id": "k0"})
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        deliver()
+        clock.shift(delivery.RETRY_SCHEDULE[0])
+        deliver()
+    counted()  # the key's first use writes its bookkeeping
+    one = counted()
+    for number in range(1, 5):
+        record_event("alice", EventType.KEY_EXPIRING, {"key_id": f"k{number}"})
+    deliver()
+    assert counted() == one
+    assert len(alice.get(f"/webhooks/{created['id']}/deliveries").json()) == 5
+
+
+def test_one_delivery_run_is_asked_for_per_transaction(alice, receiver, django_capture_on_commit_callbacks):
+    create(alice, receiver.url(), ["key.expiring"])
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for number in range(3):
+            record_event("alice", EventType.KEY_EXPIRING, {"key_id": f"k{number}"})
+    assert len(callbacks) == 1 and WebhookDelivery.objects.count() == 3
+
+
+def test_the_disabled_event_names_the_url_without_its_query(alice, receiver):
+    created = create(alice, receiver.url("/hook?token=receiver-secret"), ["key.expiring"])
+    endpoint = WebhookEndpoint.objects.get(public_id=created["id"])
+    services.webhook_disable(endpoint, reason="test", notify=True)
+    event = Event.objects.get(type=EventType.WEBHOOK_DISABLED)
+    assert event.data["url"] == receiver.url("/hook") and "receiver-secret" not in orjson.dumps(event.data).decode()
