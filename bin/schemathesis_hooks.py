@@ -172,6 +172,7 @@ KNOWN_FAILURES = [
                 "GET /servers",
                 "GET /server/{vendor}/{server}/prices",
                 "GET /server/{vendor}/{server}/similar_servers/{by}/{num}",
+                "GET /database/{vendor}/{database}/prices",
             }
         ),
         code="ST202",
