@@ -128,7 +128,8 @@ KNOWN_FAILURES = [
             "schemathesis counts every 5xx as a server error"
         ),
         operations=frozenset(
-            f"GET /ai/assist_{kind}_filters" for kind in ("server", "server_price", "storage_price", "traffic_price")
+            f"GET /ai/assist_{kind}_filters"
+            for kind in ("server", "server_price", "storage_price", "traffic_price", "database")
         ),
         code="ST101",
         matches=lambda failure, response: _error_code(response) == "ai_not_configured",
@@ -170,6 +171,7 @@ KNOWN_FAILURES = [
         operations=frozenset(
             {
                 "GET /servers",
+                "GET /databases",
                 "GET /server/{vendor}/{server}/prices",
                 "GET /server/{vendor}/{server}/similar_servers/{by}/{num}",
                 "GET /database/{vendor}/{database}/prices",
@@ -188,10 +190,11 @@ KNOWN_FAILURES = [
     KnownFailure(
         name="servers-benchmark-filters-need-benchmark-id",
         why=(
-            "/servers: benchmark_score_min, benchmark_score_per_price_min and the selected_benchmark_score orderings "
-            "need benchmark_id (as upstream); OpenAPI 3.0 has no dependency between query parameters"
+            "/servers and /databases: benchmark_score_min, benchmark_score_per_price_min and the "
+            "selected_benchmark_score orderings need benchmark_id (as upstream); OpenAPI 3.0 has no dependency "
+            "between query parameters"
         ),
-        operations=frozenset({"GET /servers"}),
+        operations=frozenset({"GET /servers", "GET /databases"}),
         code="ST202",
         matches=_error_message_contains("benchmark_id is required"),
     ),
