@@ -45,6 +45,16 @@ BENCHMARK_ORDERINGS = ("selected_benchmark_score", "selected_benchmark_score_per
 DERIVED_ORDERINGS = (*PRICE_ORDERINGS[:-1], "score", "score1", "score_per_price")
 
 
+def status_filter(only_active: bool | None, only_orderable: bool, orderable: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The statuses a search lists (None: any), as the newest Spare Cores API's `status_filter` picks them:
+    `only_active` wins, else `only_orderable` lists the `orderable` statuses."""
+    if only_active:
+        return (choices.DatabaseStatus.ACTIVE,)
+    if only_orderable:
+        return orderable
+    return None
+
+
 @dataclass(frozen=True)
 class Condition:
     """One condition of a search: `on` (COLUMN, TEXT, ...) of `columns`, compared by `lookup` with `values`."""
@@ -90,12 +100,8 @@ class ServerSearch:
 
     @property
     def statuses(self) -> tuple[str, ...] | None:
-        """The servers' statuses listed (None: any), as the newest Spare Cores API's status filter picks them."""
-        if self.only_active:
-            return (choices.DatabaseStatus.ACTIVE,)
-        if self.only_orderable:
-            return choices.ORDERABLE_SERVER_STATUSES
-        return None
+        """The servers' statuses listed (None: any)."""
+        return status_filter(self.only_active, self.only_orderable, choices.ORDERABLE_SERVER_STATUSES)
 
 
 # `/databases` orders by these figures of a database as well as by its columns. The prices (and
@@ -133,12 +139,8 @@ class DatabaseSearch:
 
     @property
     def statuses(self) -> tuple[str, ...] | None:
-        """The statuses listed (None: any), as the newest Spare Cores API's status filter picks them."""
-        if self.only_active:
-            return (choices.DatabaseStatus.ACTIVE,)
-        if self.only_orderable:
-            return choices.ORDERABLE_DATABASE_STATUSES
-        return None
+        """The statuses listed (None: any)."""
+        return status_filter(self.only_active, self.only_orderable, choices.ORDERABLE_DATABASE_STATUSES)
 
 
 @dataclass(frozen=True)
