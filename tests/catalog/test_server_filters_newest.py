@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from apps.catalog.filters.servers import NEEDS_BENCHMARK
+from apps.catalog.ai import filters_json_schema
+from apps.catalog.filters.servers import NEEDS_BENCHMARK, ServerFilterSet
 from apps.catalog.pricing import HOURS_PER_MONTH, exchange_rate
 from tests.catalog.upstream import UpstreamCatalog, servers_catalog
 
@@ -389,3 +390,32 @@ def test_similar_servers_are_only_active_servers(sync_upstream, api):
     # family: by vCPUs, then accelerators, then memory.
     family = [row["server_id"] for row in api.get("/server/v/target/similar_servers/family/10").json()]
     assert family == sorted(candidates, key=lambda s: (shapes[s][0], shapes[s][1], shapes[s][2], s))
+
+
+# --- The AI assist tool and the OpenAPI document -------------------------------------------------------
+
+NEW_PARAMETERS = {
+    "only_orderable",
+    "cpu_hyperthreading",
+    "cpu_flags",
+    "benchmark_score_max",
+    "benchmark_score_per_vcpu_min",
+    "memory_max",
+    "memory_per_vcpu_min",
+    "memory_per_vcpu_max",
+    "storage_count_min",
+    "gpu_max",
+    "price_max",
+}
+
+
+def test_the_ai_assist_tool_offers_the_new_parameters_with_the_active_servers_cpu_flags(sync_upstream):
+    catalog, flags = _flags_catalog()
+    sync_upstream(catalog)
+
+    properties = filters_json_schema(ServerFilterSet)["properties"]
+
+    assert NEW_PARAMETERS <= set(properties)
+    assert properties["cpu_flags"]["items"]["enum"] == sorted({flag for f in flags.values() for flag in f})
+    assert properties["cpu_hyperthreading"]["type"] == "boolean"
+    assert properties["price_max"]["minimum"] == 0
