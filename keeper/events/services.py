@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from keeper.api.exceptions import ConflictError
 from keeper.events.models import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
@@ -31,6 +33,7 @@ ROTATION_GRACE = timedelta(hours=24)
 _SEALING_PURPOSE = b"keeper/webhook-secrets"
 _SECRET_PREFIX = "whsec_"
 _SECRET_BYTES = 32
+DELIVER_TASK = "keeper.events.tasks.deliver_webhooks"
 
 
 # --- Events -----------------------------------------------------------------------
@@ -69,12 +72,10 @@ def _send_soon() -> None:
     """With a Celery broker, a worker sends at once; without one the schedule's next run does (within 5 s)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # never in the request: run_schedule's deliver-webhooks entry sends it
-    from kombu.exceptions import OperationalError
-
-    from keeper.events.tasks import deliver_webhooks
-
     try:
-        deliver_webhooks.delay()
+        # By name, through the project's app (keeper/celery.py, the current one): the task module builds on
+        # this one, not the reverse.
+        current_app.send_task(DELIVER_TASK)
     except OperationalError as exc:
         logger.warning("Could not queue webhook delivery (beat's next run sends it): %s", exc.__class__.__name__)
 
