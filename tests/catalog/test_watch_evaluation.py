@@ -250,3 +250,36 @@ def test_staff_resume_a_paused_watch_in_the_admin(watcher, sync_upstream, alice,
     assert resumed.status_code == 302
     watch.refresh_from_db()
     assert (watch.status, watch.paused_reason) == (WatchStatus.ACTIVE, "")
+
+
+def test_with_a_broker_a_sync_enqueues_the_evaluation_when_it_commits(
+    watcher, sync_upstream, settings, django_capture_on_commit_callbacks
+):
+    """With Celery's broker (here its in-memory transport) the sync asks a worker once it commits; the
+    message is the evaluation of that sync, run here as a worker would."""
+    from keeper.celery import app
+
+    watch = watcher()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    try:
+        with app.connection_for_write() as connection:
+            queue = connection.SimpleQueue("celery")
+            queue.clear()
+            with django_capture_on_commit_callbacks(execute=True):
+                run = sync_upstream(changed_catalog())
+            assert not watch_events(watch)  # nothing ran in the sync's process
+            messages = []
+            while len(queue):
+                message = queue.get(timeout=1)
+                messages.append((message.headers["task"], message.payload[0]))
+                message.ack()
+            queue.close()
+    finally:
+        app.conf.task_always_eager = eager
+    evaluations = [args for task, args in messages if task == "apps.catalog.watches.tasks.evaluate_watches"]
+    assert evaluations == [[run.pk]]
+
+    app.tasks["apps.catalog.watches.tasks.evaluate_watches"].apply(args=evaluations[0], throw=True)
+
+    assert len(watch_events(watch)) == 1

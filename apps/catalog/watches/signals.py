@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 def sync_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     if instance.status != choices.SyncStatus.SUCCEEDED or settings.CELERY_TASK_ALWAYS_EAGER:
         return
+    if getattr(instance, "_watches_enqueued", False):
+        return  # the run is saved again after its transaction: one evaluation asked for is enough
+    instance._watches_enqueued = True
     sync_id = instance.pk
 
     def enqueue() -> None:
