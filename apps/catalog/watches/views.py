@@ -52,6 +52,8 @@ def refused(exc: services.WatchRefused) -> Response:
 
 @extend_schema(tags=["Watches"])
 class WatchViewSet(KeeperViewMixin, viewsets.GenericViewSet):
+    """A caller's watches: saved catalog queries re-run after each sync (README "Watches")."""
+
     permission_classes = [IsAuthenticatedCaller]
     serializer_class = WatchSerializer
     filter_backends = [StrictFilterBackend]
