@@ -201,9 +201,9 @@ KNOWN_FAILURES = [
     KnownFailure(
         name="servers-benchmark-filters-need-benchmark-id",
         why=(
-            "/servers and /databases: benchmark_score_min, benchmark_score_per_price_min and the "
-            "selected_benchmark_score orderings need benchmark_id (as upstream); OpenAPI 3.0 has no dependency "
-            "between query parameters"
+            "/servers and /databases: the benchmark_score_* filters (on /servers also benchmark_score_max and "
+            "benchmark_score_per_vcpu_min) and the selected_benchmark_score orderings need benchmark_id (as "
+            "upstream); OpenAPI 3.0 has no dependency between query parameters"
         ),
         operations=frozenset({"GET /servers", "GET /databases"}),
         code="ST202",
