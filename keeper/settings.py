@@ -472,16 +472,14 @@ SPECTACULAR_SETTINGS = {
         "DatabaseStatusEnum": "apps.catalog.choices.DatabaseStatus",
         # A database's engine and wire protocol have the same choices (PostgreSQL): one enum for both.
         "DatabaseEngineEnum": "apps.catalog.choices.DatabaseEngine",
-        "DatabaseStatusEnum": "apps.catalog.choices.DatabaseStatus",
-        # A database's engine and wire protocol have the same choices (PostgreSQL): one enum for both.
-        "DatabaseEngineEnum": "apps.catalog.choices.DatabaseEngine",
+        "KeyStatusEnum": "apps.keys.choices.KeyStatus",
+        "KeyScopeEnum": "apps.keys.choices.Scope",
+        "SyncStatusEnum": "apps.catalog.choices.SyncStatus",
+        "WatchStatusEnum": "apps.catalog.watches.models.WatchStatus",
         # Events and webhooks (keeper/events): one enum each, whatever the field is called.
         "EventTypeEnum": "keeper.events.types.EventType",
         "WebhookDeliveryStatusEnum": "keeper.events.models.DeliveryStatus",
         "WebhookAttemptOutcomeEnum": "keeper.events.models.AttemptOutcome",
-        "KeyStatusEnum": "apps.keys.choices.KeyStatus",
-        "KeyScopeEnum": "apps.keys.choices.Scope",
-        "SyncStatusEnum": "apps.catalog.choices.SyncStatus",
     },
 }
 
