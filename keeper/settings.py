@@ -475,7 +475,7 @@ SPECTACULAR_SETTINGS = {
         "KeyStatusEnum": "apps.keys.choices.KeyStatus",
         "KeyScopeEnum": "apps.keys.choices.Scope",
         "SyncStatusEnum": "apps.catalog.choices.SyncStatus",
-        "WatchStatusEnum": "apps.catalog.watches.models.WatchStatus",
+        "WatchStatusEnum": "apps.catalog.choices.WatchStatus",
         # Events and webhooks (keeper/events): one enum each, whatever the field is called.
         "EventTypeEnum": "keeper.events.types.EventType",
         "WebhookDeliveryStatusEnum": "keeper.events.models.DeliveryStatus",

@@ -228,3 +228,8 @@ def spellings(enum_values: list[str]) -> dict[str, str]:
     accepted = {value.lower(): value for value in enum_values}
     accepted.update({name.lower(): value for name, value in names.items()})
     return accepted
+
+
+class WatchStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apps.catalog.watches.models import Watch, WatchStatus, WatchSweep
+from apps.catalog import choices
+from apps.catalog.models import Watch, WatchSweep
 from apps.catalog.watches.services import evaluate_watches
 from apps.keys.services import key_revoke
 from keeper.events.models import Event
@@ -154,7 +155,7 @@ def test_a_watched_server_that_is_removed_is_one_row_removed(watcher, sync_upstr
     [changed] = watch_events(kept)
     assert [row["id"] for row in changed.data["changed"]] == [{"vendor_id": "aws", "server_id": "m5.large"}]
     gone.refresh_from_db()
-    assert gone.status == WatchStatus.ACTIVE  # a 404 is an answer (the server may come back), not a refusal
+    assert gone.status == choices.WatchStatus.ACTIVE  # a 404 is an answer (the server may come back), not a refusal
 
 
 def test_a_revoked_key_pauses_the_watch_saying_why_and_patch_resumes_it(
@@ -168,7 +169,7 @@ def test_a_revoked_key_pauses_the_watch_saying_why_and_patch_resumes_it(
 
     assert run.paused == 1
     watch.refresh_from_db()
-    assert watch.status == WatchStatus.PAUSED
+    assert watch.status == choices.WatchStatus.PAUSED
     assert "revoked" in watch.paused_reason
     [paused] = watch_events(watch, "watch.paused")
     assert paused.data["reason"] == watch.paused_reason and paused.data["watch"]["id"] == watch.pk
@@ -196,7 +197,7 @@ def test_an_exhausted_daily_quota_pauses_the_watch(sync_upstream, alice, make_ke
 
     assert run.paused == 1
     watch.refresh_from_db()
-    assert watch.status == WatchStatus.PAUSED
+    assert watch.status == choices.WatchStatus.PAUSED
     assert "Daily quota of 20 credits used up" in watch.paused_reason
     assert len(watch_events(watch, "watch.paused")) == 1 and not watch_events(watch)
 
@@ -232,7 +233,7 @@ def test_a_signed_in_users_watch_pauses_once_the_user_is_deactivated(sync_upstre
     assert evaluate_watches().paused == 1
 
     watch.refresh_from_db()
-    assert (watch.status, watch.paused_reason) == (WatchStatus.PAUSED, "The user carol is deactivated.")
+    assert (watch.status, watch.paused_reason) == (choices.WatchStatus.PAUSED, "The user carol is deactivated.")
 
 
 def test_staff_resume_a_paused_watch_in_the_admin(watcher, sync_upstream, alice, make_user):
@@ -249,7 +250,7 @@ def test_staff_resume_a_paused_watch_in_the_admin(watcher, sync_upstream, alice,
     assert listed.status_code == 200 and "has been revoked" in listed.content.decode()
     assert resumed.status_code == 302
     watch.refresh_from_db()
-    assert (watch.status, watch.paused_reason) == (WatchStatus.ACTIVE, "")
+    assert (watch.status, watch.paused_reason) == (choices.WatchStatus.ACTIVE, "")
 
 
 def test_with_a_broker_a_sync_enqueues_the_evaluation_when_it_commits(

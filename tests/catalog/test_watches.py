@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from apps.catalog.watches.models import Watch
+from apps.catalog.models import Watch
 from apps.catalog.watches.services import evaluate_watches
 from tests.catalog.history_catalogs import changed_catalog
 from tests.catalog.upstream import sample_catalog

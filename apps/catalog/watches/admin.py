@@ -3,7 +3,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.catalog.watches.models import Watch, WatchStatus, WatchSweep
+from apps.catalog import choices
+from apps.catalog.models import Watch, WatchSweep
 
 
 @admin.register(Watch)
@@ -32,15 +33,15 @@ class WatchAdmin(admin.ModelAdmin):
     @admin.action(description="Resume the selected watches (compared from the next sync on)")
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         # The next sweep re-runs them as their owner; one still refused is paused again, saying why.
-        count = queryset.filter(status=WatchStatus.PAUSED).update(
-            status=WatchStatus.ACTIVE, paused_reason="", paused_at=None, updated_at=timezone.now()
+        count = queryset.filter(status=choices.WatchStatus.PAUSED).update(
+            status=choices.WatchStatus.ACTIVE, paused_reason="", paused_at=None, updated_at=timezone.now()
         )
         self.message_user(request, f"{count} watch(es) resumed.", messages.SUCCESS)
 
     @admin.action(description="Pause the selected watches")
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(status=WatchStatus.ACTIVE).update(
-            status=WatchStatus.PAUSED,
+        count = queryset.filter(status=choices.WatchStatus.ACTIVE).update(
+            status=choices.WatchStatus.PAUSED,
             paused_reason=f"Paused by {request.user.get_username()} in the admin.",
             paused_at=timezone.now(),
             updated_at=timezone.now(),

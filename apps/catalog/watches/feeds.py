@@ -8,7 +8,7 @@ from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest
 from django.utils.feedgenerator import Atom1Feed
 
-from apps.catalog.watches.models import Watch
+from apps.catalog.models import Watch
 from apps.catalog.watches.views import watch_events
 from keeper.events.models import Event
 

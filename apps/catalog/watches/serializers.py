@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from apps.catalog.watches.models import Watch, WatchStatus
+from apps.catalog import choices
+from apps.catalog.models import Watch
 from keeper.api.serializers import StrictSerializerMixin
 from keeper.events.models import Event
 
@@ -52,7 +53,7 @@ class WatchUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     query = serializers.CharField(max_length=2000, required=False, help_text="A new query (a new baseline).")
     status = serializers.ChoiceField(
-        choices=[WatchStatus.ACTIVE], required=False, help_text="active: resume a paused watch."
+        choices=[choices.WatchStatus.ACTIVE], required=False, help_text="active: resume a paused watch."
     )
     rotate_feed_token = serializers.BooleanField(required=False, help_text="A new feed token (the old one stops).")
 

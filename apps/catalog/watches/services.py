@@ -16,10 +16,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.catalog import choices
-from apps.catalog.models import SyncRun
+from apps.catalog.models import SyncRun, Watch, WatchSweep, feed_token_hash, new_feed_token
 from apps.catalog.watches import rows
 from apps.catalog.watches.dispatch import Answer, QueryRefused, Target, run_as, target_of
-from apps.catalog.watches.models import Watch, WatchStatus, WatchSweep, feed_token_hash, new_feed_token
 from keeper.api.callers import Caller, CallerUnavailable, caller_reference, load_caller
 from keeper.events.services import record_event
 from keeper.events.types import EventType
@@ -121,7 +120,7 @@ def watch_update(
     if name is not None:
         watch.name = name
         fields.append("name")
-    if query is not None or (resume and watch.status == WatchStatus.PAUSED):
+    if query is not None or (resume and watch.status == choices.WatchStatus.PAUSED):
         try:
             target = target_of(query if query is not None else watch.query)
         except QueryRefused as exc:
@@ -132,7 +131,7 @@ def watch_update(
         watch.query, watch.route = target.query, target.route
         watch.rows = rows.answer_rows(target.route, answer.body)
         watch.evaluated_sync, watch.evaluated_at = _latest_sync_id(), timezone.now()
-        watch.status, watch.paused_reason, watch.paused_at = WatchStatus.ACTIVE, "", None
+        watch.status, watch.paused_reason, watch.paused_at = choices.WatchStatus.ACTIVE, "", None
         if runner:
             watch.caller = caller_reference(runner)
         fields += ["query", "route", "rows", "evaluated_sync", "evaluated_at", "status", "paused_reason", "paused_at"]
@@ -179,7 +178,7 @@ class SweepResult:
 
 
 def pending_watches(sync_id: int) -> QuerySet[Watch]:
-    return Watch.objects.filter(status=WatchStatus.ACTIVE).filter(
+    return Watch.objects.filter(status=choices.WatchStatus.ACTIVE).filter(
         Q(evaluated_sync__isnull=True) | Q(evaluated_sync__lt=sync_id)
     )
 
@@ -298,7 +297,9 @@ def _claim(watch: Watch, sync_id: int, **changes: Any) -> bool:
 
 def _pause(watch: Watch, sync_id: int, reason: str) -> str:
     with transaction.atomic():
-        if not _claim(watch, sync_id, status=WatchStatus.PAUSED, paused_reason=reason, paused_at=timezone.now()):
+        if not _claim(
+            watch, sync_id, status=choices.WatchStatus.PAUSED, paused_reason=reason, paused_at=timezone.now()
+        ):
             return "unchanged"
         record_event(
             watch.owner,
@@ -314,5 +315,7 @@ def _pause(watch: Watch, sync_id: int, reason: str) -> str:
 
 
 def watch_pause(watch: Watch, reason: str) -> None:
-    """Pause a watch by hand (the admin); its owner resumes it with PATCH {"resume": true}."""
-    Watch.objects.filter(pk=watch.pk).update(status=WatchStatus.PAUSED, paused_reason=reason, paused_at=timezone.now())
+    """Pause a watch by hand (the admin); its owner resumes it with PATCH {"status": "active"}."""
+    Watch.objects.filter(pk=watch.pk).update(
+        status=choices.WatchStatus.PAUSED, paused_reason=reason, paused_at=timezone.now()
+    )

@@ -11,8 +11,9 @@ from rest_framework import exceptions, generics, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.catalog import choices
+from apps.catalog.models import Watch
 from apps.catalog.watches import services
-from apps.catalog.watches.models import Watch, WatchStatus
 from apps.catalog.watches.serializers import (
     WatchCreateSerializer,
     WatchEventSerializer,
@@ -29,7 +30,7 @@ from keeper.events.models import Event
 
 
 class WatchFilterSet(PagingFilterSet):
-    status = django_filters.ChoiceFilter(choices=WatchStatus.choices, label="active or paused.")
+    status = django_filters.ChoiceFilter(choices=choices.WatchStatus.choices, label="active or paused.")
     owner = django_filters.CharFilter(field_name="owner", label="The owner's user name (staff).")
 
     class Meta:
@@ -121,7 +122,7 @@ class WatchViewSet(KeeperViewMixin, viewsets.GenericViewSet):
                 self.caller,
                 name=fields.get("name"),
                 query=fields.get("query"),
-                resume=fields.get("status") == WatchStatus.ACTIVE,
+                resume=fields.get("status") == choices.WatchStatus.ACTIVE,
                 rotate_feed_token=fields.get("rotate_feed_token", False),
             )
         except services.WatchRefused as exc:
