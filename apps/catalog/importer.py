@@ -309,8 +309,9 @@ class CatalogImporter:
         columns = upstream_columns(model)
         total = self.source.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         select = ", ".join(_upstream_value_sql(model, c) for c in columns)
-        rows: Iterable[tuple] = self.source.execute(f'SELECT {select} FROM "{table}"')
-        rows = self._convert(model, columns, rows)
+        cursor = self.source.execute(f'SELECT {select} FROM "{table}"')
+        converted = self._convert(model, columns, cursor)
+        rows: Iterator[tuple] = converted
         if model is ServerPrice:
             rows = self._with_monthly_prices(columns, rows, resource="server_id", figures=self.figures)
         elif model is DatabasePrice:
@@ -322,7 +323,13 @@ class CatalogImporter:
         elif model is Database:
             rows = self._with_database_figures(columns, rows)
         target_columns = columns + DERIVED_COLUMNS.get(model, [])
-        return self._write(table, model._meta.db_table, target_columns, rows, total)
+        try:
+            return self._write(table, model._meta.db_table, target_columns, rows, total)
+        finally:
+            # A failed write leaves the generators half-read: closed now, while the source is open, not by
+            # the garbage collector after it closed (which raised in the cursor they read).
+            for generator in (rows, converted):
+                getattr(generator, "close", lambda: None)()
 
     def _convert(self, model: type[models.Model], columns: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
         """Adapt values to the target backend: booleans and, on PostgreSQL, time zones."""
