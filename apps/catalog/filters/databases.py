@@ -22,8 +22,8 @@ from apps.catalog.criteria import (
     DatabaseSearch,
 )
 from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
-from apps.catalog.filters.places import PlaceFilterSet
 from apps.catalog.filters.prices import ON_COLUMN, IntegerTerm
+from apps.catalog.filters.search import SearchFilterSet
 from apps.catalog.filters.servers import MIB_PER_GB, currency_choices
 from apps.catalog.filters.terms import (
     AllInList,
@@ -37,7 +37,6 @@ from apps.catalog.filters.terms import (
     TextTerm,
     Unless,
     ValuesTerm,
-    search_terms,
 )
 from apps.catalog.models import Benchmark, Database, Vendor
 from apps.catalog.sql import table_columns
@@ -46,10 +45,8 @@ from keeper.api.filters import (
     BooleanFilter,
     FloatFilter,
     IntegerFilter,
-    PagingFilterSet,
     ScaledFloatFilter,
 )
-from keeper.api.pagination import LimitPagePagination
 
 # Upstream's messages, word for word.
 BENCHMARK_FILTER_NEEDS_ID = "benchmark_id is required when filtering by benchmark_score or benchmark_score_per_price"
@@ -82,14 +79,15 @@ def _order_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in dict.fromkeys(names)]
 
 
-class DatabaseFilterSet(PlaceFilterSet, PagingFilterSet):
+class DatabaseFilterSet(SearchFilterSet):
     """Parameters of `GET /databases`; `search()` hands them to apps/catalog/selectors/databases.py as one
     DatabaseSearch."""
 
     defaults = {"vcpus_min": "1"}
-    # The places restrict the prices a database is ranked by, not the databases: the selector reads them.
-    place_lookup_prefix = None
-    limit_anonymous_places = True
+    search_class = DatabaseSearch
+    needs_benchmark = NEEDS_BENCHMARK
+    benchmark_filter_message = BENCHMARK_FILTER_NEEDS_ID
+    benchmark_order_message = BENCHMARK_ORDER_NEEDS_ID
 
     partial_name_or_id = TextTerm(
         role=TextSearch(("database_id", "name", "api_reference", "display_name")),
@@ -273,27 +271,3 @@ class DatabaseFilterSet(PlaceFilterSet, PagingFilterSet):
     class Meta:
         model = Database
         fields: list[str] = []
-
-    def search(self) -> DatabaseSearch:
-        """The validated query as the selector's one value object (call after `is_valid()`)."""
-        limit, page, count = self.paging
-        terms = search_terms(
-            {name: f for name, f in self.filters.items() if name not in _PLACES_AND_PAGE}, self.form.cleaned_data
-        )
-        terms["conditions"] = tuple(terms["conditions"])
-        if limit is None:
-            limit = LimitPagePagination.default_limit
-        return DatabaseSearch(places=self.places, limit=limit, page=page, count=count, **terms)
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        if valid and not self.form.cleaned_data.get("benchmark_id"):
-            for name in NEEDS_BENCHMARK:
-                if self.form.cleaned_data.get(name) is not None:
-                    self.form.add_error(name, BENCHMARK_FILTER_NEEDS_ID)
-            if self.form.cleaned_data.get("order_by") in BENCHMARK_ORDERINGS:
-                self.form.add_error("order_by", BENCHMARK_ORDER_NEEDS_ID)
-        return valid and not self.form.errors
-
-
-_PLACES_AND_PAGE = frozenset(PlaceFilterSet.base_filters) | frozenset(PagingFilterSet.base_filters)

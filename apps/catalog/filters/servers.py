@@ -21,7 +21,7 @@ from apps.catalog.criteria import (
     ServerSearch,
 )
 from apps.catalog.filters.known import KnownRowsMultipleChoiceFilter
-from apps.catalog.filters.places import PlaceFilterSet
+from apps.catalog.filters.search import SearchFilterSet
 from apps.catalog.filters.terms import (
     AllInList,
     BooleanTerm,
@@ -40,7 +40,6 @@ from apps.catalog.filters.terms import (
     TextTerm,
     Unless,
     ValuesTerm,
-    search_terms,
 )
 from apps.catalog.models import Benchmark, ComplianceFramework, Region, Server, Vendor
 from apps.catalog.pricing import known_currencies
@@ -51,11 +50,9 @@ from keeper.api.filters import (
     FloatFilter,
     IntegerFilter,
     MultipleValueFilter,
-    PagingFilterSet,
     ScaledFloatFilter,
     StrictFilterSet,
 )
-from keeper.api.pagination import LimitPagePagination
 
 MIB_PER_GB = 1024
 KIB_PER_MIB = 1024
@@ -112,13 +109,13 @@ def cpu_flag_choices() -> list[tuple[str, str]]:
     return [(flag, flag) for flag in flags]
 
 
-class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
+class ServerFilterSet(SearchFilterSet):
     """Parameters of `GET /servers`; `search()` hands them to apps/catalog/selectors/servers.py as one ServerSearch."""
 
     defaults = {"vcpus_min": "1", "only_orderable": "true"}
-    # The places restrict the prices a server is ranked by, not the servers: the selector reads them.
-    place_lookup_prefix = None
-    limit_anonymous_places = True
+    search_class = ServerSearch
+    needs_benchmark = NEEDS_BENCHMARK
+    benchmark_filter_message = NEEDS_BENCHMARK_MESSAGE
 
     partial_name_or_id = TextTerm(
         role=TextSearch(("server_id", "name", "api_reference", "display_name")),
@@ -400,32 +397,6 @@ class ServerFilterSet(PlaceFilterSet, PagingFilterSet):
     class Meta:
         model = Server
         fields: list[str] = []
-
-    def search(self) -> ServerSearch:
-        """The validated query as the selector's one value object (call after `is_valid()`)."""
-        limit, page, count = self.paging
-        # The places and the page are read apart (PlaceFilterSet's and PagingFilterSet's own filters).
-        terms = search_terms(
-            {name: f for name, f in self.filters.items() if name not in _PLACES_AND_PAGE}, self.form.cleaned_data
-        )
-        terms["conditions"] = tuple(terms["conditions"])
-        if limit is None:
-            limit = LimitPagePagination.default_limit
-        return ServerSearch(places=self.places, limit=limit, page=page, count=count, **terms)
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        if valid and not self.form.cleaned_data.get("benchmark_id"):
-            for name in NEEDS_BENCHMARK:
-                if self.form.cleaned_data.get(name) is not None:
-                    self.form.add_error(name, NEEDS_BENCHMARK_MESSAGE)
-            order_by = self.form.cleaned_data.get("order_by")
-            if order_by in BENCHMARK_ORDERINGS:
-                self.form.add_error("order_by", f"benchmark_id is required to order by {order_by}.")
-        return valid and not self.form.errors
-
-
-_PLACES_AND_PAGE = frozenset(PlaceFilterSet.base_filters) | frozenset(PagingFilterSet.base_filters)
 
 
 class RegionFilterSet(StrictFilterSet):
