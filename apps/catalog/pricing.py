@@ -4,6 +4,7 @@ The one place for price digits and currency conversion of the read side (SQL rou
 """
 
 import math
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
@@ -39,6 +40,37 @@ PRICE_BREAKDOWN = tuple(
 def server_price_digits(column: str) -> int:
     """The digits of a server's derived price column (the monthly ones have 2)."""
     return MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS
+
+
+def finish_priced_row(
+    row: dict[str, Any],
+    breakdown: Sequence[Any],
+    parts: tuple[tuple[str, int], ...],
+    converted: Sequence[tuple[str, int]],
+    rate: float,
+) -> None:
+    """Complete a search row (a server's or a database's, its figures in USD): the `converted` figures and
+    the `breakdown` values (of `parts`, in order) converted at `rate` to their digits, `price` (= min_price)
+    and `price_breakdown`. A row without any price (its first part null) has every part null, as upstream.
+
+    Converted last: the per-price scores stay per USD, as upstream computes them.
+    """
+    names = _names(parts)
+    priced = dict.fromkeys(names) if breakdown[0] is None else dict(zip(names, breakdown))
+    if rate != 1.0:
+        for name, digits in converted:
+            if row[name]:
+                row[name] = round(row[name] * rate, digits)
+        for name, digits in parts:
+            if priced[name]:
+                priced[name] = round(priced[name] * rate, digits)
+    row["price"] = row["min_price"]
+    row["price_breakdown"] = priced
+
+
+@lru_cache(maxsize=8)
+def _names(parts: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    return tuple(name for name, _ in parts)
 
 
 def tiered_price(tiers: list[dict[str, Any]], usage: float, unit_price: float) -> float:

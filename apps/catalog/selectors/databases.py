@@ -35,7 +35,14 @@ from apps.catalog.models import (
 )
 from apps.catalog.places import Places
 from apps.catalog.price_criteria import SERVER
-from apps.catalog.pricing import HOURS_PER_MONTH, SERVER_PRICE_DIGITS, exchange_rate, server_price_digits, tiered_price
+from apps.catalog.pricing import (
+    HOURS_PER_MONTH,
+    SERVER_PRICE_DIGITS,
+    exchange_rate,
+    finish_priced_row,
+    server_price_digits,
+    tiered_price,
+)
 from apps.catalog.sql import (
     DATABASE_ROW,
     VENDOR_ROW,
@@ -426,7 +433,6 @@ def search_databases(search: DatabaseSearch) -> tuple[list[dict[str, Any]], int 
 
 _VENDOR_ID_AT = DATABASE_ROW.columns.index("vendor_id")
 _FIGURES_AT = DATABASE_ROW.width
-_BREAKDOWN = tuple(name for name, _ in PRICE_BREAKDOWN)
 _CONVERTED = tuple((column, server_price_digits(column)) for column in LIVE_COLUMNS)
 
 
@@ -441,21 +447,7 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
         row["vendor"] = vendors[record[_VENDOR_ID_AT]]
         row["price"] = None  # the documented order: price first (set below)
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
-        if record[breakdown_at] is None:
-            # No price at all: nothing to break down (every part null, as for servers).
-            breakdown = dict.fromkeys(_BREAKDOWN)
-        else:
-            breakdown = dict(zip(_BREAKDOWN, record[breakdown_at:]))
-        if rate != 1.0:
-            # Converted last: the per-price score stays per USD, as upstream computes it.
-            for name, digits in _CONVERTED:
-                if row[name]:
-                    row[name] = round(row[name] * rate, digits)
-            for name, digits in PRICE_BREAKDOWN:
-                if breakdown[name]:
-                    breakdown[name] = round(breakdown[name] * rate, digits)
-        row["price"] = row["min_price"]
-        row["price_breakdown"] = breakdown
+        finish_priced_row(row, record[breakdown_at:], PRICE_BREAKDOWN, _CONVERTED, rate)
         rows.append(row)
     return rows
 

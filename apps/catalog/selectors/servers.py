@@ -41,6 +41,7 @@ from apps.catalog.pricing import (
     PRICE_BREAKDOWN,
     SERVER_PRICE_DIGITS,
     exchange_rate,
+    finish_priced_row,
     server_price_digits,
     tiered_price,
 )
@@ -519,7 +520,6 @@ def run(bound: Bound) -> tuple[list[dict[str, Any]], int | None]:
 _VENDOR_AT = SERVER_ROW.width
 _VENDOR_ID_AT = _VENDOR_AT + VENDOR_ROW.columns.index("vendor_id")
 _FIGURES_AT = SERVER_ROW.width + VENDOR_ROW.width
-_BREAKDOWN = tuple(name for name, _ in PRICE_BREAKDOWN)
 _CONVERTED = tuple((column, server_price_digits(column)) for column in LIVE_COLUMNS)
 
 
@@ -536,21 +536,7 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
             vendor = vendors[record[_VENDOR_ID_AT]] = VENDOR_ROW.read(record, start=_VENDOR_AT)
         row["vendor"] = vendor
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
-        if record[breakdown_at] is None:
-            # No price at all: nothing to break down (upstream leaves every part null then).
-            breakdown = dict.fromkeys(_BREAKDOWN)
-        else:
-            breakdown = dict(zip(_BREAKDOWN, record[breakdown_at:]))
-        if rate != 1.0:
-            # Converted last: the per-price scores stay per USD, as upstream computes them.
-            for name, digits in _CONVERTED:
-                if row[name]:
-                    row[name] = round(row[name] * rate, digits)
-            for name, digits in PRICE_BREAKDOWN:
-                if breakdown[name]:
-                    breakdown[name] = round(breakdown[name] * rate, digits)
-        row["price"] = row["min_price"]
-        row["price_breakdown"] = breakdown
+        finish_priced_row(row, record[breakdown_at:], PRICE_BREAKDOWN, _CONVERTED, rate)
         rows.append(row)
     return rows
 
