@@ -696,6 +696,14 @@ class Database(CatalogRow):
             # index, its first page is read in order for each status, not sorted.
             models.Index(fields=["status", "min_price"], name="database_status_min_price"),
             models.Index(fields=["status", "min_price_ondemand_monthly"], name="database_status_monthly"),
+            # By default /databases lists the orderable databases (active or planned for retirement) by price:
+            # an IN over two statuses reads the index above per status and sorts every match; this reads the
+            # page in order (SQLite names it: apps/catalog/selectors/databases.py, ORDERABLE_INDEX).
+            models.Index(
+                fields=["min_price", "id"],
+                condition=models.Q(status__in=choices.ORDERABLE_DATABASE_STATUSES),
+                name="database_orderable_min_price",
+            ),
             # /database/{vendor}/{database} also takes the vendor's API reference.
             models.Index(fields=["vendor", "api_reference"], name="database_api_reference"),
         ]

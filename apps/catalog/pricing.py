@@ -5,6 +5,7 @@ The one place for price digits and currency conversion of the read side (SQL rou
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
@@ -42,35 +43,38 @@ def server_price_digits(column: str) -> int:
     return MONTHLY_PRICE_DIGITS if column.endswith("monthly") else SERVER_PRICE_DIGITS
 
 
-def finish_priced_row(
-    row: dict[str, Any],
-    breakdown: Sequence[Any],
-    parts: tuple[tuple[str, int], ...],
-    converted: Sequence[tuple[str, int]],
-    rate: float,
-) -> None:
-    """Complete a search row (a server's or a database's, its figures in USD): the `converted` figures and
-    the `breakdown` values (of `parts`, in order) converted at `rate` to their digits, `price` (= min_price)
-    and `price_breakdown`. A row without any price (its first part null) has every part null, as upstream.
+@dataclass(frozen=True)
+class Breakdown:
+    """A search row's `price_breakdown`: its parts (name, digits), in the order the SQL selects them."""
 
-    Converted last: the per-price scores stay per USD, as upstream computes them.
-    """
-    names = _names(parts)
-    priced = dict.fromkeys(names) if breakdown[0] is None else dict(zip(names, breakdown))
-    if rate != 1.0:
-        for name, digits in converted:
-            if row[name]:
-                row[name] = round(row[name] * rate, digits)
-        for name, digits in parts:
-            if priced[name]:
-                priced[name] = round(priced[name] * rate, digits)
-    row["price"] = row["min_price"]
-    row["price_breakdown"] = priced
+    parts: tuple[tuple[str, int], ...]
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(name for name, _ in self.parts))
+
+    def finish(
+        self, row: dict[str, Any], values: Sequence[Any], converted: Sequence[tuple[str, int]], rate: float
+    ) -> None:
+        """Complete a search row (a server's or a database's, its figures in USD): the `converted` figures
+        and the breakdown `values` converted at `rate` to their digits, `price` (= min_price) and
+        `price_breakdown`. A row without any price (its first part null) has every part null, as upstream.
+
+        Converted last: the per-price scores stay per USD, as upstream computes them.
+        """
+        priced = dict.fromkeys(self.names) if values[0] is None else dict(zip(self.names, values))
+        if rate != 1.0:
+            for name, digits in converted:
+                if row[name]:
+                    row[name] = round(row[name] * rate, digits)
+            for name, digits in self.parts:
+                if priced[name]:
+                    priced[name] = round(priced[name] * rate, digits)
+        row["price"] = row["min_price"]
+        row["price_breakdown"] = priced
 
 
-@lru_cache(maxsize=8)
-def _names(parts: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
-    return tuple(name for name, _ in parts)
+SERVER_BREAKDOWN = Breakdown(PRICE_BREAKDOWN)
 
 
 def tiered_price(tiers: list[dict[str, Any]], usage: float, unit_price: float) -> float:

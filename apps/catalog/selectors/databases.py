@@ -38,8 +38,8 @@ from apps.catalog.price_criteria import SERVER
 from apps.catalog.pricing import (
     HOURS_PER_MONTH,
     SERVER_PRICE_DIGITS,
+    Breakdown,
     exchange_rate,
-    finish_priced_row,
     server_price_digits,
     tiered_price,
 )
@@ -353,6 +353,10 @@ def _computed(shape: Shape, prices: Prices) -> dict[str, str]:
     }
 
 
+# The partial index that serves the default listing (the orderable databases by price) in order.
+ORDERABLE_INDEX = "database_orderable_min_price"
+
+
 @lru_cache(maxsize=512)
 def plan_for(shape: Shape, on_postgres: bool) -> Plan:
     """The statement of a shape (on this database's SQL) and how to bind a search's values to it."""
@@ -390,6 +394,17 @@ def plan_for(shape: Shape, on_postgres: bool) -> Plan:
         figures=tuple(computed)[: -len(PRICE_BREAKDOWN)],
     )
     if on_postgres or not shape.paged:
+        return plan
+    if (
+        order == _order(shape, "d.min_price", on_postgres)
+        and shape.statuses == choices.ORDERABLE_DATABASE_STATUSES
+        and not (joins or with_parts)
+    ):
+        # The default listing: without statistics SQLite reads (status, min_price) per status and sorts every
+        # match; named, the partial index on the orderable databases reads the page in order and stops
+        # (sample catalog, /databases?limit=25: 0.39 -> 0.13 ms of SQL).
+        indexed = f"FROM {table(Database)} d INDEXED BY {ORDERABLE_INDEX} JOIN"
+        plan.select = plan.select.replace(f"FROM {table(Database)} d JOIN", indexed, 1)
         return plan
     # SQLite computes the whole select list of every match before it sorts them: for a page of the ~300
     # orderable databases, ~80 columns each, that was most of the statement's time (sample catalog,
@@ -434,6 +449,7 @@ def search_databases(search: DatabaseSearch) -> tuple[list[dict[str, Any]], int 
 _VENDOR_ID_AT = DATABASE_ROW.columns.index("vendor_id")
 _FIGURES_AT = DATABASE_ROW.width
 _CONVERTED = tuple((column, server_price_digits(column)) for column in LIVE_COLUMNS)
+_BREAKDOWN = Breakdown(PRICE_BREAKDOWN)
 
 
 def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[dict[str, Any]]:
@@ -447,7 +463,7 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
         row["vendor"] = vendors[record[_VENDOR_ID_AT]]
         row["price"] = None  # the documented order: price first (set below)
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
-        finish_priced_row(row, record[breakdown_at:], PRICE_BREAKDOWN, _CONVERTED, rate)
+        _BREAKDOWN.finish(row, record[breakdown_at:], _CONVERTED, rate)
         rows.append(row)
     return rows
 

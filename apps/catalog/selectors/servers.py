@@ -39,9 +39,9 @@ from apps.catalog.places import Places
 from apps.catalog.pricing import (
     HOURS_PER_MONTH,
     PRICE_BREAKDOWN,
+    SERVER_BREAKDOWN,
     SERVER_PRICE_DIGITS,
     exchange_rate,
-    finish_priced_row,
     server_price_digits,
     tiered_price,
 )
@@ -536,7 +536,7 @@ def _rows(fetched: list[tuple], figures: tuple[str, ...], rate: float) -> list[d
             vendor = vendors[record[_VENDOR_ID_AT]] = VENDOR_ROW.read(record, start=_VENDOR_AT)
         row["vendor"] = vendor
         row.update(zip(figures, record[_FIGURES_AT:breakdown_at]))
-        finish_priced_row(row, record[breakdown_at:], PRICE_BREAKDOWN, _CONVERTED, rate)
+        SERVER_BREAKDOWN.finish(row, record[breakdown_at:], _CONVERTED, rate)
         rows.append(row)
     return rows
 
